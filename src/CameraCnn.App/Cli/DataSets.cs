@@ -1,0 +1,66 @@
+// DataSets: resolves --data (a name like fashion-mnist, an IDX directory or an ImageFolder) into train/test sets.
+using CameraCnn.Engine.Data;
+using CameraCnn.Vision;
+
+namespace CameraCnn.App.Cli;
+
+/// <summary>What --data resolved to: the splits and how their images were shaped.</summary>
+public sealed record LoadedData(Dataset Train, Dataset Test, string Description, bool Grayscale);
+
+public static class DataSets
+{
+    /// <summary>Loads --data. ImageFolders without train/ and test/ sub-folders are split 80/20 with the seed.</summary>
+    public static LoadedData Load(string data, int? inputSize, bool grayscale, int? limit, int seed,
+        IReadOnlyList<string>? classNames = null)
+    {
+        if (data == "fashion-mnist")
+        {
+            string dir = FashionMnist.FindDirectory() ?? throw new CliException(FashionMnist.MissingMessage);
+            return FromIdx(dir, limit);
+        }
+        if (!Directory.Exists(data))
+            throw new CliException($"data set not found: '{data}' (use fashion-mnist, an IDX directory or an image folder)");
+        if (FashionMnist.HasFiles(data))
+            return FromIdx(data, limit);
+        int size = inputSize ?? 64;
+        string train = Path.Combine(data, "train"), test = Path.Combine(data, "test");
+        if (Directory.Exists(train) && Directory.Exists(test))
+        {
+            var tr = LoadFolder(train, size, grayscale, classNames);
+            var te = LoadFolder(test, size, grayscale, classNames ?? tr.ClassNames);
+            return new(Limit(tr, limit), te, $"image folder {data} (train/test)", grayscale);
+        }
+        var all = LoadFolder(data, size, grayscale, classNames);
+        var (a, b) = Split(all, 0.2, seed);
+        return new(Limit(a, limit), b, $"image folder {data} (80/20 split, seed {seed})", grayscale);
+    }
+
+    /// <summary>An IDX directory in the Fashion-MNIST layout (the four gzip files); --limit caps both splits.</summary>
+    private static LoadedData FromIdx(string dir, int? limit)
+    {
+        var (train, test) = FashionMnist.Load(dir, limit, limit);
+        return new(train, test, $"IDX {dir}", true);
+    }
+
+    private static Dataset LoadFolder(string dir, int size, bool grayscale, IReadOnlyList<string>? classNames)
+    {
+        var r = ImageFolder.Load(dir, size, size, grayscale, classNames);
+        if (r.Skipped > 0)
+            Console.Error.WriteLine($"camcnn: warning: skipped {r.Skipped} unreadable file(s) in {dir}, e.g. {r.SkippedFiles[0]}");
+        if (r.EmptyClasses.Count > 0)
+            Console.Error.WriteLine($"camcnn: warning: class(es) without images: {string.Join(", ", r.EmptyClasses)}");
+        return r.Dataset;
+    }
+
+    private static Dataset Limit(Dataset d, int? limit) => limit is { } n && n < d.Count ? d.Take(n) : d;
+
+    /// <summary>Seeded random split: the first part gets 1 - fraction of the samples.</summary>
+    public static (Dataset, Dataset) Split(Dataset all, double fraction, int seed)
+    {
+        int[] order = Enumerable.Range(0, all.Count).ToArray();
+        new Random(seed).Shuffle(order);
+        int held = (int)Math.Round(all.Count * fraction);
+        if (all.Count >= 2) held = Math.Clamp(held, 1, all.Count - 1);
+        return (all.Subset(order.AsSpan(held)), all.Subset(order.AsSpan(0, held)));
+    }
+}

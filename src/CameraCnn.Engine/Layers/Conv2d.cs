@@ -1,0 +1,159 @@
+// Conv2d: 2-D convolution (lecture eq. 2 and 6) as im2col + GEMM, with stride, asymmetric zero padding,
+// dilation and groups; backward is two GEMMs and col2im (eq. 13-14). 1x1 stride-1 convs skip im2col.
+using CameraCnn.Engine.Kernels;
+
+namespace CameraCnn.Engine.Layers;
+
+/// <summary>
+/// Z_k = sum_j W_{j,k} * I_j + B_k (eq. 6), as cross-correlation like every CNN framework (eq. 2).
+/// Weights are [OC, C/groups, KH, KW], bias [OC]. Input [N, C, H, W] -> output [N, OC, OH, OW].
+/// </summary>
+public sealed class Conv2d : Layer
+{
+    public int InChannels { get; }
+    public int OutChannels { get; }
+    public int Groups { get; }
+    public Window2d Window { get; }
+    public Parameter Weight { get; }
+    public Parameter? Bias { get; }
+
+    // Per-worker im2col workspaces and weight-gradient partials, grown on demand and reused.
+    private float[][] _cols = [];
+    private float[][] _dWPartial = [];
+
+    public Conv2d(int inChannels, int outChannels, Window2d window, int groups = 1, bool bias = true)
+    {
+        window.Validate($"Conv2d {inChannels}->{outChannels}");
+        if (inChannels <= 0 || outChannels <= 0 || groups <= 0 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ShapeException($"Conv2d: channels {inChannels}->{outChannels} must be positive and divisible by groups={groups}");
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        Groups = groups;
+        Window = window;
+        Weight = new Parameter("W", new Tensor(outChannels, inChannels / groups, window.KH, window.KW));
+        Bias = bias ? new Parameter("B", new Tensor(outChannels), decay: false) : null;
+    }
+
+    public Conv2d(int inChannels, int outChannels, int kernel, int stride = 1, int pad = 0, int groups = 1, bool bias = true)
+        : this(inChannels, outChannels, Window2d.Square(kernel, stride, pad), groups, bias) { }
+
+    public override IReadOnlyList<Parameter> Parameters => Bias is null ? [Weight] : [Weight, Bias];
+
+    private int GroupIn => InChannels / Groups;
+    private int GroupOut => OutChannels / Groups;
+    /// <summary>Rows of the im2col matrix per group: Cg * KH * KW.</summary>
+    private int ColRows => GroupIn * Window.KH * Window.KW;
+
+    public override int[] OutputShape(IReadOnlyList<int[]> inputs)
+    {
+        ExpectInputs(inputs, 1);
+        var x = ExpectRank(inputs[0], 4);
+        if (x[1] != InChannels) throw ShapeError($"expects {InChannels} input channels, got {Tensor.Format(x)}");
+        int oh = Window.OutH(x[2]), ow = Window.OutW(x[3]);
+        if (oh <= 0 || ow <= 0)
+            throw ShapeError($"kernel {Window.ExtentH}x{Window.ExtentW} does not fit input {Tensor.Format(x)} with its padding");
+        return [x[0], OutChannels, oh, ow];
+    }
+
+    public override long MultiplyAdds(IReadOnlyList<int[]> inputs)
+    {
+        var o = OutputShape(inputs);
+        return (long)o[0] * OutChannels * o[2] * o[3] * ColRows;
+    }
+
+    private bool Pointwise => Window.IsPointwise;
+
+    private Span<float> Workspace(ref float[][] pool, int worker, int length)
+    {
+        if (pool.Length <= worker) Array.Resize(ref pool, Math.Max(worker + 1, Parallelism.Threads));
+        ref float[] buf = ref pool[worker];
+        if (buf is null || buf.Length < length) buf = new float[length];
+        return buf.AsSpan(0, length);
+    }
+
+    public override void Forward(IReadOnlyList<Tensor> inputs, Tensor output)
+    {
+        Tensor x = inputs[0];
+        int N = x.N, C = x.C, H = x.H, W = x.W, OH = output.H, OW = output.W, P = OH * OW;
+        int cg = GroupIn, og = GroupOut, rows = ColRows;
+        float[] w = Weight.Value.Data, y = output.Data, xd = x.Data;
+        float[]? b = Bias?.Value.Data;
+        if (!Pointwise) _ = Workspace(ref _cols, Parallelism.Threads - 1, 0); // size the pool before workers race
+        Parallelism.For(N, 1, (n0, n1, worker) =>
+        {
+            for (int n = n0; n < n1; n++)
+                for (int g = 0; g < Groups; g++)
+                {
+                    ReadOnlySpan<float> xg = xd.AsSpan((n * C + g * cg) * H * W, cg * H * W);
+                    ReadOnlySpan<float> col = xg;
+                    if (!Pointwise)
+                    {
+                        Span<float> ws = Workspace(ref _cols, worker, rows * P);
+                        Im2Col.Unfold(xg, cg, H, W, Window, OH, OW, ws);
+                        col = ws;
+                    }
+                    // y_g [og, P] = W_g [og, rows] * col [rows, P]
+                    Span<float> yg = y.AsSpan((n * OutChannels + g * og) * P, og * P);
+                    Gemm.Multiply(false, false, og, P, rows, w.AsSpan(g * og * rows, og * rows), rows, col, P, yg, P, false);
+                    if (b is not null)
+                        for (int k = 0; k < og; k++)
+                        {
+                            float bk = b[g * og + k];
+                            foreach (ref float v in yg.Slice(k * P, P)) v += bk;
+                        }
+                }
+        });
+    }
+
+    public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
+    {
+        Tensor x = inputs[0];
+        Tensor? dX = dInputs[0];
+        int N = x.N, C = x.C, H = x.H, W = x.W, OH = output.H, OW = output.W, P = OH * OW;
+        int cg = GroupIn, og = GroupOut, rows = ColRows, wLen = Weight.Value.Length;
+        float[] w = Weight.Value.Data, xd = x.Data, dy = dOutput.Data;
+        int workers = Parallelism.WorkerCount(N, 1);
+        _ = Workspace(ref _cols, Parallelism.Threads - 1, 0);
+        _ = Workspace(ref _dWPartial, Parallelism.Threads - 1, 0);
+        for (int t = 0; t < workers; t++) Workspace(ref _dWPartial, t, wLen).Clear();
+        Parallelism.For(N, 1, (n0, n1, worker) =>
+        {
+            Span<float> dW = Workspace(ref _dWPartial, worker, wLen);
+            for (int n = n0; n < n1; n++)
+                for (int g = 0; g < Groups; g++)
+                {
+                    ReadOnlySpan<float> xg = xd.AsSpan((n * C + g * cg) * H * W, cg * H * W);
+                    ReadOnlySpan<float> dyg = dy.AsSpan((n * OutChannels + g * og) * P, og * P);
+                    ReadOnlySpan<float> col = xg;
+                    Span<float> ws = Pointwise ? default : Workspace(ref _cols, worker, rows * P);
+                    if (!Pointwise)
+                    {
+                        Im2Col.Unfold(xg, cg, H, W, Window, OH, OW, ws);
+                        col = ws;
+                    }
+                    // dW_g [og, rows] += dY_g [og, P] * col^T [P, rows]   (eq. 13: H * Delta^T)
+                    Gemm.Multiply(false, true, og, rows, P, dyg, P, col, P, dW.Slice(g * og * rows, og * rows), rows, true);
+                    if (dX is null) continue;
+                    // dcol [rows, P] = W_g^T [rows, og] * dY_g [og, P]; then fold back into dX (eq. 14)
+                    Span<float> dxg = dX.Data.AsSpan((n * C + g * cg) * H * W, cg * H * W);
+                    if (Pointwise)
+                        Gemm.Multiply(true, false, rows, P, og, w.AsSpan(g * og * rows, og * rows), rows, dyg, P, dxg, P, true);
+                    else
+                    {
+                        Gemm.Multiply(true, false, rows, P, og, w.AsSpan(g * og * rows, og * rows), rows, dyg, P, ws, P, false);
+                        Im2Col.FoldAdd(ws, cg, H, W, Window, OH, OW, dxg);
+                    }
+                }
+        });
+        Span<float> dWTotal = Weight.Grad.Data;
+        for (int t = 0; t < workers; t++)
+            System.Numerics.Tensors.TensorPrimitives.Add(dWTotal, _dWPartial[t].AsSpan(0, wLen), dWTotal);
+        if (Bias is not null)
+        {
+            float[] db = Bias.Grad.Data;
+            for (int n = 0; n < N; n++)
+                for (int k = 0; k < OutChannels; k++)
+                    db[k] += System.Numerics.Tensors.TensorPrimitives.Sum(dy.AsSpan((n * OutChannels + k) * P, P));
+        }
+    }
+}

@@ -1,0 +1,85 @@
+// MaxPool2d: the maximum of each window (lecture, "Pooling"); backward routes the error to the arg-max.
+using CameraCnn.Engine.Kernels;
+
+namespace CameraCnn.Engine.Layers;
+
+/// <summary>Max pooling over KHxKW windows with stride, begin/end padding (never selected) and ONNX ceil_mode.</summary>
+public sealed class MaxPool2d : Layer
+{
+    public Window2d Window { get; }
+    public bool CeilMode { get; }
+    private int[] _argmax = []; // flat input index per output element, -1 when the window is all padding
+
+    public MaxPool2d(Window2d window, bool ceilMode = false)
+    {
+        window.Validate("MaxPool2d");
+        Window = window;
+        CeilMode = ceilMode;
+    }
+
+    public MaxPool2d(int kernel, int stride, int pad = 0, bool ceilMode = false)
+        : this(Window2d.Square(kernel, stride, pad), ceilMode) { }
+
+    public override int[] OutputShape(IReadOnlyList<int[]> inputs) => PoolShape.Output(this, inputs, Window, CeilMode);
+
+    public override void Forward(IReadOnlyList<Tensor> inputs, Tensor output)
+    {
+        Tensor x = inputs[0];
+        int H = x.H, W = x.W, OH = output.H, OW = output.W, planes = x.N * x.C;
+        if (_argmax.Length < output.Length) _argmax = new int[output.Length];
+        float[] xd = x.Data, y = output.Data;
+        int[] arg = _argmax;
+        var g = Window;
+        Parallelism.For(planes, 8, (p0, p1, _) =>
+        {
+            for (int p = p0; p < p1; p++)
+                for (int oh = 0; oh < OH; oh++)
+                {
+                    int h0 = oh * g.SH - g.PadTop;
+                    for (int ow = 0; ow < OW; ow++)
+                    {
+                        int w0 = ow * g.SW - g.PadLeft, best = -1;
+                        float m = float.NegativeInfinity;
+                        for (int kh = 0; kh < g.KH; kh++)
+                        {
+                            int ih = h0 + kh * g.DH;
+                            if ((uint)ih >= (uint)H) continue;
+                            for (int kw = 0; kw < g.KW; kw++)
+                            {
+                                int iw = w0 + kw * g.DW;
+                                if ((uint)iw >= (uint)W) continue;
+                                int idx = (p * H + ih) * W + iw;
+                                if (best < 0 || xd[idx] > m) { m = xd[idx]; best = idx; }
+                            }
+                        }
+                        int o = (p * OH + oh) * OW + ow;
+                        y[o] = best < 0 ? 0f : m;
+                        arg[o] = best;
+                    }
+                }
+        });
+    }
+
+    public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
+    {
+        if (dInputs[0] is not { } dX) return;
+        float[] dy = dOutput.Data, dx = dX.Data;
+        for (int o = 0; o < dOutput.Length; o++)
+            if (_argmax[o] >= 0) dx[_argmax[o]] += dy[o];
+    }
+}
+
+/// <summary>Shape rule shared by the pooling layers.</summary>
+internal static class PoolShape
+{
+    public static int[] Output(Layer layer, IReadOnlyList<int[]> inputs, Window2d window, bool ceil)
+    {
+        if (inputs.Count != 1) throw new ShapeException($"{layer}: expects 1 input, got {inputs.Count}");
+        var x = inputs[0];
+        if (x.Length != 4) throw new ShapeException($"{layer}: expects an NCHW input, got {Tensor.Format(x)}");
+        int oh = window.OutH(x[2], ceil), ow = window.OutW(x[3], ceil);
+        if (oh <= 0 || ow <= 0)
+            throw new ShapeException($"{layer}: window {window.ExtentH}x{window.ExtentW} does not fit input {Tensor.Format(x)}");
+        return [x[0], x[1], oh, ow];
+    }
+}

@@ -1,0 +1,151 @@
+// ImageFolder: loads a "one sub-folder per class" image data set from disk into an in-memory Dataset via OpenCV.
+using CameraCnn.Engine;
+using CameraCnn.Engine.Data;
+
+namespace CameraCnn.Vision;
+
+/// <summary>The outcome of <see cref="ImageFolder.Load"/>: the data set plus what could not be used.</summary>
+/// <param name="Dataset">The decoded images [N, C, H, W] in [0, 1] with their labels and class names.</param>
+/// <param name="Skipped">How many image files could not be read or decoded (equals <c>SkippedFiles.Count</c>).</param>
+/// <param name="SkippedFiles">Paths of the image files that were skipped, in load order.</param>
+/// <param name="EmptyClasses">Class names that ended up with no images (empty or missing folder, or all files skipped).</param>
+public sealed record ImageFolderResult(
+    Dataset Dataset,
+    int Skipped,
+    IReadOnlyList<string> SkippedFiles,
+    IReadOnlyList<string> EmptyClasses);
+
+/// <summary>
+/// Loads an ImageFolder-style data set: <c>root/&lt;class&gt;/&lt;image&gt;</c>, class names taken from the folder names.
+/// </summary>
+public static class ImageFolder
+{
+    /// <summary>File extensions (case-insensitive) treated as images; every other file is ignored silently.</summary>
+    public static IReadOnlyList<string> Extensions { get; } = [".png", ".jpg", ".jpeg", ".bmp"];
+
+    // The default options skip hidden entries: dot-folders such as .ipynb_checkpoints or .git are not classes, and
+    // macOS "._name.jpg" resource forks are not images.
+    private static readonly EnumerationOptions Listing = new() { RecurseSubdirectories = false };
+
+    /// <summary>
+    /// Loads every image directly inside each class sub-folder of <paramref name="directory"/>, resized to
+    /// <paramref name="height"/> x <paramref name="width"/>. Images are [N, 1, H, W] when <paramref name="grayscale"/>,
+    /// else [N, 3, H, W] in RGB order, values in [0, 1]. Classes are the sub-folder names sorted ordinally, or
+    /// <paramref name="classNames"/> when given (e.g. a trained model's labels), in which case every folder must be one
+    /// of them. Samples are ordered by class, then by file name (ordinal). Files that cannot be read or decoded are
+    /// skipped and listed in the result. <paramref name="progress"/> receives the number of image files processed so
+    /// far (possibly from worker threads).
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="directory"/> does not exist.</exception>
+    /// <exception cref="InvalidDataException">No class sub-folders, a folder not in <paramref name="classNames"/>,
+    /// no readable image at all, or a data set too large for one tensor.</exception>
+    public static ImageFolderResult Load(
+        string directory, int height, int width, bool grayscale,
+        IReadOnlyList<string>? classNames = null, IProgress<int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        ImageFile.CheckSize(height, width);
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"image folder not found: {directory}");
+
+        string[] folders = Directory.EnumerateDirectories(directory, "*", Listing)
+            .Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
+        if (folders.Length == 0)
+            throw new InvalidDataException($"no class sub-folders in {directory} (expected one folder of images per class)");
+
+        string[] classes = classNames is null ? folders : CheckClassNames(classNames);
+        var classIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < classes.Length; i++) classIndex[classes[i]] = i;
+        string[] unknown = folders.Where(f => !classIndex.ContainsKey(f)).ToArray();
+        if (unknown.Length > 0)
+            throw new InvalidDataException(
+                $"folders in {directory} that are not among the {classes.Length} known classes: {string.Join(", ", unknown)}");
+
+        // Class order, not folder order, decides sample order, so a given classNames list yields label-sorted samples.
+        var files = new List<(string Path, int Label)>();
+        foreach (string folder in folders.OrderBy(f => classIndex[f]))
+        {
+            int label = classIndex[folder];
+            files.AddRange(Directory.EnumerateFiles(Path.Combine(directory, folder), "*", Listing)
+                .Where(IsImageFile).Order(StringComparer.Ordinal).Select(p => (p, label)));
+        }
+        if (files.Count == 0)
+            throw new InvalidDataException(
+                $"no image files ({string.Join(", ", Extensions)}) in any class folder of {directory}");
+
+        int channels = grayscale ? 1 : 3;
+        int sample = checked(channels * height * width);
+        long total = (long)files.Count * sample;
+        if (total > Tensor.MaxElements)
+            throw new InvalidDataException(
+                $"{files.Count} images of {channels}x{height}x{width} exceed the {Tensor.MaxElements}-element tensor limit; use a smaller size or fewer images");
+
+        // Decode straight into the final buffer (one slot per file) in parallel; decoding dominates load time and
+        // slots keep the order deterministic. Failed slots are squeezed out afterwards.
+        var data = new float[total];
+        var ok = new bool[files.Count];
+        int processed = 0;
+        Parallel.For(0, files.Count, i =>
+        {
+            ok[i] = TryLoad(files[i].Path, height, width, grayscale, data.AsSpan(i * sample, sample));
+            int done = Interlocked.Increment(ref processed);
+            progress?.Report(done);
+        });
+
+        var labels = new List<int>(files.Count);
+        var skipped = new List<string>();
+        for (int i = 0; i < files.Count; i++)
+        {
+            if (!ok[i])
+            {
+                skipped.Add(files[i].Path);
+                continue;
+            }
+            if (labels.Count != i)
+                Array.Copy(data, (long)i * sample, data, (long)labels.Count * sample, sample);
+            labels.Add(files[i].Label);
+        }
+        if (labels.Count == 0)
+            throw new InvalidDataException($"no readable images in {directory}: all {files.Count} image files failed to decode");
+        if (labels.Count != files.Count) Array.Resize(ref data, labels.Count * sample);
+
+        var counts = new int[classes.Length];
+        foreach (int l in labels) counts[l]++;
+        string[] empty = classes.Where((_, i) => counts[i] == 0).ToArray();
+
+        var images = new Tensor([labels.Count, channels, height, width], data);
+        var dataset = new Dataset(images, labels.ToArray(), (string[])classes.Clone());
+        return new ImageFolderResult(dataset, skipped.Count, skipped, empty);
+    }
+
+    private static bool IsImageFile(string path)
+    {
+        string ext = Path.GetExtension(path);
+        foreach (string e in Extensions)
+            if (string.Equals(ext, e, StringComparison.OrdinalIgnoreCase)) return true;
+        return false;
+    }
+
+    private static bool TryLoad(string path, int height, int width, bool grayscale, Span<float> chw)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // One unreadable file (permissions, vanished mid-load, >2 GB) should not sink a whole data set.
+            return false;
+        }
+        return ImageFile.TryDecodeInto(bytes, height, width, grayscale, chw);
+    }
+
+    private static string[] CheckClassNames(IReadOnlyList<string> classNames)
+    {
+        if (classNames.Count == 0) throw new ArgumentException("class name list is empty", nameof(classNames));
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string name in classNames)
+            if (!seen.Add(name)) throw new ArgumentException($"duplicate class name: {name}", nameof(classNames));
+        return classNames.ToArray();
+    }
+}

@@ -1,0 +1,114 @@
+// Tests for AtomicFile: replace-or-nothing semantics, temp-file cleanup and error messages.
+using CameraCnn.Engine.IO;
+
+namespace CameraCnn.Engine.Tests.Formats;
+
+public sealed class AtomicFileTests
+{
+    [Fact]
+    public void WriteCreatesFile()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("model.onnx");
+        AtomicFile.Write(path, s => s.Write([1, 2, 3]));
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(path));
+        Assert.Equal(["model.onnx"], dir.Entries());
+    }
+
+    [Fact]
+    public void WriteReplacesExistingFile()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("a.bin");
+        File.WriteAllBytes(path, [9, 9, 9, 9, 9, 9]);
+        AtomicFile.WriteAllBytes(path, [4, 5]);
+        Assert.Equal([4, 5], File.ReadAllBytes(path));
+        Assert.Equal(["a.bin"], dir.Entries());
+    }
+
+    [Fact]
+    public void WriteAllBytesAcceptsEmptyContent()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("empty");
+        AtomicFile.WriteAllBytes(path, ReadOnlySpan<byte>.Empty);
+        Assert.Empty(File.ReadAllBytes(path));
+    }
+
+    [Fact]
+    public void ExistingFileSurvivesWriterThatThrowsMidway()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("model.onnx");
+        File.WriteAllText(path, "old content");
+
+        var e = Assert.Throws<IOException>(() => AtomicFile.Write(path, s =>
+        {
+            s.Write(new byte[100_000]);
+            s.Flush();
+            throw new InvalidOperationException("serializer blew up");
+        }));
+
+        Assert.Equal("old content", File.ReadAllText(path));
+        Assert.Equal(["model.onnx"], dir.Entries());
+        Assert.StartsWith($"cannot write {path}: ", e.Message);
+        Assert.Contains("serializer blew up", e.Message);
+        Assert.IsType<InvalidOperationException>(e.InnerException);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void FailedWriteOfNewFileLeavesNothingBehind()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("new.npy");
+        Assert.Throws<IOException>(() => AtomicFile.Write(path, _ => throw new IOException("disk full")));
+        Assert.False(File.Exists(path));
+        Assert.Empty(dir.Entries());
+    }
+
+    [Fact]
+    public void MissingDirectoryGivesClearIOException()
+    {
+        using var dir = new TempDir();
+        string path = Path.Combine(dir.Path, "no", "such", "dir", "model.onnx");
+        var e = Assert.Throws<IOException>(() => AtomicFile.WriteAllBytes(path, [1]));
+        Assert.StartsWith($"cannot write {path}: ", e.Message);
+        Assert.Contains("does not exist", e.Message);
+        Assert.Empty(dir.Entries());
+    }
+
+    [Fact]
+    public void PathThatIsADirectoryGivesIOException()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("sub");
+        Directory.CreateDirectory(path);
+        var e = Assert.Throws<IOException>(() => AtomicFile.WriteAllBytes(path, [1]));
+        Assert.Contains("directory", e.Message);
+        Assert.True(Directory.Exists(path));
+        Assert.Equal(["sub"], dir.Entries());
+    }
+
+    [Fact]
+    public void PathEndingInSeparatorIsRejected()
+    {
+        using var dir = new TempDir();
+        string path = dir.Path + Path.DirectorySeparatorChar;
+        Assert.Throws<IOException>(() => AtomicFile.WriteAllBytes(path, [1]));
+    }
+
+    [Fact]
+    public void WriterSeesAWritableStream()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("x");
+        AtomicFile.Write(path, s =>
+        {
+            Assert.True(s.CanWrite);
+            using var w = new StreamWriter(s, leaveOpen: true);
+            w.Write("hello");
+        });
+        Assert.Equal("hello", File.ReadAllText(path));
+    }
+}

@@ -1,0 +1,323 @@
+// Tests for Idx and FashionMnist: synthetic raw/gzipped IDX files, corrupt inputs, and the installed dataset.
+using System.Buffers.Binary;
+using System.IO.Compression;
+using CameraCnn.Engine.Data;
+
+namespace CameraCnn.Engine.Tests.Formats;
+
+public sealed class IdxTests
+{
+    private static readonly string[] ThreeClasses = ["a", "b", "c"];
+
+    private static byte[] ImagesBytes(int n, int rows, int cols, Func<int, byte>? pixel = null, int magic = 0x00000803)
+    {
+        var bytes = new byte[16 + n * rows * cols];
+        BinaryPrimitives.WriteInt32BigEndian(bytes, magic);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4), n);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(8), rows);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(12), cols);
+        for (int i = 16; i < bytes.Length; i++) bytes[i] = (pixel ?? (j => (byte)(j * 7)))(i - 16);
+        return bytes;
+    }
+
+    private static byte[] LabelsBytes(params byte[] labels)
+    {
+        var bytes = new byte[8 + labels.Length];
+        BinaryPrimitives.WriteInt32BigEndian(bytes, 0x00000801);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4), labels.Length);
+        labels.CopyTo(bytes, 8);
+        return bytes;
+    }
+
+    private static byte[] Gzip(byte[] bytes)
+    {
+        var ms = new MemoryStream();
+        using (var gz = new GZipStream(ms, CompressionLevel.Optimal, leaveOpen: true)) gz.Write(bytes);
+        return ms.ToArray();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReadsImagesRawAndGzipped(bool gzip)
+    {
+        using var dir = new TempDir();
+        string path = dir.File(gzip ? "imgs-idx3-ubyte.gz" : "imgs-idx3-ubyte");
+        byte[] raw = ImagesBytes(3, 4, 5);
+        File.WriteAllBytes(path, gzip ? Gzip(raw) : raw);
+
+        var t = Idx.ReadImages(path);
+
+        Assert.Equal([3, 1, 4, 5], t.Shape);
+        for (int i = 0; i < t.Length; i++) Assert.Equal(raw[16 + i] / 255f, t[i]);
+        Assert.Equal(0f, t[0]);
+    }
+
+    [Fact]
+    public void GzipIsDetectedByContentNotName()
+    {
+        using var dir = new TempDir();
+        string gzNoExt = dir.File("images");
+        string rawWithGz = dir.File("labels.gz");
+        File.WriteAllBytes(gzNoExt, Gzip(ImagesBytes(2, 2, 2, _ => 255)));
+        File.WriteAllBytes(rawWithGz, LabelsBytes(1, 2));
+
+        Assert.All(Idx.ReadImages(gzNoExt).Data, v => Assert.Equal(1f, v));
+        Assert.Equal([1, 2], Idx.ReadLabels(rawWithGz));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LimitReadsOnlyAPrefix(bool gzip)
+    {
+        using var dir = new TempDir();
+        string images = dir.File("i"), labels = dir.File("l");
+        byte[] rawImages = ImagesBytes(10, 2, 3);
+        File.WriteAllBytes(images, gzip ? Gzip(rawImages) : rawImages);
+        File.WriteAllBytes(labels, gzip ? Gzip(LabelsBytes(0, 1, 2, 0, 1, 2, 0, 1, 2, 0)) : LabelsBytes(0, 1, 2, 0, 1, 2, 0, 1, 2, 0));
+
+        var t = Idx.ReadImages(images, limit: 4);
+        Assert.Equal([4, 1, 2, 3], t.Shape);
+        Assert.Equal(rawImages[16 + 23] / 255f, t[23]);
+        Assert.Equal([0, 1, 2, 0], Idx.ReadLabels(labels, limit: 4));
+        Assert.Equal(10, Idx.ReadLabels(labels, limit: 1000).Length);
+        Assert.Empty(Idx.ReadLabels(labels, limit: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Idx.ReadLabels(labels, limit: -1));
+    }
+
+    [Fact]
+    public void LoadBuildsDataset()
+    {
+        using var dir = new TempDir();
+        string images = dir.File("i.gz"), labels = dir.File("l.gz");
+        File.WriteAllBytes(images, Gzip(ImagesBytes(4, 3, 3)));
+        File.WriteAllBytes(labels, Gzip(LabelsBytes(2, 0, 1, 2)));
+
+        var ds = Idx.Load(images, labels, ThreeClasses);
+        Assert.Equal(4, ds.Count);
+        Assert.Equal([1, 3, 3], ds.SampleShape);
+        Assert.Equal([2, 0, 1, 2], ds.Labels);
+        Assert.Same(ThreeClasses, ds.ClassNames);
+
+        Assert.Equal(2, Idx.Load(images, labels, ThreeClasses, limit: 2).Count);
+    }
+
+    [Fact]
+    public void CountMismatchIsReportedEvenWithLimit()
+    {
+        using var dir = new TempDir();
+        string images = dir.File("imgs.gz"), labels = dir.File("labs.gz");
+        File.WriteAllBytes(images, Gzip(ImagesBytes(5, 2, 2)));
+        File.WriteAllBytes(labels, Gzip(LabelsBytes(0, 1, 2, 0)));
+
+        var e = Assert.Throws<InvalidDataException>(() => Idx.Load(images, labels, ThreeClasses));
+        Assert.Equal("imgs.gz has 5 images but labs.gz has 4 labels", e.Message);
+        Assert.Throws<InvalidDataException>(() => Idx.Load(images, labels, ThreeClasses, limit: 2));
+    }
+
+    [Fact]
+    public void LabelOutOfRangeNamesTheFile()
+    {
+        using var dir = new TempDir();
+        string images = dir.File("i"), labels = dir.File("labels-idx1-ubyte");
+        File.WriteAllBytes(images, ImagesBytes(2, 1, 1));
+        File.WriteAllBytes(labels, LabelsBytes(1, 7));
+        var e = Assert.Throws<InvalidDataException>(() => Idx.Load(images, labels, ThreeClasses));
+        Assert.StartsWith("labels-idx1-ubyte: label 7", e.Message);
+    }
+
+    [Fact]
+    public void WrongMagicIsRejected()
+    {
+        using var dir = new TempDir();
+        string labels = dir.File("labels.idx"), images = dir.File("images.idx");
+        File.WriteAllBytes(labels, LabelsBytes(1, 2));
+        File.WriteAllBytes(images, ImagesBytes(1, 2, 2));
+
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(labels));
+        Assert.StartsWith("labels.idx: bad magic 0x00000801, expected 0x00000803", e.Message);
+        e = Assert.Throws<InvalidDataException>(() => Idx.ReadLabels(images));
+        Assert.StartsWith("images.idx: bad magic 0x00000803, expected 0x00000801", e.Message);
+
+        File.WriteAllBytes(images, ImagesBytes(1, 2, 2, magic: 0x00000D03));   // float32 element type
+        e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(images));
+        Assert.Contains("not unsigned byte", e.Message);
+
+        File.WriteAllBytes(images, "GIF89a some picture"u8.ToArray());
+        e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(images));
+        Assert.Contains("not an IDX file", e.Message);
+    }
+
+    [Fact]
+    public void TruncatedRawImagesGiveExactMessage()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("imgs");
+        File.WriteAllBytes(path, ImagesBytes(3, 4, 4)[..^10]);
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.Equal("imgs: truncated: expected 48 bytes of image data, got 38", e.Message);
+    }
+
+    [Fact]
+    public void TruncatedGzippedImagesGiveExactMessage()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("imgs.gz");
+        File.WriteAllBytes(path, Gzip(ImagesBytes(3, 4, 4)[..^10]));
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.Equal("imgs.gz: truncated: expected 48 bytes of image data, got 38", e.Message);
+    }
+
+    [Fact]
+    public void TruncatedLabelsAndHeaders()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("labs");
+        File.WriteAllBytes(path, LabelsBytes(1, 2, 0)[..^1]);
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadLabels(path));
+        Assert.Equal("labs: truncated: expected 3 bytes of label data, got 2", e.Message);
+
+        File.WriteAllBytes(path, ImagesBytes(1, 2, 2)[..10]);
+        e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.StartsWith("labs: truncated: expected a 16-byte IDX header", e.Message);
+
+        File.WriteAllBytes(path, []);
+        Assert.Throws<InvalidDataException>(() => Idx.ReadLabels(path));
+    }
+
+    [Fact]
+    public void CutOffGzipFileIsInvalidData()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("cut.gz");
+        var rng = new Random(1);
+        byte[] gz = Gzip(ImagesBytes(50, 28, 28, _ => (byte)rng.Next(256)));
+        File.WriteAllBytes(path, gz[..(gz.Length / 2)]);
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.StartsWith("cut.gz: ", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void CorruptGzipNamesTheFile()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("bad.gz");
+        byte[] gz = Gzip(ImagesBytes(5, 8, 8));
+        // First deflate byte: BFINAL=1, BTYPE=11 (reserved), which every inflater rejects.
+        gz[10] = 0xFF;
+        File.WriteAllBytes(path, gz);
+
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.StartsWith("bad.gz: corrupt gzip data: ", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Theory]
+    [InlineData(0, 28, 28)]
+    [InlineData(10, 0, 28)]
+    [InlineData(10, 28, -3)]
+    [InlineData(100000, 100000, 1000)]
+    [InlineData(int.MaxValue, int.MaxValue, int.MaxValue)]
+    public void BadDimensionsAreRejected(int n, int rows, int cols)
+    {
+        using var dir = new TempDir();
+        string path = dir.File("dims");
+        var header = new byte[16 + 64];
+        BinaryPrimitives.WriteInt32BigEndian(header, 0x00000803);
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), n);
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(8), rows);
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(12), cols);
+        File.WriteAllBytes(path, header);
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.StartsWith("dims: ", e.Message);
+    }
+
+    [Fact]
+    public void LyingCountInGzipFailsWithoutHugeAllocation()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("liar.gz");
+        byte[] raw = ImagesBytes(2, 28, 28);
+        BinaryPrimitives.WriteInt32BigEndian(raw.AsSpan(4), 1_000_000);   // 784 MB claimed, 1.5 KB present
+        File.WriteAllBytes(path, Gzip(raw));
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.Equal("liar.gz: truncated: expected 784000000 bytes of image data, got 1568", e.Message);
+    }
+
+    [Fact]
+    public void MissingFileIsFileNotFound()
+    {
+        using var dir = new TempDir();
+        Assert.Throws<FileNotFoundException>(() => Idx.ReadImages(dir.File("nope")));
+    }
+}
+
+public sealed class FashionMnistTests
+{
+    [Fact]
+    public void ClassNamesAreTheTenFashionMnistClasses()
+    {
+        Assert.Equal(
+            ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+            FashionMnist.ClassNames);
+        FashionMnist.ClassNames[0] = "mutated";
+        Assert.Equal("T-shirt/top", FashionMnist.ClassNames[0]);
+        Assert.StartsWith("Fashion-MNIST not found in /usr/share/datasets/fashion-mnist", FashionMnist.MissingMessage);
+    }
+
+    [Fact]
+    public void FindDirectoryPrefersEnvironmentVariableAndChecksFiles()
+    {
+        string? saved = Environment.GetEnvironmentVariable(FashionMnist.EnvironmentVariable);
+        try
+        {
+            using var dir = new TempDir();
+            string fallback = FashionMnist.HasFiles(FashionMnist.DefaultDirectory) ? FashionMnist.DefaultDirectory : null!;
+
+            // Incomplete directory: ignored, falls back to the default (or null when that is absent too).
+            File.WriteAllBytes(dir.File(FashionMnist.TrainImagesFile), []);
+            Environment.SetEnvironmentVariable(FashionMnist.EnvironmentVariable, dir.Path);
+            Assert.Equal(fallback, FashionMnist.FindDirectory());
+
+            foreach (string f in new[] { FashionMnist.TrainLabelsFile, FashionMnist.TestImagesFile, FashionMnist.TestLabelsFile })
+                File.WriteAllBytes(dir.File(f), []);
+            Assert.Equal(dir.Path, FashionMnist.FindDirectory());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(FashionMnist.EnvironmentVariable, saved);
+        }
+    }
+
+    [Fact]
+    public void LoadFromMissingDirectoryIsFileNotFound()
+    {
+        using var dir = new TempDir();
+        var e = Assert.Throws<FileNotFoundException>(() => FashionMnist.Load(dir.Path));
+        Assert.Contains(FashionMnist.TrainImagesFile, e.Message);
+    }
+
+    [Fact]
+    public void InstalledDatasetLoads()
+    {
+        // The Debian package dataset-fashion-mnist provides this; without it there is nothing to check.
+        if (!FashionMnist.HasFiles(FashionMnist.DefaultDirectory)) return;
+        string dir = FashionMnist.DefaultDirectory;
+
+        var labels = Idx.ReadLabels(Path.Combine(dir, FashionMnist.TestLabelsFile), limit: 100);
+        Assert.Equal(100, labels.Length);
+        Assert.All(labels, l => Assert.InRange(l, 0, 9));
+        Assert.True(labels.Distinct().Count() > 5, "the first 100 test labels should cover most classes");
+
+        var (train, test) = FashionMnist.Load(dir, testLimit: 500);
+        Assert.Equal(60000, train.Count);
+        Assert.Equal([60000, 1, 28, 28], train.Images.Shape);
+        Assert.Equal(500, test.Count);
+        Assert.Equal(labels, test.Labels[..100]);
+        Assert.All(train.Images.Data[..(28 * 28 * 10)], v => Assert.InRange(v, 0f, 1f));
+        Assert.Contains(train.Images.Data[..(28 * 28)], v => v > 0.5f);
+        Assert.Equal(FashionMnist.ClassNames, train.ClassNames);
+    }
+}

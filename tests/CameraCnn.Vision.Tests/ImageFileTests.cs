@@ -1,0 +1,51 @@
+// ImageFileTests: ImageFile.LoadAsTensor shapes, channel order and errors.
+namespace CameraCnn.Vision.Tests;
+
+public class ImageFileTests
+{
+    [Fact]
+    public void LoadsColourAsRgbBatchOfOne()
+    {
+        using var tmp = new TempDir();
+        string path = TempDir.WriteSolid(Path.Combine(tmp.Path, "g.png"), 30, 50, TempDir.Green);
+
+        var t = ImageFile.LoadAsTensor(path, 7, 9, grayscale: false);
+
+        Assert.Equal([1, 3, 7, 9], t.Shape);
+        Assert.All(t.Data.AsSpan(0, 63).ToArray(), v => Assert.Equal(0f, v));
+        Assert.All(t.Data.AsSpan(63, 63).ToArray(), v => Assert.Equal(1f, v));
+        Assert.All(t.Data.AsSpan(126, 63).ToArray(), v => Assert.Equal(0f, v));
+    }
+
+    [Fact]
+    public void LoadsGrayscaleAsSingleChannel()
+    {
+        using var tmp = new TempDir();
+        string path = TempDir.WriteSolid(Path.Combine(tmp.Path, "r.bmp"), 5, 5, TempDir.Red);
+
+        var t = ImageFile.LoadAsTensor(path, 10, 10, grayscale: true);
+
+        Assert.Equal([1, 1, 10, 10], t.Shape);
+        Assert.All(t.Data, v => Assert.Equal(76 / 255f, v, 0.01f));
+    }
+
+    [Fact]
+    public void MissingFileThrowsFileNotFound()
+    {
+        using var tmp = new TempDir();
+        Assert.Throws<FileNotFoundException>(() => ImageFile.LoadAsTensor(Path.Combine(tmp.Path, "x.png"), 4, 4, false));
+    }
+
+    [Fact]
+    public void CorruptFileThrowsInvalidDataNamingThePath()
+    {
+        using var tmp = new TempDir();
+        string path = Path.Combine(tmp.Path, "bad.png");
+        var junk = new byte[500];
+        new Random(7).NextBytes(junk);
+        File.WriteAllBytes(path, junk);
+
+        var e = Assert.Throws<InvalidDataException>(() => ImageFile.LoadAsTensor(path, 4, 4, false));
+        Assert.Equal($"cannot decode image: {path}", e.Message);
+    }
+}
