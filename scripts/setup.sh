@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # dataset-fashion-mnist: the IDX data set train/eval use; libgtk-3-0 (+ libatomic1, libdrm2): what
-# OpenCvSharp's native runtime links against.
-packages=(dataset-fashion-mnist libgtk-3-0 libatomic1 libdrm2)
+# OpenCvSharp's native runtime links against; darknet: real photos (/usr/share/darknet/data/*.jpg) the
+# backbone tests compare against ONNX Runtime on; libonnx-testdata: the ONNX backend node tests
+# (/usr/share/libonnx-testdata/data) the importer's conformance test runs; libglfw3 + libgl1-mesa-dri: the live
+# window (GLFW 3, OpenGL 3.3 through Mesa); xvfb + xauth: the virtual display the window tests run it in.
+packages=(dataset-fashion-mnist libgtk-3-0 libatomic1 libdrm2 darknet libonnx-testdata libglfw3 libgl1-mesa-dri xvfb xauth)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -10,10 +10,13 @@ public static class Program
     {
         var root = new RootCommand("camcnn: a webcam CNN with its own engine. Train, evaluate, predict and run ONNX models on the CPU.")
         {
+            RunCommand.Create(),
             TrainCommand.Create(),
             EvalCommand.Create(),
             PredictCommand.Create(),
             InferCommand.Create(),
+            BenchCommand.Create(),
+            CollectCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }

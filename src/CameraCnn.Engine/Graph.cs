@@ -1,5 +1,6 @@
 // Graph: a network as a DAG of layer nodes, run in insertion (= topological) order. Every node keeps its
 // output after a forward, so any layer can be read ("tapped") without copies, e.g. for feature maps.
+// A steady-state forward (same input shapes) allocates nothing: per-node scratch and output buffers are reused.
 using CameraCnn.Engine.Layers;
 
 namespace CameraCnn.Engine;
@@ -31,6 +32,12 @@ public sealed class Node
 
     internal Tensor? Grad;
     internal bool GradLive;
+
+    // Forward scratch, reused so a steady-state forward allocates nothing: the input tensors, the input shapes the
+    // output shape was last computed for, and that output shape.
+    internal Tensor[]? ForwardValues;
+    internal int[][]? SeenShapes;
+    internal int[]? OutputShapeCache;
 
     public override string ToString() => Layer is null ? $"input '{Name}'" : Layer.ToString();
 }
@@ -123,28 +130,60 @@ public sealed class Graph
     }
 
     /// <summary>Runs every node in order. Outputs stay readable on the nodes until the next forward.</summary>
-    public void Forward(IReadOnlyList<Tensor> inputs, bool training = false)
+    public void Forward(IReadOnlyList<Tensor> inputs, bool training = false) => Run(inputs, training, default);
+
+    /// <summary>
+    /// A forward that also records each node's wall time in Stopwatch ticks, indexed by <see cref="Node.Index"/>
+    /// (graph inputs get 0). For benchmarks; <paramref name="nodeTicks"/> needs one entry per node.
+    /// </summary>
+    public void ForwardTimed(IReadOnlyList<Tensor> inputs, Span<long> nodeTicks, bool training = false)
+    {
+        if (nodeTicks.Length < _nodes.Count) throw new ArgumentException($"nodeTicks needs {_nodes.Count} entries");
+        nodeTicks[.._nodes.Count].Clear();
+        Run(inputs, training, nodeTicks);
+    }
+
+    private void Run(IReadOnlyList<Tensor> inputs, bool training, Span<long> nodeTicks)
     {
         if (inputs.Count != _inputs.Count)
             throw new ShapeException($"the graph has {_inputs.Count} input(s), {inputs.Count} given");
         for (int i = 0; i < inputs.Count; i++) BindInput(_inputs[i], inputs[i]);
-        var shapes = new List<int[]>(4);
-        var values = new List<Tensor>(4);
-        foreach (var node in _nodes)
+        bool timed = !nodeTicks.IsEmpty;
+        for (int n = 0; n < _nodes.Count; n++)
         {
+            var node = _nodes[n];
             if (node.Layer is not { } layer) continue;
-            shapes.Clear();
-            values.Clear();
-            foreach (var i in node.Inputs)
+            long t0 = timed ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+            var values = node.ForwardValues ??= new Tensor[node.Inputs.Count];
+            for (int i = 0; i < values.Length; i++) values[i] = node.Inputs[i].Output;
+            if (layer is Optimization.OutputAlias)
             {
-                shapes.Add(i.Output.Shape);
-                values.Add(i.Output);
+                // A fused-away node: its value is its input's tensor (see InferenceFusion).
+                node.Output = values[0];
             }
-            int[] shape = layer.OutputShape(shapes);
-            node.Output.EnsureShape(shape); // reuses the buffer from the previous forward when the size matches
-            layer.Training = training;
-            layer.Forward(values, node.Output);
+            else
+            {
+                node.Output.EnsureShape(OutputShapeFor(node, layer, values)); // same buffer when the size matches
+                layer.Training = training;
+                layer.Forward(values, node.Output);
+            }
+            if (timed) nodeTicks[n] = System.Diagnostics.Stopwatch.GetTimestamp() - t0;
         }
+    }
+
+    /// <summary>The layer's output shape, recomputed only when an input shape changed since the last forward.</summary>
+    private static int[] OutputShapeFor(Node node, Layer layer, Tensor[] values)
+    {
+        var seen = node.SeenShapes;
+        bool same = seen is not null && node.OutputShapeCache is not null;
+        for (int i = 0; same && i < values.Length; i++) same = Tensor.SameShape(seen![i], values[i].Shape);
+        if (same) return node.OutputShapeCache!;
+        var shapes = new int[values.Length][];
+        for (int i = 0; i < values.Length; i++) shapes[i] = (int[])values[i].Shape.Clone();
+        int[] output = layer.OutputShape(shapes);
+        node.SeenShapes = shapes;
+        node.OutputShapeCache = output;
+        return output;
     }
 
     private static void BindInput(Node node, Tensor value)

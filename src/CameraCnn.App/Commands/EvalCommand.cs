@@ -2,6 +2,8 @@
 using System.CommandLine;
 using System.Text.Json;
 using CameraCnn.App.Cli;
+using CameraCnn.Engine;
+using CameraCnn.Engine.Data;
 using CameraCnn.Engine.Models;
 using CameraCnn.Engine.Training;
 using Spectre.Console;
@@ -25,11 +27,15 @@ public static class EvalCommand
 
     private static int Run(string modelPath, string data, bool json, int? limit, bool all, int seed)
     {
-        var model = Model.Load(modelPath);
+        if (limit is <= 0) throw new CliException("--limit must be at least 1");
+        var model = ModelCatalog.Load(modelPath);
         var pre = model.Preprocessing ?? throw new CliException($"{modelPath} has no preprocessing metadata; eval needs a model trained by camcnn");
         if (model.Labels.Count == 0) throw new CliException($"{modelPath} has no class labels in its metadata");
         var loaded = DataSets.Load(data, pre.Height, pre.Channels == 1, limit, seed, model.Labels);
-        var set = all ? loaded.Train : loaded.Test;
+        // --all: every image (the train and test parts together), not just the part train learned from.
+        var set = all ? Concatenate(loaded.Train, loaded.Test) : loaded.Test;
+        // DataSets caps only the training part of an image folder, so --limit is applied to the evaluated set here.
+        if (limit is { } cap && cap < set.Count) set = set.Take(cap);
         if (!set.SampleShape.SequenceEqual(new[] { pre.Channels, pre.Height, pre.Width }))
             throw new CliException($"the data's images are {string.Join("x", set.SampleShape)} but the model expects {pre.Channels}x{pre.Height}x{pre.Width}");
         var result = Report.WithProgress("evaluating", update =>
@@ -62,5 +68,19 @@ public static class EvalCommand
                                       .ToDictionary(),
             }));
         return CliRunner.Ok;
+    }
+
+    /// <summary>a's samples followed by b's (same sample shape and classes, as both halves of one data set have).</summary>
+    private static Dataset Concatenate(Dataset a, Dataset b)
+    {
+        if (b.Count == 0) return a;
+        if (a.Count == 0) return b;
+        int s = a.Images.SampleLength, na = a.Count * s, nb = b.Count * s;
+        int[] shape = (int[])a.Images.Shape.Clone();
+        shape[0] = a.Count + b.Count;
+        var images = new Tensor(shape);
+        a.Images.Data.AsSpan(0, na).CopyTo(images.Data);
+        b.Images.Data.AsSpan(0, nb).CopyTo(images.Data.AsSpan(na));
+        return new Dataset(images, [.. a.Labels, .. b.Labels], a.ClassNames);
     }
 }

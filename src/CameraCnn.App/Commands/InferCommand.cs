@@ -28,7 +28,7 @@ public static class InferCommand
 
     private static int Run(string modelPath, string[] inputArgs, string outDir)
     {
-        var model = Model.Load(modelPath);
+        var model = ModelCatalog.Load(modelPath);
         var graph = model.Graph;
         var bound = new Tensor?[graph.Inputs.Count];
         foreach (string arg in inputArgs)

@@ -1,4 +1,9 @@
 // Im2Col / Col2Im: unfold an image's windows into a matrix so convolution becomes one GEMM, and fold back.
+// Im2ColPanels writes the same matrix straight into the GEMM's packed B panels (no col buffer on the forward path).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace CameraCnn.Engine.Kernels;
 
 /// <summary>
@@ -67,5 +72,119 @@ public static class Im2Col
                         }
                     }
                 }
+    }
+}
+
+/// <summary>
+/// The im2col matrix of one image (group) x [C, H, W] as a GEMM B source: row k = (c, kh, kw), column j = output
+/// position (oh, ow). Pack writes the requested block directly in packed-panel layout, zero where a tap falls in
+/// the padding, so the forward never materialises the K x OH*OW matrix.
+/// </summary>
+internal readonly unsafe struct Im2ColPanels : IBPanelSource
+{
+    private readonly float* _x;
+    private readonly int _H, _W, _OW;
+    private readonly Window2d _g;
+
+    public Im2ColPanels(float* x, int H, int W, in Window2d g, int OW)
+    {
+        _x = x;
+        _H = H;
+        _W = W;
+        _g = g;
+        _OW = OW;
+    }
+
+    public bool IsPrepacked => false;
+    public float* Panels(int k0, int j0) => null;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Pack(int k0, int kc, int j0, int nc, int nr, float* dst)
+    {
+        int H = _H, W = _W, OW = _OW, KH = _g.KH, KW = _g.KW, SH = _g.SH, SW = _g.SW;
+        long panelStride = (long)kc * nr;
+        int oh0 = j0 / OW, ow0 = j0 % OW;
+        for (int k = k0; k < k0 + kc; k++)
+        {
+            int c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+            float* plane = _x + (long)c * H * W;
+            int dh = kh * _g.DH - _g.PadTop, dw = kw * _g.DW - _g.PadLeft;
+            float* row = dst + (long)(k - k0) * nr;
+            int oh = oh0, ow = ow0, lane = 0, remaining = nc;
+            float* d = row;
+            while (remaining > 0)
+            {
+                int seg = Math.Min(Math.Min(OW - ow, nr - lane), remaining);
+                int ih = oh * SH + dh;
+                if ((uint)ih >= (uint)H) Zero(d, seg);
+                else
+                {
+                    float* src = plane + (long)ih * W;
+                    int iw0 = ow * SW + dw;
+                    if (SW == 1)
+                    {
+                        // One contiguous run: zeros left of the image, a copy, zeros right of it.
+                        int lo = Math.Clamp(-iw0, 0, seg), hi = Math.Clamp(W - iw0, lo, seg);
+                        Zero(d, lo);
+                        Copy(src + iw0 + lo, d + lo, hi - lo);
+                        Zero(d + hi, seg - hi);
+                    }
+                    else
+                    {
+                        // Strided run: taps [lo, hi) land inside the row, the rest in the padding.
+                        int lo = iw0 >= 0 ? 0 : Math.Min(seg, (-iw0 + SW - 1) / SW);
+                        int hi = W - iw0 <= 0 ? lo : Math.Clamp((W - iw0 + SW - 1) / SW, lo, seg);
+                        Zero(d, lo);
+                        int t = lo;
+                        if (SW == 2 && Avx2.IsSupported)
+                            for (; t + 8 <= hi && iw0 + 2 * t + 16 <= W; t += 8)
+                            {
+                                // The 8 even floats of 16: [a0 a2 b0 b2 | a4 a6 b4 b6], 64-bit chunks reordered.
+                                var a = Avx.LoadVector256(src + iw0 + 2 * t);
+                                var b = Avx.LoadVector256(src + iw0 + 2 * t + 8);
+                                Avx.Store(d + t, Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle());
+                            }
+                        for (; t < hi; t++) d[t] = src[iw0 + t * SW];
+                        Zero(d + hi, seg - hi);
+                    }
+                }
+                remaining -= seg;
+                lane += seg;
+                d += seg;
+                if (lane == nr)
+                {
+                    lane = 0;
+                    row += panelStride;
+                    d = row;
+                }
+                ow += seg;
+                if (ow == OW)
+                {
+                    ow = 0;
+                    oh++;
+                }
+            }
+            if (lane > 0) Zero(d, nr - lane); // lanes past the last column of the last panel
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Zero(float* d, int n)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8) Vector256<float>.Zero.Store(d + i);
+        for (; i < n; i++) d[i] = 0f;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Copy(float* s, float* d, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= n; i += 16) Vector512.Load(s + i).Store(d + i);
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8) Vector256.Load(s + i).Store(d + i);
+        for (; i < n; i++) d[i] = s[i];
     }
 }

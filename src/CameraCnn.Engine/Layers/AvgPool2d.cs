@@ -39,29 +39,11 @@ public sealed class AvgPool2d : Layer
     private float Divisor(int hLo, int hHi, int hPadded, int wLo, int wHi, int wPadded)
         => CountIncludePad ? hPadded * wPadded : (hHi - hLo) * (wHi - wLo);
 
-    public override void Forward(IReadOnlyList<Tensor> inputs, Tensor output)
+    public override unsafe void Forward(IReadOnlyList<Tensor> inputs, Tensor output)
     {
         Tensor x = inputs[0];
-        int H = x.H, W = x.W, OH = output.H, OW = output.W;
-        float[] xd = x.Data, y = output.Data;
-        var g = Window;
-        Parallelism.For(x.N * x.C, 8, (p0, p1, _) =>
-        {
-            for (int p = p0; p < p1; p++)
-                for (int oh = 0; oh < OH; oh++)
-                {
-                    var (h0, h1, hp) = Span1d(oh, g.SH, g.PadTop, g.PadBottom, g.KH, H);
-                    for (int ow = 0; ow < OW; ow++)
-                    {
-                        var (w0, w1, wp) = Span1d(ow, g.SW, g.PadLeft, g.PadRight, g.KW, W);
-                        float s = 0;
-                        for (int ih = h0; ih < h1; ih++)
-                            for (int iw = w0; iw < w1; iw++) s += xd[(p * H + ih) * W + iw];
-                        float d = Divisor(h0, h1, hp, w0, w1, wp);
-                        y[(p * OH + oh) * OW + ow] = d > 0 ? s / d : 0f;
-                    }
-                }
-        });
+        fixed (float* px = x.Data, py = output.Data)
+            Pooling.AvgForward(px, x.N * x.C, x.H, x.W, Window, output.H, output.W, py, CountIncludePad); // Kernels/Pooling.cs
     }
 
     public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)

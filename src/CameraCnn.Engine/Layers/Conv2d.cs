@@ -1,5 +1,6 @@
 // Conv2d: 2-D convolution (lecture eq. 2 and 6) as im2col + GEMM, with stride, asymmetric zero padding,
 // dilation and groups; backward is two GEMMs and col2im (eq. 13-14). 1x1 stride-1 convs skip im2col.
+// The forward runs Kernels/Convolution (im2col packed straight into GEMM panels, bias in the GEMM epilogue).
 using CameraCnn.Engine.Kernels;
 
 namespace CameraCnn.Engine.Layers;
@@ -71,38 +72,39 @@ public sealed class Conv2d : Layer
         return buf.AsSpan(0, length);
     }
 
-    public override void Forward(IReadOnlyList<Tensor> inputs, Tensor output)
+    public override unsafe void Forward(IReadOnlyList<Tensor> inputs, Tensor output)
     {
         Tensor x = inputs[0];
-        int N = x.N, C = x.C, H = x.H, W = x.W, OH = output.H, OW = output.W, P = OH * OW;
-        int cg = GroupIn, og = GroupOut, rows = ColRows;
-        float[] w = Weight.Value.Data, y = output.Data, xd = x.Data;
-        float[]? b = Bias?.Value.Data;
-        if (!Pointwise) _ = Workspace(ref _cols, Parallelism.Threads - 1, 0); // size the pool before workers race
-        Parallelism.For(N, 1, (n0, n1, worker) =>
+        // Weights are packed on every call: an optimizer step may have changed them since the last forward. The
+        // fused inference graph (Optimization.InferenceFusion) packs once and keeps the snapshot instead.
+        GemmPath path = Gemm.ActivePath;
+        PackWeights(Weight.Value.Data, _packed ??= NewPacks(Groups), GroupOut, ColRows, path);
+        fixed (float* px = x.Data, py = output.Data, pb = Bias?.Value.Data)
         {
-            for (int n = n0; n < n1; n++)
-                for (int g = 0; g < Groups; g++)
-                {
-                    ReadOnlySpan<float> xg = xd.AsSpan((n * C + g * cg) * H * W, cg * H * W);
-                    ReadOnlySpan<float> col = xg;
-                    if (!Pointwise)
-                    {
-                        Span<float> ws = Workspace(ref _cols, worker, rows * P);
-                        Im2Col.Unfold(xg, cg, H, W, Window, OH, OW, ws);
-                        col = ws;
-                    }
-                    // y_g [og, P] = W_g [og, rows] * col [rows, P]
-                    Span<float> yg = y.AsSpan((n * OutChannels + g * og) * P, og * P);
-                    Gemm.Multiply(false, false, og, P, rows, w.AsSpan(g * og * rows, og * rows), rows, col, P, yg, P, false);
-                    if (b is not null)
-                        for (int k = 0; k < og; k++)
-                        {
-                            float bk = b[g * og + k];
-                            foreach (ref float v in yg.Slice(k * P, P)) v += bk;
-                        }
-                }
-        });
+            var args = new Convolution.Args
+            {
+                X = px, Y = py, Bias = pb, N = x.N, C = x.C, H = x.H, W = x.W,
+                OC = OutChannels, OH = output.H, OW = output.W, Groups = Groups, Window = Window,
+                Weights = _packed, Path = path,
+            };
+            Convolution.Forward(args);
+        }
+    }
+
+    private PackedMatrix[]? _packed;
+
+    internal static PackedMatrix[] NewPacks(int groups)
+    {
+        var packs = new PackedMatrix[groups];
+        for (int g = 0; g < groups; g++) packs[g] = new PackedMatrix();
+        return packs;
+    }
+
+    /// <summary>Packs each group's [og x rows] block of w [OC, rows] into its A panels for the path.</summary>
+    internal static void PackWeights(ReadOnlySpan<float> w, PackedMatrix[] packs, int og, int rows, GemmPath path)
+    {
+        for (int g = 0; g < packs.Length; g++)
+            packs[g].Pack(w.Slice(g * og * rows, og * rows), og, rows, rows, false, path);
     }
 
     public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)

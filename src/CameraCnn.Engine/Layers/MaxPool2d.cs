@@ -22,42 +22,13 @@ public sealed class MaxPool2d : Layer
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs) => PoolShape.Output(this, inputs, Window, CeilMode);
 
-    public override void Forward(IReadOnlyList<Tensor> inputs, Tensor output)
+    public override unsafe void Forward(IReadOnlyList<Tensor> inputs, Tensor output)
     {
         Tensor x = inputs[0];
-        int H = x.H, W = x.W, OH = output.H, OW = output.W, planes = x.N * x.C;
         if (_argmax.Length < output.Length) _argmax = new int[output.Length];
-        float[] xd = x.Data, y = output.Data;
-        int[] arg = _argmax;
-        var g = Window;
-        Parallelism.For(planes, 8, (p0, p1, _) =>
-        {
-            for (int p = p0; p < p1; p++)
-                for (int oh = 0; oh < OH; oh++)
-                {
-                    int h0 = oh * g.SH - g.PadTop;
-                    for (int ow = 0; ow < OW; ow++)
-                    {
-                        int w0 = ow * g.SW - g.PadLeft, best = -1;
-                        float m = float.NegativeInfinity;
-                        for (int kh = 0; kh < g.KH; kh++)
-                        {
-                            int ih = h0 + kh * g.DH;
-                            if ((uint)ih >= (uint)H) continue;
-                            for (int kw = 0; kw < g.KW; kw++)
-                            {
-                                int iw = w0 + kw * g.DW;
-                                if ((uint)iw >= (uint)W) continue;
-                                int idx = (p * H + ih) * W + iw;
-                                if (best < 0 || xd[idx] > m) { m = xd[idx]; best = idx; }
-                            }
-                        }
-                        int o = (p * OH + oh) * OW + ow;
-                        y[o] = best < 0 ? 0f : m;
-                        arg[o] = best;
-                    }
-                }
-        });
+        fixed (float* px = x.Data, py = output.Data)
+        fixed (int* pa = _argmax)
+            Pooling.MaxForward(px, x.N * x.C, x.H, x.W, Window, output.H, output.W, py, pa); // Kernels/Pooling.cs
     }
 
     public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)

@@ -20,6 +20,15 @@ internal static class OnnxTensors
         return p;
     }
 
+    /// <summary>A 1-D int64 tensor (shapes, axes, pads and split sizes in exported models).</summary>
+    public static TensorProto FromInt64(string name, params long[] values)
+    {
+        var p = new TensorProto { Name = name, DataType = Int64 };
+        p.Dims.Add(values.Length);
+        p.Int64Data.Add(values);
+        return p;
+    }
+
     public static int[] Shape(TensorProto p)
     {
         var shape = new int[p.Dims.Count];
@@ -90,6 +99,8 @@ internal static class OnnxTensors
     public static long[] ToInt64(TensorProto p)
     {
         if (p.DataType is not (Int64 or Int32)) return ToTensor(p).Data.Select(v => (long)v).ToArray();
+        if (p.DataLocation == TensorProto.Types.DataLocation.External || p.ExternalData.Count > 0)
+            throw new NotSupportedException($"unsupported: external data for tensor '{p.Name}'");
         int[] shape = Shape(p);
         int n = (int)Tensor.CheckedLength(shape);
         if (p.HasRawData)

@@ -32,6 +32,7 @@ internal sealed class OpContext(NodeProto node, string name, int opset, IReadOnl
     public string String(string attr, string fallback) => Find(attr) is { } a ? a.S.ToStringUtf8() : fallback;
     public long[]? Ints(string attr) => Find(attr) is { } a ? a.Ints.ToArray() : null;
     public TensorProto? TensorAttribute(string attr) => Find(attr)?.T;
+    public AttributeProto? Attribute(string attr) => Find(attr);
 
     /// <summary>Marks an attribute as understood without reading it (e.g. one whose every value is fine).</summary>
     public void Ignore(string attr) => _read.Add(attr);
@@ -49,6 +50,22 @@ internal sealed class OpContext(NodeProto node, string name, int opset, IReadOnl
         if (!constants.TryGetValue(Node.Input[i], out var t))
             throw Unsupported($"with a computed (non-constant) {role}");
         return OnnxTensors.ToTensor(t);
+    }
+
+    /// <summary>Integer values of the constant feeding input i (shapes, axes, pads, split sizes), read exactly.</summary>
+    public long[] ConstantInts(int i, string role)
+    {
+        if (!HasInput(i)) throw new InvalidDataException($"node '{Name}' ({OpType}) is missing its {role} input");
+        if (!constants.TryGetValue(Node.Input[i], out var t))
+            throw Unsupported($"with a computed (non-constant) {role}");
+        return OnnxTensors.ToInt64(t);
+    }
+
+    /// <summary>The single value of a constant scalar input (clip bounds, pad value, dropout ratio).</summary>
+    public float ConstantScalar(int i, string role)
+    {
+        var t = Constant(i, role);
+        return t.Length == 1 ? t.Data[0] : throw new InvalidDataException($"node '{Name}': {role} has {t.Length} values, expected 1");
     }
 
     public bool IsConstant(int i) => HasInput(i) && constants.ContainsKey(Node.Input[i]);

@@ -1,6 +1,9 @@
 // GemmTests: Gemm.Multiply against GemmReference (and GemmReference against an independent double loop) for all
 // transpose combinations, every size in {0,1,7,17,31,33,65} for M, N and K, padded leading dimensions, NaN
-// sentinels outside the logical regions, accumulate on/off, and 1, 2 and 3 worker threads.
+// sentinels outside the logical regions, accumulate on/off, 1, 2 and 3 worker threads, and every micro-kernel
+// path (Scalar, Avx2, Avx512; a path the CPU lacks is skipped). With more than one thread the parallel threshold is
+// lowered to 0, so even the smallest products go through the chunked multi-threaded driver. Larger shapes cross
+// the KC (256) depth blocks, the NC (~512) column blocks and both the M and the N split.
 using CameraCnn.Engine.Kernels;
 
 namespace CameraCnn.Engine.Tests.Kernels;
@@ -9,13 +12,41 @@ namespace CameraCnn.Engine.Tests.Kernels;
 [CollectionDefinition("Parallelism", DisableParallelization = true)]
 public sealed class ParallelismCollection;
 
+/// <summary>Runs a body with a forced GEMM path, thread count and (optionally) no parallel threshold, then restores them.</summary>
+internal static class KernelSettings
+{
+    public static readonly GemmPath[] Paths = [GemmPath.Scalar, GemmPath.Avx2, GemmPath.Avx512];
+
+    /// <summary>False when the CPU cannot run the path: the caller returns early (the test is vacuous there).</summary>
+    public static bool Run(GemmPath path, int threads, Action body, bool forceParallel = true)
+    {
+        if (!Gemm.IsSupported(path)) return false;
+        int savedThreads = Parallelism.Threads;
+        long savedThreshold = GemmDriver.ParallelThreshold;
+        try
+        {
+            Gemm.ForcePath(path);
+            Parallelism.Threads = threads;
+            if (forceParallel && threads > 1) GemmDriver.ParallelThreshold = 0;
+            body();
+        }
+        finally
+        {
+            Gemm.ForcePath(null);
+            Parallelism.Threads = savedThreads;
+            GemmDriver.ParallelThreshold = savedThreshold;
+        }
+        return true;
+    }
+}
+
 [Collection("Parallelism")]
 public sealed class GemmTests
 {
     private static readonly int[] Sizes = [0, 1, 7, 17, 31, 33, 65];
 
     /// <summary>A rows x cols matrix stored with leading dimension ld (> cols) plus a tail; NaN everywhere outside it.</summary>
-    private static float[] Matrix(Random rng, int rows, int cols, int ld, int tail)
+    internal static float[] Matrix(Random rng, int rows, int cols, int ld, int tail)
     {
         var a = new float[rows * ld + tail];
         a.AsSpan().Fill(float.NaN);
@@ -24,29 +55,22 @@ public sealed class GemmTests
         return a;
     }
 
-    private static void RunAll(bool transA, bool transB, int threads, int seed)
+    private static void RunAll(GemmPath path, bool transA, bool transB, int threads, int seed)
     {
-        int saved = Parallelism.Threads;
-        try
+        KernelSettings.Run(path, threads, () =>
         {
-            Parallelism.Threads = threads;
-            Assert.Equal(threads, Parallelism.Threads);
             var rng = new Random(seed);
             foreach (int m in Sizes)
                 foreach (int n in Sizes)
                     foreach (int k in Sizes)
                         foreach (bool accumulate in new[] { false, true })
                             One(rng, transA, transB, m, n, k, accumulate);
-        }
-        finally
-        {
-            Parallelism.Threads = saved;
-        }
+        });
     }
 
     private static void One(Random rng, bool transA, bool transB, int M, int N, int K, bool accumulate)
     {
-        string what = $"transA={transA} transB={transB} M={M} N={N} K={K} accumulate={accumulate} threads={Parallelism.Threads}";
+        string what = $"path={Gemm.ActivePath} transA={transA} transB={transB} M={M} N={N} K={K} accumulate={accumulate} threads={Parallelism.Threads}";
         int aRows = transA ? K : M, aCols = transA ? M : K;
         int bRows = transB ? N : K, bCols = transB ? K : N;
         int lda = aCols + 3, ldb = bCols + 2, ldc = N + 5;
@@ -86,41 +110,76 @@ public sealed class GemmTests
         }
     }
 
+    public static TheoryData<GemmPath, bool, bool, int> SweepCases()
+    {
+        var data = new TheoryData<GemmPath, bool, bool, int>();
+        foreach (var path in KernelSettings.Paths)
+        {
+            foreach (int threads in new[] { 1, 2 })
+                foreach (bool ta in new[] { false, true })
+                    foreach (bool tb in new[] { false, true })
+                        data.Add(path, ta, tb, threads);
+            data.Add(path, false, false, 3);
+            data.Add(path, true, true, 3);
+        }
+        return data;
+    }
+
     [Theory]
-    [InlineData(false, false, 1)]
-    [InlineData(false, true, 1)]
-    [InlineData(true, false, 1)]
-    [InlineData(true, true, 1)]
-    [InlineData(false, false, 2)]
-    [InlineData(false, true, 2)]
-    [InlineData(true, false, 2)]
-    [InlineData(true, true, 2)]
-    [InlineData(false, false, 3)]
-    [InlineData(true, true, 3)]
-    public void MatchesReference_AllSizes(bool transA, bool transB, int threads)
-        => RunAll(transA, transB, threads, seed: (transA ? 1 : 0) + (transB ? 2 : 0) + 4 * threads);
+    [MemberData(nameof(SweepCases))]
+    public void MatchesReference_AllSizes(GemmPath path, bool transA, bool transB, int threads)
+        => RunAll(path, transA, transB, threads, seed: (transA ? 1 : 0) + (transB ? 2 : 0) + 4 * threads + 16 * (int)path);
+
+    public static TheoryData<GemmPath, int> PathsAndThreads()
+    {
+        var data = new TheoryData<GemmPath, int>();
+        foreach (var path in KernelSettings.Paths)
+            foreach (int threads in new[] { 1, 3 })
+                data.Add(path, threads);
+        return data;
+    }
+
+    /// <summary>Shapes past one KC block (K 257, 260, 300), past one NC block (N 530), M and N splits, odd tails.</summary>
+    [Theory]
+    [MemberData(nameof(PathsAndThreads))]
+    public void MatchesReference_LargeShapes(GemmPath path, int threads)
+    {
+        (int M, int N, int K)[] shapes = [(9, 530, 260), (97, 49, 300), (37, 70, 257), (2, 97, 300)];
+        KernelSettings.Run(path, threads, () =>
+        {
+            var rng = new Random(11 + (int)path);
+            foreach (var (m, n, k) in shapes)
+                foreach (bool ta in new[] { false, true })
+                    foreach (bool tb in new[] { false, true })
+                        One(rng, ta, tb, m, n, k, accumulate: ta ^ tb);
+        });
+    }
+
+    [Theory]
+    [InlineData(GemmPath.Scalar)]
+    [InlineData(GemmPath.Avx2)]
+    [InlineData(GemmPath.Avx512)]
+    public void ParallelAndSerialAgreeExactlyOnALargeProduct(GemmPath path)
+    {
+        // Threads split the tiles, but every element is the same FMA chain over the same K blocks: bit-identical.
+        var rng = new Random(5);
+        int M = 131, N = 597, K = 300;
+        float[] A = Matrix(rng, M, K, K, 0), B = Matrix(rng, K, N, N, 0);
+        float[] c1 = new float[M * N], c2 = new float[M * N], c3 = new float[M * N];
+        KernelSettings.Run(path, 1, () => Gemm.Multiply(false, false, M, N, K, A, K, B, N, c1, N, false));
+        KernelSettings.Run(path, 2, () => Gemm.Multiply(false, false, M, N, K, A, K, B, N, c2, N, false));
+        KernelSettings.Run(path, 3, () => Gemm.Multiply(false, false, M, N, K, A, K, B, N, c3, N, false));
+        Assert.Equal(c1, c2);
+        Assert.Equal(c1, c3);
+    }
 
     [Fact]
-    public void ParallelAndSerialAgreeExactlyOnALargeProduct()
+    public void DetectedPathIsSupportedAndForcingAnUnsupportedPathThrows()
     {
-        // Rows are split between workers but each row is computed the same way, so the results are bit-identical.
-        var rng = new Random(5);
-        int M = 131, N = 97, K = 67;
-        float[] A = Matrix(rng, M, K, K, 0), B = Matrix(rng, K, N, N, 0);
-        float[] c1 = new float[M * N], c2 = new float[M * N];
-        int saved = Parallelism.Threads;
-        try
-        {
-            Parallelism.Threads = 1;
-            Gemm.Multiply(false, false, M, N, K, A, K, B, N, c1, N, false);
-            Parallelism.Threads = 2;
-            Gemm.Multiply(false, false, M, N, K, A, K, B, N, c2, N, false);
-        }
-        finally
-        {
-            Parallelism.Threads = saved;
-        }
-        Assert.Equal(c1, c2);
+        Assert.True(Gemm.IsSupported(Gemm.DetectedPath));
+        Assert.Equal(Gemm.DetectedPath, Gemm.ActivePath);
+        foreach (var path in KernelSettings.Paths)
+            if (!Gemm.IsSupported(path)) Assert.Throws<NotSupportedException>(() => Gemm.ForcePath(path));
     }
 
     [Fact]

@@ -88,8 +88,8 @@ public sealed partial class ImportRefusalTests
         Assert.Throws<NotSupportedException>(() => Load(UnaryModel("MaxPool", Ints("kernel_shape", 2, 2), Int("storage_order", 1))));
         Assert.Throws<NotSupportedException>(() => Load(UnaryModel("MaxPool", Ints("kernel_shape", 2, 2, 2))));
         Assert.Throws<NotSupportedException>(() => Load(UnaryModel("MaxPool")));
-        Assert.Throws<NotSupportedException>(() => Load(UnaryModel("Flatten", Int("axis", 2))));
-        Assert.Throws<NotSupportedException>(() => Load(UnaryModel("Softmax", Int("axis", 0))));
+        Assert.Throws<NotSupportedException>(() => Load(UnaryModel("Pad", Str("mode", "wrap"))));
+        Assert.Throws<NotSupportedException>(() => Load(UnaryModel("Clip", Float("min", 0f)))); // an attribute only before opset 11
         Assert.Throws<NotSupportedException>(() => Load(ConvModel(Ints("strides", 1, 1, 1))));
         Assert.Throws<InvalidDataException>(() => Load(ConvModel(Ints("kernel_shape", 2, 2))));
         Assert.Throws<InvalidDataException>(() => Load(ConvModel(Ints("strides", 0, 1))));
@@ -203,7 +203,7 @@ public sealed partial class ImportRefusalTests
             Node("Conv", ["x", "W"], ["y"]))),
         ["conv_zero_in_channels"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("y")], [Init("W", [3, 0, 3, 3])],
             Node("Conv", ["x", "W"], ["y"]))),
-        ["conv_1d_weights"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("y")], [Init("W", [3, 2, 3])],
+        ["conv_0d_weights"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("y")], [Init("W", [3, 2])],
             Node("Conv", ["x", "W"], ["y"]))),
         ["conv_huge_window"] = () => ConvModel(Ints("pads", 1 << 20, 0, 0, 0)),
         ["maxpool_huge_kernel"] = () => UnaryModel("MaxPool", Ints("kernel_shape", 1L << 40, 2)),
@@ -211,7 +211,9 @@ public sealed partial class ImportRefusalTests
         ["input_without_type"] = () => OnnxModel(OnnxGraph([new ValueInfoProto { Name = "x" }], [Value("y")], [], Node("Relu", ["x"], ["y"]))),
         ["no_graph_input"] = () => OnnxModel(OnnxGraph([], [Value("y")], [Init("c", [2])], Node("Relu", ["c"], ["y"]))),
         ["add_with_one_input"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("y")], [], Node("Add", ["x"], ["y"]))),
-        ["add_with_constant"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("y")], [Init("c", [1])], Node("Add", ["x", "c"], ["y"]))),
+        ["add_with_int64_constant"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("y")],
+            [new TensorProto { Name = "c", DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 1 }, Int64Data = { 1 } }],
+            Node("Add", ["x", "c"], ["y"]))),
         ["conv_computed_weights"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("y")], [], Node("Conv", ["x", "x"], ["y"]))),
         ["output_is_constant"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("c")], [Init("c", [1])], Node("Relu", ["x"], ["y"]))),
         ["dropout_training"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("y")], [Init("r", [], [0.5f]), Init("t", [], [1f])],
@@ -220,7 +222,7 @@ public sealed partial class ImportRefusalTests
         ["batchnorm_training_mode"] = () => OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("y")],
             [Init("s", [2]), Init("b", [2]), Init("m", [2]), Init("v", [2])],
             Node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], Int("training_mode", 1)))),
-        ["gemm_trans_a"] = () => OnnxModel(OnnxGraph([Value("x", -1, 4)], [Value("y")], [Init("W", [4, 3])], Node("Gemm", ["x", "W"], ["y"], Int("transA", 1)))),
+        ["gemm_3d_weights"] = () => OnnxModel(OnnxGraph([Value("x", -1, 4)], [Value("y")], [Init("W", [4, 3, 1])], Node("Gemm", ["x", "W"], ["y"]))),
         ["bad_labels_json"] = () =>
         {
             var m = UnaryModel("Relu");

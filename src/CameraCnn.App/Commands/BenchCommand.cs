@@ -1,0 +1,213 @@
+// camcnn bench: how fast the engine runs a model (median ms per forward, per-layer times with their share and
+// GFLOP/s, the machine's measured FMA peak and our share of it, bytes allocated per steady-state forward) or how fast
+// it trains (--train lenet: ms per SGD step on Fashion-MNIST batches). The ONNX Runtime comparison lives apart, in
+// tests/CameraCnn.Bench, so ORT never becomes a dependency of the program.
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using CameraCnn.App.Cli;
+using CameraCnn.Engine;
+using CameraCnn.Engine.Kernels;
+using CameraCnn.Engine.Models;
+using CameraCnn.Engine.Optimization;
+using CameraCnn.Engine.Training;
+using Spectre.Console;
+
+namespace CameraCnn.App.Commands;
+
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = $"an ONNX model to time: a path or {ModelCatalog.NamesHelp}" };
+        var train = new Option<string?>("--train") { Description = $"time training steps of an architecture instead ({string.Join(", ", Architectures.Names)})" };
+        var threads = new Option<int>("--threads") { Description = "worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var input = new Option<string?>("--input") { Description = "input shape NxCxHxW (default: the model's input with batch 1)" };
+        var iterations = new Option<int>("--iterations") { Description = "timed forwards (or training steps)", DefaultValueFactory = _ => 20 };
+        var unfused = new Option<bool>("--unfused") { Description = "time the graph as loaded, without InferenceFusion (conv+BN+add+ReLU fusion, pre-packed weights)" };
+        var batch = new Option<int>("--batch") { Description = "--train: batch size", DefaultValueFactory = _ => 64 };
+        var data = new Option<string>("--data") { Description = "--train: the data set batches are drawn from", DefaultValueFactory = _ => "fashion-mnist" };
+        var json = new Option<bool>("--json") { Description = "print a JSON summary as the last line" };
+        var cmd = new Command("bench", "Time forwards of a model (per layer, against the measured FMA peak) or training steps.")
+        {
+            model, train, threads, input, iterations, unfused, batch, data, json,
+        };
+        cmd.SetAction(r => CliRunner.Run(() =>
+        {
+            int t = r.GetValue(threads), k = r.GetValue(iterations);
+            if (t < 1) throw new CliException("--threads must be at least 1");
+            if (k < 1) throw new CliException("--iterations must be at least 1");
+            string? m = r.GetValue(model), arch = r.GetValue(train);
+            if ((m is null) == (arch is null)) throw new CliException("give either --model or --train");
+            Parallelism.Threads = t;
+            return arch is not null
+                ? RunTrain(arch, r.GetValue(data)!, r.GetValue(batch), k, t, r.GetValue(json))
+                : RunModel(m!, r.GetValue(input), k, t, !r.GetValue(unfused), r.GetValue(json));
+        }));
+        return cmd;
+    }
+
+    private static int[] ParseShape(string text)
+    {
+        var parts = text.Split('x', ',');
+        var shape = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], out shape[i]) || shape[i] <= 0)
+                throw new CliException($"bad --input '{text}' (expected positive sizes like 1x3x224x224)");
+        return shape;
+    }
+
+    private static double Median(double[] v)
+    {
+        var s = (double[])v.Clone();
+        Array.Sort(s);
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    private sealed record LayerTime(string Name, string Kind, double MedianMs, double Share, double Gflops);
+
+    private static int RunModel(string modelArg, string? inputArg, int iterations, int threads, bool fuse, bool json)
+    {
+        var model = ModelCatalog.Load(modelArg);
+        var graph = fuse ? InferenceFusion.Fuse(model.Graph) : model.Graph;
+        if (graph.Inputs.Count != 1) throw new CliException($"bench needs a single-input model; this one has {graph.Inputs.Count}");
+        int[] shape = inputArg is null ? graph.Inputs[0].InputShape!.Select(d => d < 0 ? 1 : d).ToArray() : ParseShape(inputArg);
+        var x = new Tensor(shape);
+        var rng = new Random(1);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = rng.NextSingle();
+        Tensor[] inputs = [x];
+
+        Report.Note($"bench: {modelArg} {Tensor.Format(shape)}, {threads} thread(s), GEMM path {Gemm.ActivePath}, {(fuse ? "fused" : "unfused")} graph");
+        for (int i = 0; i < 3; i++) graph.Forward(inputs); // sizes every buffer, starts the workers, JITs the kernels
+
+        var nodes = graph.Nodes;
+        var ticks = new long[iterations][];
+        for (int i = 0; i < iterations; i++) ticks[i] = new long[nodes.Count];
+        var total = new double[iterations];
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < iterations; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            graph.ForwardTimed(inputs, ticks[i]);
+            total[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        long allocated = (GC.GetAllocatedBytesForCurrentThread() - before) / iterations;
+
+        double median = Median(total);
+        long macs = 0;
+        var layers = new List<LayerTime>();
+        var perNode = new double[iterations];
+        foreach (var node in nodes)
+        {
+            if (node.Layer is not { } layer || layer is OutputAlias) continue;
+            for (int i = 0; i < iterations; i++) perNode[i] = ticks[i][node.Index] * 1000.0 / Stopwatch.Frequency;
+            long m = layer.MultiplyAdds(node.Inputs.Select(n => n.Output.Shape).ToList());
+            macs += m;
+            double ms = Median(perNode);
+            layers.Add(new LayerTime(node.Name, layer.GetType().Name, ms, ms / median, m > 0 && ms > 0 ? 2.0 * m / ms / 1e6 : 0));
+        }
+        double gflops = 2.0 * macs / median / 1e6;
+        Report.Note("bench: measuring the FMA peak ...");
+        double peak = FmaPeak.MeasureGflops(threads), peak1 = threads == 1 ? peak : FmaPeak.MeasureGflops(1);
+
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                model = modelArg,
+                input = shape,
+                threads,
+                path = Gemm.ActivePath.ToString(),
+                fused = fuse,
+                iterations,
+                median_ms = Math.Round(median, 3),
+                min_ms = Math.Round(total.Min(), 3),
+                gflops = Math.Round(gflops, 2),
+                peak_gflops = Math.Round(peak, 2),
+                peak_gflops_1thread = Math.Round(peak1, 2),
+                percent_of_peak = Math.Round(100 * gflops / peak, 1),
+                multiply_adds = macs,
+                allocated_bytes_per_forward = allocated,
+                layers = layers.Select(l => new
+                {
+                    name = l.Name, kind = l.Kind, median_ms = Math.Round(l.MedianMs, 4),
+                    share = Math.Round(l.Share, 4), gflops = Math.Round(l.Gflops, 2),
+                }),
+            }));
+            return CliRunner.Ok;
+        }
+        var table = new Table().AddColumns("layer", "kind", "median ms", "share", "GFLOP/s");
+        foreach (var l in layers)
+            table.AddRow(Markup.Escape(l.Name), l.Kind, l.MedianMs.ToString("F3"), l.Share.ToString("P1"), l.Gflops > 0 ? l.Gflops.ToString("F1") : "");
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        console.Write(table);
+        Console.WriteLine($"median {median:F2} ms per forward (min {total.Min():F2}, {iterations} runs), {gflops:F1} GFLOP/s " +
+            $"({2.0 * macs / 1e9:F2} GFLOP per forward)");
+        Console.WriteLine($"measured FMA peak {peak:F1} GFLOP/s on {threads} thread(s) ({peak1:F1} on one): {100 * gflops / peak:F1} % of peak");
+        Console.WriteLine($"allocated per steady-state forward: {allocated} bytes");
+        return CliRunner.Ok;
+    }
+
+    private static int RunTrain(string arch, string data, int batch, int iterations, int threads, bool json)
+    {
+        if (!Architectures.Names.Contains(arch))
+            throw new CliException($"unknown architecture '{arch}' (choose one of: {string.Join(", ", Architectures.Names)})");
+        if (batch < 1) throw new CliException("--batch must be at least 1");
+        int warmup = 3, needed = batch * (iterations + warmup);
+        var loaded = DataSets.Load(data, null, false, needed, 1);
+        var set = loaded.Train;
+        int[] sample = set.SampleShape;
+        var pre = new Preprocessing { Channels = sample[0], Height = sample[1], Width = sample[2] };
+        var model = Model.Create(arch, pre, set.ClassNames);
+        Initializer.Initialize(model.Graph, 1);
+        var sgd = new Sgd(model.Graph.Parameters, 0.05f, 0.9f, 5e-4f);
+        var graph = model.Graph;
+        var logits = model.Logits;
+        var x = new Tensor([batch, .. sample]);
+        var labels = new int[batch];
+        var dLogits = new Tensor(0);
+        int per = set.Images.SampleLength, batches = Math.Max(1, set.Count / batch);
+        var times = new double[iterations];
+        Report.Note($"bench: training {arch} on {loaded.Description}, batch {batch}, {threads} thread(s), GEMM path {Gemm.ActivePath}");
+        for (int step = 0; step < warmup + iterations; step++)
+        {
+            int b = step % batches;
+            for (int i = 0; i < batch; i++)
+            {
+                int src = (b * batch + i) % set.Count;
+                set.Images.Data.AsSpan(src * per, per).CopyTo(x.Data.AsSpan(i * per, per));
+                labels[i] = set.Labels[src];
+            }
+            pre.NormalizeUnit(x);
+            long t0 = Stopwatch.GetTimestamp();
+            graph.Forward(x, training: true);
+            float loss = Loss.SoftmaxCrossEntropy(logits.Output, labels, dLogits, out _);
+            sgd.ZeroGrad();
+            graph.Backward(logits, dLogits);
+            sgd.Step();
+            double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            if (!float.IsFinite(loss)) throw new DivergedException($"the loss became {loss} at step {step}");
+            if (step >= warmup) times[step - warmup] = ms;
+        }
+        double median = Median(times);
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                train = arch,
+                data = loaded.Description,
+                batch,
+                threads,
+                path = Gemm.ActivePath.ToString(),
+                iterations,
+                median_ms_per_step = Math.Round(median, 3),
+                min_ms_per_step = Math.Round(times.Min(), 3),
+                samples_per_second = Math.Round(batch * 1000 / median, 1),
+            }));
+            return CliRunner.Ok;
+        }
+        Console.WriteLine($"{arch} training step (forward + backward + SGD), batch {batch}: median {median:F2} ms " +
+            $"(min {times.Min():F2}, {iterations} steps) = {batch * 1000 / median:F0} samples/s on {threads} thread(s)");
+        return CliRunner.Ok;
+    }
+}

@@ -1,0 +1,160 @@
+// camcnn run: the live window. A webcam (or --source) is classified frame by frame; the top classes stand over the
+// picture as bars, with frame rates and latency; F lays a layer's feature maps over it. --frames/--keys/--screenshot/
+// --stats-json make a bounded, scripted run for tests; --headless runs the same pipeline without a window.
+using System.CommandLine;
+using CameraCnn.App.Cli;
+using CameraCnn.App.Window;
+using CameraCnn.Vision;
+using OpenCvSharp;
+using FrameSource = CameraCnn.Vision.FrameSource;
+
+namespace CameraCnn.App.Commands;
+
+public static class RunCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model")
+        {
+            Description = "a shipped model name (resnet18) or an .onnx file; a classifier shows bars, a backbone its features",
+            DefaultValueFactory = _ => "resnet18",
+        };
+        var sources = new SourceOptions();
+        var unfused = new Option<bool>("--unfused")
+        {
+            Description = "run the graph as loaded, not fused (slower; every conv, batch norm and ReLU output can then be shown on its own)",
+        };
+        var outage = new Option<string?>("--outage")
+        {
+            Description = "make the source unavailable from second A to second B of the run (A-B), to see reconnecting and recovery",
+        };
+        var frames = new Option<int?>("--frames") { Description = "draw N frames back to back at --max-fps, then stop (with --headless: N inferences)" };
+        var seconds = new Option<double?>("--seconds") { Description = "stop after S seconds (frames drawn on demand, as interactively)" };
+        var screenshot = new Option<string?>("--screenshot") { Description = "save the last frame as an image (PNG) (needs --frames)" };
+        var keys = new Option<string?>("--keys")
+        {
+            Description = "keys to replay during a --frames run, comma-separated, e.g. \"F,],],C\" (also Space, Esc, Up, Down, Click:X:Y, Wheel:N)",
+        };
+        var stats = new Option<string?>("--stats-json") { Description = "write frames, frame rates, latency percentiles and bytes allocated per frame as JSON" };
+        var headless = new Option<bool>("--headless") { Description = "no window: print the top classes once a second" };
+        var size = new Option<string>("--size") { Description = "window size WxH", DefaultValueFactory = _ => "1280x720" };
+        var fullscreen = new Option<bool>("--fullscreen") { Description = "start fullscreen (F11 toggles)" };
+        var noVsync = new Option<bool>("--no-vsync") { Description = "do not wait for the display's refresh" };
+        var maxFps = new Option<double?>("--max-fps") { Description = "cap on frames drawn per second (0 = none; default 60, or 30 with a software OpenGL such as llvmpipe)" };
+        var cmd = new Command("run", "Open the live window: webcam (or --source) classified frame by frame, feature maps on F, help on H.")
+        {
+            model, frames, seconds, screenshot, keys, stats, headless, size, fullscreen, noVsync, maxFps, unfused, outage,
+        };
+        // The source options shared with `collect` (--loop and --realtime do not apply: the window always loops files
+        // and plays them at their own rate, like a camera).
+        foreach (Option o in new Option[] { sources.Source, sources.Width, sources.Height, sources.Fps, sources.Mirror, sources.ListCameras })
+            cmd.Options.Add(o);
+        cmd.SetAction(r => CliRunner.Run(() => r.GetValue(sources.ListCameras) ? SourceOptions.PrintCameras() : Run(
+            r.GetValue(model)!, r.GetValue(sources.Source) ?? "0", new CaptureRequest(r.GetValue(sources.Width), r.GetValue(sources.Height), r.GetValue(sources.Fps)),
+            r.GetValue(sources.Mirror), r.GetValue(outage), r.GetValue(frames), r.GetValue(seconds), r.GetValue(screenshot), r.GetValue(keys), r.GetValue(stats),
+            r.GetValue(headless), r.GetValue(size)!, r.GetValue(fullscreen), r.GetValue(noVsync), r.GetValue(maxFps), !r.GetValue(unfused))));
+        return cmd;
+    }
+
+    private static int Run(string modelArg, string source, CaptureRequest request, bool mirror, string? outage, int? frames, double? seconds,
+        string? screenshot, string? keys, string? stats, bool headless, string size, bool fullscreen, bool noVsync, double? maxFps, bool fuse)
+    {
+        if (frames is <= 0) throw new CliException("--frames must be at least 1");
+        if (seconds is { } sec && !(sec > 0 && double.IsFinite(sec))) throw new CliException("--seconds must be more than 0");
+        if (maxFps is { } mf && (mf < 0 || !double.IsFinite(mf))) throw new CliException("--max-fps must be 0 (no cap) or more");
+        if (headless && (screenshot is not null || keys is not null)) throw new CliException("--screenshot and --keys need the window (drop --headless)");
+        if ((screenshot is not null || keys is not null) && frames is null) throw new CliException("--screenshot and --keys need --frames N (a bounded run)");
+        if (screenshot is not null && Path.GetExtension(screenshot).ToLowerInvariant() is not (".png" or ".jpg" or ".jpeg" or ".bmp"))
+            throw new CliException($"--screenshot {screenshot}: use a .png, .jpg or .bmp file name");
+        if (screenshot is not null) screenshot = OutputPath.EnsureWritable(screenshot, "--screenshot");
+        if (stats is not null) stats = OutputPath.EnsureWritable(stats, "--stats-json");
+        if (keys is not null)
+        {
+            try { KeyScript.Validate(keys); }
+            catch (ArgumentException e) { throw new CliException(e.Message); }
+        }
+        var (width, height) = ParseSize(size);
+        (double From, double To)? outageWindow = null;
+        if (outage is not null)
+        {
+            try { outageWindow = OutageSource.ParseWindow(outage); }
+            catch (ArgumentException e) { throw new CliException(e.Message); }
+        }
+        if (request.Width is < 1 or > 8192 || request.Height is < 1 or > 8192) throw new CliException("--width and --height must be between 1 and 8192");
+        if (request.Fps is { } rf && (!double.IsFinite(rf) || rf < 0 || rf > 1000)) throw new CliException("--fps must be between 0 and 1000");
+
+        try
+        {
+            // The cheap window checks first: no display or no GLFW should not cost a model load.
+            if (!headless) GlWindow.Preflight();
+            var model = ModelCatalog.Load(modelArg);
+            string modelName = File.Exists(modelArg) ? Path.GetFileNameWithoutExtension(modelArg) : modelArg;
+            var (capture, notice) = StartCapture(source, request, outageWindow);
+            var options = new RunOptions
+            {
+                ModelName = modelName,
+                Frames = frames,
+                Seconds = seconds,
+                Screenshot = screenshot,
+                Keys = keys,
+                StatsJson = stats,
+                Width = width,
+                Height = height,
+                Fullscreen = fullscreen,
+                Vsync = !noVsync,
+                MaxFps = maxFps,
+                Mirror = mirror,
+                Fuse = fuse,
+            };
+            return headless ? new HeadlessSession(options, model, capture).Run() : new LiveSession(options, model, capture, notice).Run();
+        }
+        catch (WindowException e) { throw new CliException(e.Message); }
+        catch (ShaderException e) { throw new CliException(e.Message); }
+        catch (FrameSourceException e) { throw new CliException(e.Message); }
+        catch (OpenCVException e) { throw new CliException($"OpenCV: {e.Message}"); }
+    }
+
+    /// <summary>
+    /// Opens --source and starts its capture thread (files looped and played at their own rate, like a camera). A camera
+    /// that cannot be opened falls back to the synthetic pattern, with a notice the window shows.
+    /// </summary>
+    private static (CaptureThread Capture, string? Notice) StartCapture(string spec, CaptureRequest request, (double From, double To)? outage)
+    {
+        var options = new CaptureOptions { Loop = true, Pace = true, MaxReconnectDelay = TimeSpan.FromSeconds(2) };
+        var source = FrameSources.Create(spec, request);
+        try
+        {
+            return (Start(source, options, outage), null);
+        }
+        catch (FrameSourceException e) when (source is CameraSource)
+        {
+            string notice = $"no camera ({e.Message}): showing the synthetic pattern; choose a source with --source";
+            Report.Note($"camcnn: note: {notice}");
+            return (Start(new SyntheticSource(request), options, outage), notice);
+        }
+    }
+
+    private static CaptureThread Start(FrameSource source, CaptureOptions options, (double From, double To)? outage)
+    {
+        if (outage is { } o) source = new OutageSource(source, o.From, o.To);
+        var capture = new CaptureThread(source, options);
+        try
+        {
+            capture.Start();
+            return capture;
+        }
+        catch
+        {
+            capture.Dispose();
+            throw;
+        }
+    }
+
+    private static (int, int) ParseSize(string size)
+    {
+        string[] wh = size.ToLowerInvariant().Split('x');
+        if (wh.Length == 2 && int.TryParse(wh[0], out int w) && int.TryParse(wh[1], out int h) && w is >= 320 and <= 16384 && h is >= 240 and <= 16384)
+            return (w, h);
+        throw new CliException($"--size {size}: expected WxH, e.g. 1280x720 (at least 320x240)");
+    }
+}

@@ -1,0 +1,119 @@
+// Convolution: the forward driver shared by Conv2d and the fused inference conv: per image and group one packed
+// GEMM, y_g [OC/G, OH*OW] = W_g (pre-packed) * im2col(x_g), with bias, residual and ReLU applied in the GEMM's
+// epilogue. 1x1 stride-1 unpadded convs read x itself as B (no im2col). Small maps with many channels (ResNet's
+// 7x7 stage) run transposed, y_g^T [OH*OW, OC/G] = im2col(x_g)^T * W_g^T, so the few pixels fill 8-row panels
+// instead of 16-lane vectors. Not the backward: Conv2d does that.
+using System.Runtime.CompilerServices;
+
+namespace CameraCnn.Engine.Kernels;
+
+internal static unsafe class Convolution
+{
+    /// <summary>Per-image work for a batch split over workers (each image's GEMM then runs on one thread).</summary>
+    private struct Images : IParallelBody
+    {
+        public Args A;
+        public void Run(int start, int end, int worker)
+        {
+            for (int n = start; n < end; n++) Image(A, n);
+        }
+    }
+
+    /// <summary>Shapes and pointers of one forward. x [N, C, H, W], y and residual [N, OC, OH, OW], bias [OC].</summary>
+    internal struct Args
+    {
+        public float* X, Y, Bias, Residual;
+        public int N, C, H, W, OC, OH, OW, Groups;
+        public Window2d Window;
+        public PackedMatrix[] Weights; // one per group, each [OC/G x C/G*KH*KW]
+        /// <summary>When set, the transposed form: W_g^T packed as B panels, one per group.</summary>
+        public PackedPanels[]? WeightsT;
+        public bool Relu;
+        public GemmPath Path;
+    }
+
+    /// <summary>
+    /// True when the transposed product wastes clearly fewer vector lanes: P pixels in MR-row panels and og channels
+    /// in NU-wide vectors, against og in MR-row panels and P in NU-wide vectors (P = 49 on AVX-512: 88 % vs 77 %).
+    /// </summary>
+    public static bool PreferTransposed(int P, int og, GemmPath path)
+    {
+        int mr = Gemm.PanelRows(path), nu = Gemm.VectorCols(path), nr = Gemm.PanelCols(path);
+        if (og < 2 * nr || P > 4 * nr) return false;
+        double normal = (double)P / RoundUp(P, nu) * og / RoundUp(og, mr);
+        double transposed = (double)P / RoundUp(P, mr) * og / RoundUp(og, nu);
+        return transposed > 1.08 * normal;
+    }
+
+    private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
+
+    [ThreadStatic] private static float[]? _transposed;
+
+    public static void Forward(in Args a)
+    {
+        int threads = Parallelism.Threads;
+        // A batch that divides evenly (or is large) is split by image; a single image by the GEMM's own M/N split.
+        if (a.N > 1 && threads > 1 && (a.N % threads == 0 || a.N >= 4 * threads))
+        {
+            var body = new Images { A = a };
+            Parallelism.For(a.N, 1, ref body);
+        }
+        else
+            for (int n = 0; n < a.N; n++) Image(a, n);
+    }
+
+    private static void Image(in Args a, int n)
+    {
+        int cg = a.C / a.Groups, og = a.OC / a.Groups, P = a.OH * a.OW;
+        int rows = cg * a.Window.KH * a.Window.KW;
+        for (int g = 0; g < a.Groups; g++)
+        {
+            float* xg = a.X + ((long)n * a.C + g * cg) * a.H * a.W;
+            long yOff = ((long)n * a.OC + g * og) * P;
+            var w = new GemmDriver.ASource { Packed = a.Weights[g] };
+            float* bias = a.Bias == null ? null : a.Bias + g * og;
+            float* res = a.Residual == null ? null : a.Residual + yOff;
+            if (a.WeightsT is { } wt)
+            {
+                // y_g^T [P x og] = im2col^T [P x rows] * W_g^T [rows x og] into scratch, then the epilogue transposes.
+                _transposed ??= [];
+                float* t = PinnedBuffer.Ensure(ref _transposed, (long)P * og);
+                var src = new GemmDriver.ASource { UseIm2Col = true, Im2Col = new Im2ColPanels(xg, a.H, a.W, a.Window, a.OW) };
+                var b = new PrepackedPanels(wt[g]);
+                GemmDriver.Run(a.Path, src, ref b, P, og, rows, t, og, false);
+                TransposeEpilogue(t, og, P, a.Y + yOff, bias, res, a.Relu);
+            }
+            else if (a.Window.IsPointwise)
+            {
+                var b = new MatrixPanels(xg, P, false);
+                GemmDriver.Run(a.Path, w, ref b, og, P, rows, a.Y + yOff, P, false, bias, res, P, a.Relu);
+            }
+            else
+            {
+                var b = new Im2ColPanels(xg, a.H, a.W, a.Window, a.OW);
+                GemmDriver.Run(a.Path, w, ref b, og, P, rows, a.Y + yOff, P, false, bias, res, P, a.Relu);
+            }
+        }
+    }
+
+    /// <summary>y [og x P] = relu?(t^T + bias[row] + residual): the normal path's epilogue, in the same order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposeEpilogue(float* t, int og, int P, float* y, float* bias, float* res, bool relu)
+    {
+        const int Block = 16;
+        for (int o0 = 0; o0 < og; o0 += Block)
+            for (int p0 = 0; p0 < P; p0 += Block)
+                for (int o = o0; o < Math.Min(og, o0 + Block); o++)
+                {
+                    float bo = bias == null ? 0f : bias[o];
+                    for (int p = p0; p < Math.Min(P, p0 + Block); p++)
+                    {
+                        float v = t[(long)p * og + o];
+                        if (bias != null) v += bo;
+                        if (res != null) v += res[(long)o * P + p];
+                        if (relu && v < 0) v = 0;
+                        y[(long)o * P + p] = v;
+                    }
+                }
+    }
+}

@@ -1,0 +1,118 @@
+// FmaPeak: measures what the machine's FMA units deliver, the ceiling every GEMM figure is quoted against. Each
+// thread runs 16 independent FMA chains (enough to cover 4-cycle latency on two FMA pipes) in the widest vector
+// the GEMM uses; nothing is loaded or stored inside the loop. Not a benchmark of anything else.
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace CameraCnn.Engine.Kernels;
+
+/// <summary>Measured peak single-precision FMA throughput.</summary>
+public static class FmaPeak
+{
+    private struct Body : IParallelBody
+    {
+        public long Iterations;
+        public float Sink;
+
+        public void Run(int start, int end, int worker)
+        {
+            for (int t = start; t < end; t++)
+            {
+                float s = Loop(Iterations);
+                Sink += s;
+            }
+        }
+    }
+
+    /// <summary>Floats per FMA instruction of the loop (the GEMM's widest vector).</summary>
+    public static int Lanes => Avx512F.IsSupported ? 16 : Fma.IsSupported ? 8 : 1;
+
+    /// <summary>
+    /// GFLOP/s (2 per multiply-add) of <paramref name="threads"/> workers from the pool, the best of
+    /// <paramref name="trials"/> runs of about <paramref name="trialMilliseconds"/> each: interference on a shared
+    /// machine only ever slows a run down, so the fastest run is the machine's capability.
+    /// </summary>
+    public static double MeasureGflops(int threads, int trials = 7, double trialMilliseconds = 40)
+    {
+        int saved = Parallelism.Threads;
+        try
+        {
+            Parallelism.Threads = threads;
+            var body = new Body { Iterations = 20_000 };
+            var sw = Stopwatch.StartNew();
+            Parallelism.For(threads, 1, ref body); // warm-up and JIT, and a first timing to size the trials
+            double perIteration = Math.Max(1e-9, sw.Elapsed.TotalSeconds / body.Iterations);
+            body.Iterations = Math.Max(10_000, (long)(trialMilliseconds / 1000 / perIteration));
+            double best = 0;
+            for (int t = 0; t < trials; t++)
+            {
+                sw.Restart();
+                Parallelism.For(threads, 1, ref body);
+                double seconds = sw.Elapsed.TotalSeconds;
+                best = Math.Max(best, (double)threads * body.Iterations * 16 * Lanes * 2 / seconds / 1e9);
+            }
+            return best;
+        }
+        finally
+        {
+            Parallelism.Threads = saved;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Loop(long iterations)
+    {
+        if (Avx512F.IsSupported) return Loop512(iterations);
+        if (Fma.IsSupported) return Loop256(iterations);
+        float a0 = 1, a1 = 1, a2 = 1, a3 = 1, a4 = 1, a5 = 1, a6 = 1, a7 = 1, a8 = 1, a9 = 1, a10 = 1, a11 = 1, a12 = 1, a13 = 1, a14 = 1, a15 = 1;
+        const float m = 0.99999f, c = 1e-5f;
+        for (long i = 0; i < iterations; i++)
+        {
+            a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c; a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c;
+            a8 = a8 * m + c; a9 = a9 * m + c; a10 = a10 * m + c; a11 = a11 * m + c; a12 = a12 * m + c; a13 = a13 * m + c; a14 = a14 * m + c; a15 = a15 * m + c;
+        }
+        return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11 + a12 + a13 + a14 + a15;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Loop512(long iterations)
+    {
+        var m = Vector512.Create(0.99999f);
+        var c = Vector512.Create(1e-5f);
+        Vector512<float> a0 = Vector512<float>.One, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        Vector512<float> a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
+        for (long i = 0; i < iterations; i++)
+        {
+            a0 = Avx512F.FusedMultiplyAdd(a0, m, c); a1 = Avx512F.FusedMultiplyAdd(a1, m, c);
+            a2 = Avx512F.FusedMultiplyAdd(a2, m, c); a3 = Avx512F.FusedMultiplyAdd(a3, m, c);
+            a4 = Avx512F.FusedMultiplyAdd(a4, m, c); a5 = Avx512F.FusedMultiplyAdd(a5, m, c);
+            a6 = Avx512F.FusedMultiplyAdd(a6, m, c); a7 = Avx512F.FusedMultiplyAdd(a7, m, c);
+            a8 = Avx512F.FusedMultiplyAdd(a8, m, c); a9 = Avx512F.FusedMultiplyAdd(a9, m, c);
+            a10 = Avx512F.FusedMultiplyAdd(a10, m, c); a11 = Avx512F.FusedMultiplyAdd(a11, m, c);
+            a12 = Avx512F.FusedMultiplyAdd(a12, m, c); a13 = Avx512F.FusedMultiplyAdd(a13, m, c);
+            a14 = Avx512F.FusedMultiplyAdd(a14, m, c); a15 = Avx512F.FusedMultiplyAdd(a15, m, c);
+        }
+        var s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11 + a12 + a13 + a14 + a15;
+        return Vector512.Sum(s);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Loop256(long iterations)
+    {
+        var m = Vector256.Create(0.99999f);
+        var c = Vector256.Create(1e-5f);
+        Vector256<float> a0 = Vector256<float>.One, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        Vector256<float> a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
+        for (long i = 0; i < iterations; i++)
+        {
+            a0 = Fma.MultiplyAdd(a0, m, c); a1 = Fma.MultiplyAdd(a1, m, c); a2 = Fma.MultiplyAdd(a2, m, c); a3 = Fma.MultiplyAdd(a3, m, c);
+            a4 = Fma.MultiplyAdd(a4, m, c); a5 = Fma.MultiplyAdd(a5, m, c); a6 = Fma.MultiplyAdd(a6, m, c); a7 = Fma.MultiplyAdd(a7, m, c);
+            a8 = Fma.MultiplyAdd(a8, m, c); a9 = Fma.MultiplyAdd(a9, m, c); a10 = Fma.MultiplyAdd(a10, m, c); a11 = Fma.MultiplyAdd(a11, m, c);
+            a12 = Fma.MultiplyAdd(a12, m, c); a13 = Fma.MultiplyAdd(a13, m, c); a14 = Fma.MultiplyAdd(a14, m, c); a15 = Fma.MultiplyAdd(a15, m, c);
+        }
+        var s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11 + a12 + a13 + a14 + a15;
+        return Vector256.Sum(s);
+    }
+}

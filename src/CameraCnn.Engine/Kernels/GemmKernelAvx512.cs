@@ -1,0 +1,133 @@
+// GemmKernelAvx512: the Vector512 micro-kernel, an 8 x 48 tile of C held in 24 zmm accumulators (MLAS
+// SgemmKernelAvx512F in spirit). Per k step: 3 loads of packed B, 8 broadcasts of packed A, 24 FMAs.
+// Not a GEMM by itself: GemmDriver packs the panels and walks the tiles.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using V = System.Runtime.Intrinsics.Vector512<float>;
+
+namespace CameraCnn.Engine.Kernels;
+
+/// <summary>AVX-512F micro-kernel: MR = 8 rows, NR = 48 columns (three zmm vectors).</summary>
+[SkipLocalsInit]
+internal readonly unsafe struct GemmKernelAvx512 : IGemmKernel
+{
+    public static int MR => 8;
+    public static int NR => 48;
+    public static int NU => 16;
+    public static bool IsSupported => Avx512F.IsSupported;
+
+    public static void Run(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
+    {
+        // Narrower column tails load fewer vectors; the packed B panel keeps its 48-float stride either way.
+        if (cols > 32) Tile<Three>(a, b, kc, c, ldc, rows, cols, ep);
+        else if (cols > 16) Tile<Two>(a, b, kc, c, ldc, rows, cols, ep);
+        else Tile<One>(a, b, kc, c, ldc, rows, cols, ep);
+    }
+
+    private interface IWidth { static abstract int Vectors { get; } }
+    private struct One : IWidth { public static int Vectors => 1; }
+    private struct Two : IWidth { public static int Vectors => 2; }
+    private struct Three : IWidth { public static int Vectors => 3; }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fma(V a, V b0, V b1, V b2, ref V c0, ref V c1, ref V c2, int vectors)
+    {
+        c0 = Avx512F.FusedMultiplyAdd(a, b0, c0);
+        if (vectors > 1) c1 = Avx512F.FusedMultiplyAdd(a, b1, c1);
+        if (vectors > 2) c2 = Avx512F.FusedMultiplyAdd(a, b2, c2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile<TW>(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
+        where TW : struct, IWidth
+    {
+        int nv = TW.Vectors;
+        V c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
+        V c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
+        V c40 = default, c41 = default, c42 = default, c50 = default, c51 = default, c52 = default;
+        V c60 = default, c61 = default, c62 = default, c70 = default, c71 = default, c72 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            V b0 = Avx512F.LoadVector512(b);
+            V b1 = nv > 1 ? Avx512F.LoadVector512(b + 16) : default;
+            V b2 = nv > 2 ? Avx512F.LoadVector512(b + 32) : default;
+            Fma(Vector512.Create(a[0]), b0, b1, b2, ref c00, ref c01, ref c02, nv);
+            Fma(Vector512.Create(a[1]), b0, b1, b2, ref c10, ref c11, ref c12, nv);
+            Fma(Vector512.Create(a[2]), b0, b1, b2, ref c20, ref c21, ref c22, nv);
+            Fma(Vector512.Create(a[3]), b0, b1, b2, ref c30, ref c31, ref c32, nv);
+            Fma(Vector512.Create(a[4]), b0, b1, b2, ref c40, ref c41, ref c42, nv);
+            Fma(Vector512.Create(a[5]), b0, b1, b2, ref c50, ref c51, ref c52, nv);
+            Fma(Vector512.Create(a[6]), b0, b1, b2, ref c60, ref c61, ref c62, nv);
+            Fma(Vector512.Create(a[7]), b0, b1, b2, ref c70, ref c71, ref c72, nv);
+            a += 8;
+            b += 48;
+        }
+
+        if (rows == 8 && cols == nv * 16)
+        {
+            float* bias = ep.Bias;
+            float* res = ep.Residual;
+            StoreRow(c, 0, c00, c01, c02, nv, ep, bias, res);
+            StoreRow(c + ldc, 1, c10, c11, c12, nv, ep, bias, res == null ? null : res + ep.LdResidual);
+            StoreRow(c + 2 * ldc, 2, c20, c21, c22, nv, ep, bias, res == null ? null : res + 2 * ep.LdResidual);
+            StoreRow(c + 3 * ldc, 3, c30, c31, c32, nv, ep, bias, res == null ? null : res + 3 * ep.LdResidual);
+            StoreRow(c + 4 * ldc, 4, c40, c41, c42, nv, ep, bias, res == null ? null : res + 4 * ep.LdResidual);
+            StoreRow(c + 5 * ldc, 5, c50, c51, c52, nv, ep, bias, res == null ? null : res + 5 * ep.LdResidual);
+            StoreRow(c + 6 * ldc, 6, c60, c61, c62, nv, ep, bias, res == null ? null : res + 6 * ep.LdResidual);
+            StoreRow(c + 7 * ldc, 7, c70, c71, c72, nv, ep, bias, res == null ? null : res + 7 * ep.LdResidual);
+            return;
+        }
+
+        // A partial tile: park the accumulators and merge element by element (same operations, same order).
+        float* t = stackalloc float[8 * 48];
+        Park(t, 0, c00, c01, c02, nv); Park(t, 1, c10, c11, c12, nv);
+        Park(t, 2, c20, c21, c22, nv); Park(t, 3, c30, c31, c32, nv);
+        Park(t, 4, c40, c41, c42, nv); Park(t, 5, c50, c51, c52, nv);
+        Park(t, 6, c60, c61, c62, nv); Park(t, 7, c70, c71, c72, nv);
+        GemmEpilogue.MergeScalar(t, 48, c, ldc, rows, cols, ep);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Park(float* t, int r, V v0, V v1, V v2, int nv)
+    {
+        Avx512F.Store(t + r * 48, v0);
+        if (nv > 1) Avx512F.Store(t + r * 48 + 16, v1);
+        if (nv > 2) Avx512F.Store(t + r * 48 + 32, v2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* c, int r, V v0, V v1, V v2, int nv, in GemmEpilogue ep, float* bias, float* res)
+    {
+        if (ep.Load)
+        {
+            v0 = Avx512F.Add(v0, Avx512F.LoadVector512(c));
+            if (nv > 1) v1 = Avx512F.Add(v1, Avx512F.LoadVector512(c + 16));
+            if (nv > 2) v2 = Avx512F.Add(v2, Avx512F.LoadVector512(c + 32));
+        }
+        if (bias != null)
+        {
+            V bv = Vector512.Create(bias[r]);
+            v0 = Avx512F.Add(v0, bv);
+            if (nv > 1) v1 = Avx512F.Add(v1, bv);
+            if (nv > 2) v2 = Avx512F.Add(v2, bv);
+        }
+        if (res != null)
+        {
+            v0 = Avx512F.Add(v0, Avx512F.LoadVector512(res));
+            if (nv > 1) v1 = Avx512F.Add(v1, Avx512F.LoadVector512(res + 16));
+            if (nv > 2) v2 = Avx512F.Add(v2, Avx512F.LoadVector512(res + 32));
+        }
+        if (ep.Relu)
+        {
+            // max(0, v) with 0 first: a NaN in v comes through (x86 max returns its second operand on NaN).
+            V z = V.Zero;
+            v0 = Avx512F.Max(z, v0);
+            if (nv > 1) v1 = Avx512F.Max(z, v1);
+            if (nv > 2) v2 = Avx512F.Max(z, v2);
+        }
+        Avx512F.Store(c, v0);
+        if (nv > 1) Avx512F.Store(c + 16, v1);
+        if (nv > 2) Avx512F.Store(c + 32, v2);
+    }
+}

@@ -1,0 +1,200 @@
+// Pooling: the forward kernels of MaxPool2d and AvgPool2d over [planes, H, W] -> [planes, OH, OW], split over
+// planes with a struct body (no allocation per call). The window's valid range is found once per output row and,
+// away from the borders, not at all, so the inner loops carry no bounds checks. The layers keep the backward.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace CameraCnn.Engine.Kernels;
+
+internal static unsafe class Pooling
+{
+    private struct Job : IParallelBody
+    {
+        public float* X, Y;
+        public int* Argmax;
+        public int H, W, OH, OW;
+        public Window2d G;
+        public bool Max, CountIncludePad;
+
+        public void Run(int start, int end, int worker)
+        {
+            for (int p = start; p < end; p++)
+                if (Max) MaxPlane(this, p);
+                else AvgPlane(this, p);
+        }
+    }
+
+    /// <summary>
+    /// y = max over each window (padding never wins; 0 for an all-padding window); argmax = the flat input index of
+    /// the first maximum in (kh, kw) order, -1 for an all-padding window. NaN is taken only as the first element.
+    /// </summary>
+    public static void MaxForward(float* x, int planes, int H, int W, in Window2d g, int OH, int OW, float* y, int* argmax)
+    {
+        var job = new Job { X = x, Y = y, Argmax = argmax, H = H, W = W, OH = OH, OW = OW, G = g, Max = true };
+        Parallelism.For(planes, 8, ref job);
+    }
+
+    /// <summary>y = the window mean; the divisor counts padded positions (not the ceil-mode overhang) when countIncludePad.</summary>
+    public static void AvgForward(float* x, int planes, int H, int W, in Window2d g, int OH, int OW, float* y, bool countIncludePad)
+    {
+        var job = new Job { X = x, Y = y, H = H, W = W, OH = OH, OW = OW, G = g, CountIncludePad = countIncludePad };
+        Parallelism.For(planes, 8, ref job);
+    }
+
+    /// <summary>Taps [lo, hi) of a window starting at s (dilation d, k taps) that fall inside [0, size).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Taps(int s, int d, int k, int size, out int lo, out int hi)
+    {
+        lo = 0;
+        while (lo < k && s + lo * d < 0) lo++;
+        hi = k;
+        while (hi > lo && s + (hi - 1) * d >= size) hi--;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MaxPlane(in Job j, int p)
+    {
+        int H = j.H, W = j.W, OW = j.OW, KW = j.G.KW, SW = j.G.SW, DH = j.G.DH, DW = j.G.DW;
+        float* plane = j.X + (long)p * H * W;
+        int planeBase = p * H * W;
+        for (int oh = 0; oh < j.OH; oh++)
+        {
+            int h0 = oh * j.G.SH - j.G.PadTop;
+            Taps(h0, DH, j.G.KH, H, out int khLo, out int khHi);
+            float* y = j.Y + ((long)p * j.OH + oh) * OW;
+            int* arg = j.Argmax + ((long)p * j.OH + oh) * OW;
+            // Interior outputs 8 at a time (AVX2), their windows wholly inside the row: vector loads, compare, blend.
+            int vecLo = 0, vecHi = 0;
+            if (Avx2.IsSupported && DW == 1 && (SW == 1 || SW == 2) && khHi > khLo)
+            {
+                vecLo = (j.G.PadLeft + SW - 1) / SW; // first ow with w0 >= 0
+                vecHi = vecLo;
+                // The last vector reads 8*SW floats from w0 + kw: keep it inside the row.
+                while (vecHi + 8 <= OW && vecHi * SW - j.G.PadLeft + KW - 1 + 8 * SW <= W) vecHi += 8;
+                if (vecHi > vecLo) MaxRowVector(plane, planeBase, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y, arg);
+                else vecLo = vecHi = 0;
+            }
+            for (int ow = 0; ow < OW; ow++)
+            {
+                if (ow == vecLo && vecHi > vecLo)
+                {
+                    ow = vecHi - 1;
+                    continue;
+                }
+                int w0 = ow * SW - j.G.PadLeft;
+                int kwLo = 0, kwHi = KW;
+                if (w0 < 0 || w0 + (KW - 1) * DW >= W) Taps(w0, DW, KW, W, out kwLo, out kwHi);
+                int best = -1;
+                float m = 0f;
+                if (kwHi > kwLo && khHi > khLo)
+                {
+                    // The first tap seeds the maximum; later taps replace it only when strictly greater. Branch-free
+                    // selects: which tap wins is data-dependent and would mispredict.
+                    float* first = plane + (long)(h0 + khLo * DH) * W + w0 + kwLo * DW;
+                    m = *first;
+                    best = (int)(first - plane);
+                    for (int kh = khLo; kh < khHi; kh++)
+                    {
+                        float* row = plane + (long)(h0 + kh * DH) * W + w0;
+                        int rowOffset = (int)(row - plane);
+                        for (int kw = kwLo; kw < kwHi; kw++)
+                        {
+                            float v = row[kw * DW];
+                            bool take = v > m;
+                            m = take ? v : m;
+                            best = take ? rowOffset + kw * DW : best;
+                        }
+                    }
+                }
+                y[ow] = best < 0 ? 0f : m;
+                arg[ow] = best < 0 ? -1 : planeBase + best;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Outputs [owLo, owHi) of one row, 8 per step: for each tap in (kh, kw) order, the candidates replace the running
+    /// maximum where strictly greater, and their flat indices replace the argmax the same way, so the result is the
+    /// scalar loop's, lane by lane. Stride 2 takes the even floats of 16 loaded ones.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MaxRowVector(float* plane, int planeBase, int W, int h0, int khLo, int khHi, int DH, int KW, int SW,
+        int padLeft, int owLo, int owHi, float* y, int* arg)
+    {
+        var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * SW;
+        for (int ow = owLo; ow < owHi; ow += 8)
+        {
+            int w0 = ow * SW - padLeft;
+            Vector256<float> m = default;
+            Vector256<int> best = default;
+            bool first = true;
+            for (int kh = khLo; kh < khHi; kh++)
+            {
+                int rowOffset = (h0 + kh * DH) * W + w0;
+                float* row = plane + rowOffset;
+                for (int kw = 0; kw < KW; kw++)
+                {
+                    Vector256<float> v;
+                    if (SW == 1) v = Avx.LoadVector256(row + kw);
+                    else
+                    {
+                        // [a0 a2 b0 b2 | a4 a6 b4 b6] then 64-bit chunks reordered: the 8 even floats of a, b.
+                        var a = Avx.LoadVector256(row + kw);
+                        var b = Avx.LoadVector256(row + kw + 8);
+                        v = Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle();
+                    }
+                    var idx = Vector256.Create(rowOffset + kw) + lanes;
+                    if (first)
+                    {
+                        m = v;
+                        best = idx;
+                        first = false;
+                        continue;
+                    }
+                    var take = Avx.CompareGreaterThan(v, m);
+                    m = Avx.BlendVariable(m, v, take);
+                    best = Avx.BlendVariable(best.AsSingle(), idx.AsSingle(), take).AsInt32();
+                }
+            }
+            Avx.Store(y + ow, m);
+            Avx.Store(arg + ow, best + Vector256.Create(planeBase));
+        }
+    }
+
+    /// <summary>Window bounds clipped to the input, and the padded extent, along one axis (AvgPool2d's rule).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Span1d(int o, int stride, int padBegin, int padEnd, int k, int size, out int lo, out int hi, out int padded)
+    {
+        int start = o * stride - padBegin;
+        int end = Math.Min(start + k, size + padEnd);
+        padded = end - start;
+        lo = Math.Max(start, 0);
+        hi = Math.Min(end, size);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AvgPlane(in Job j, int p)
+    {
+        int H = j.H, W = j.W, OW = j.OW;
+        var g = j.G;
+        float* plane = j.X + (long)p * H * W;
+        for (int oh = 0; oh < j.OH; oh++)
+        {
+            Span1d(oh, g.SH, g.PadTop, g.PadBottom, g.KH, H, out int h0, out int h1, out int hp);
+            float* y = j.Y + ((long)p * j.OH + oh) * OW;
+            for (int ow = 0; ow < OW; ow++)
+            {
+                Span1d(ow, g.SW, g.PadLeft, g.PadRight, g.KW, W, out int w0, out int w1, out int wp);
+                float s = 0;
+                for (int ih = h0; ih < h1; ih++)
+                {
+                    float* row = plane + (long)ih * W;
+                    for (int iw = w0; iw < w1; iw++) s += row[iw];
+                }
+                float d = j.CountIncludePad ? hp * wp : (h1 - h0) * (w1 - w0);
+                y[ow] = d > 0 ? s / d : 0f;
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+// RunFailureTests: `camcnn run` where things are missing or break: no display, no GLFW, a broken shader, no camera,
+// a source that stops delivering frames; and the headless mode that needs no display at all.
+using System.Text.Json;
+using CameraCnn.App.Tests.Infrastructure;
+using CameraCnn.App.Window;
+using CameraCnn.Vision;
+using OpenCvSharp;
+
+namespace CameraCnn.App.Tests.Window;
+
+[Collection(WindowCollection.Name)]
+public sealed class RunFailureTests(WindowFixture f)
+{
+    private static readonly Dictionary<string, string?> NoDisplay = new() { ["DISPLAY"] = null, ["WAYLAND_DISPLAY"] = null };
+
+    [Fact]
+    public void NoDisplay_ExitsWithOneLine_SuggestingXvfbOrHeadless()
+    {
+        var r = Camcnn.Run(["run", "--model", f.Runner.ModelPath, "--source", "synthetic"], null, NoDisplay);
+        CliAssert.Error(r, "no display", "xvfb-run", "--headless");
+    }
+
+    [Fact]
+    public void MissingGlfw_ExitsWithOneLine_NamingThePackage()
+    {
+        var env = new Dictionary<string, string?> { ["DISPLAY"] = ":12345", [Glfw.LibraryVariable] = "/nonexistent/libglfw.so.3" };
+        var r = Camcnn.Run(["run", "--model", f.Runner.ModelPath, "--source", "synthetic"], null, env);
+        CliAssert.Error(r, "GLFW", "libglfw3");
+    }
+
+    [Fact]
+    public void NoOpenGl33_ExitsWithOneLine_NamingThePackage()
+    {
+        // Mesa pretends to be an OpenGL 3.0 driver: no 3.3 core context can be made.
+        var r = f.Runner.OnDisplay(["run", "--model", f.Runner.ModelPath, "--source", "synthetic"],
+            new Dictionary<string, string?> { ["MESA_GL_VERSION_OVERRIDE"] = "3.0" });
+        CliAssert.Error(r, "OpenGL 3.3", "libgl1-mesa-dri");
+    }
+
+    [Fact]
+    public void Esc_QuitsCleanly_AndStillWritesTheStats()
+    {
+        string stats = Path.Combine(f.Runner.Directory, "esc.json");
+        var r = f.Runner.OnDisplay(["run", "--model", f.Runner.ModelPath, "--source", "synthetic", "--frames", "400", "--keys", "Esc", "--stats-json", stats]);
+        CliAssert.Succeeded(r);
+        using var doc = JsonDocument.Parse(File.ReadAllText(stats));
+        long frames = doc.RootElement.GetProperty("frames").GetInt64();
+        Assert.True(frames < 400, $"Esc (at frame 100 of 400) should end the run early; it drew {frames} frames");
+    }
+
+    [Fact]
+    public void ShaderCompileError_NamesTheFile_AndGivesTheLog()
+    {
+        string dir = Path.Combine(f.Runner.Directory, "bad-shaders");
+        Directory.CreateDirectory(dir);
+        foreach (string file in Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "shaders")))
+            File.Copy(file, Path.Combine(dir, Path.GetFileName(file)), overwrite: true);
+        File.WriteAllText(Path.Combine(dir, "featuremap.frag"), "#version 330 core\nout vec4 fragColor;\nvoid main() { fragColor = undefinedThing; }\n");
+        var r = f.Runner.OnDisplay(["run", "--model", f.Runner.ModelPath, "--source", "synthetic"],
+            new Dictionary<string, string?> { [ShaderProgram.DirectoryVariable] = dir });
+        string line = CliAssert.FailedCleanly(r, 1, progressNotesAllowed: true, "featuremap.frag");
+        Assert.Contains("undefinedThing", line);
+    }
+
+    [Fact]
+    public void BadOptions_AreRefusedBeforeAnyWindow()
+    {
+        CliAssert.Error(Camcnn.RunInProcess("run", "--keys", "F", "--model", f.Runner.ModelPath), "--frames");
+        CliAssert.Error(Camcnn.RunInProcess("run", "--frames", "5", "--keys", "F,Bogus", "--model", f.Runner.ModelPath), "Bogus");
+        CliAssert.Error(Camcnn.RunInProcess("run", "--frames", "5", "--screenshot", "x.txt", "--model", f.Runner.ModelPath), ".png");
+        CliAssert.Error(Camcnn.RunInProcess("run", "--headless", "--frames", "5", "--source", "/nonexistent/clip.mp4", "--model", f.Runner.ModelPath), "source not found");
+    }
+
+    [Fact]
+    public void Headless_RunsThePipelineWithoutADisplay()
+    {
+        string stats = Path.Combine(f.Runner.Directory, "headless.json");
+        var r = Camcnn.Run(["run", "--headless", "--model", f.Runner.ModelPath, "--source", f.Runner.ImagePath, "--frames", "20", "--stats-json", stats], null, NoDisplay);
+        CliAssert.Succeeded(r);
+        using var doc = JsonDocument.Parse(File.ReadAllText(stats));
+        Assert.Equal("headless", doc.RootElement.GetProperty("mode").GetString());
+        Assert.True(doc.RootElement.GetProperty("frames").GetInt64() >= 20);
+        Assert.True(doc.RootElement.GetProperty("latencyMs").GetProperty("p50").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void NoCamera_FallsBackToTheSyntheticSource_AndSaysSo()
+    {
+        // Index 9 does not exist on a test machine: the same path as `camcnn run` without a webcam.
+        using var run = f.Runner.Run(keys: null, frames: 12, source: "9");
+        Assert.Equal("synthetic pattern", run.Stats.GetProperty("source").GetString());
+        Assert.Contains("no camera", run.Result.Stderr);
+        int[] camera = run.Rect("camera")!;
+        Assert.Equal([160, 0, 960, 720], camera); // the synthetic source is 640x480
+    }
+
+    [Fact]
+    public void SourceOutage_ShowsReconnecting()
+    {
+        // The pattern stops 2 s after it was opened and stays away; the run (150 frames at 60 fps) ends inside the outage.
+        using var run = f.Runner.Run(null, 150, "synthetic", "--outage", "2-600");
+        Assert.Equal("Reconnecting", run.Stats.GetProperty("sourceState").GetString());
+        int[] bars = run.Rect("bars")!;
+        int[] banner = [bars[0] + bars[2], bars[1] + bars[3], WindowRunner.Width - bars[0] - bars[2], 40];
+        int amber = ScreenPixels.Count(run.Screenshot, banner, (r, g, b) => r > 230 && g is > 170 and < 230 && b is > 40 and < 120);
+        Assert.True(amber > 30, $"the reconnecting banner should be drawn ({amber} amber text pixels)");
+    }
+
+    [Fact]
+    public void SourceOutage_Recovers()
+    {
+        using var run = f.Runner.Run(null, 240, "synthetic", "--outage", "0.5-1.5");
+        Assert.Equal("Live", run.Stats.GetProperty("sourceState").GetString());
+        Assert.True(run.Stats.GetProperty("reconnects").GetInt64() >= 1, run.Stats.ToString());
+    }
+
+    [Fact]
+    public void FrameFeed_ReportsReconnecting_AndFramesFlowAgain()
+    {
+        using var arrived = new AutoResetEvent(false);
+        var source = new FlakySource(goodFrames: 5, badReads: 3);
+        var capture = new CaptureThread(source, new CaptureOptions { ReconnectDelay = TimeSpan.FromMilliseconds(100) });
+        capture.Start();
+        using var feed = new FrameFeed(capture, arrived);
+        feed.Start();
+        bool sawReconnecting = false;
+        long framesAfter = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10) && !(sawReconnecting && feed.State == FeedState.Live && framesAfter > 5))
+        {
+            sawReconnecting |= feed.State == FeedState.Reconnecting;
+            if (sawReconnecting && feed.ForRender.TryTake()) framesAfter++;
+            Thread.Sleep(1);
+        }
+        Assert.True(sawReconnecting, "the feed should report reconnecting while the source fails");
+        Assert.Equal(FeedState.Live, feed.State);
+        Assert.True(feed.Reconnects >= 1);
+        Assert.True(source.Opens >= 2, $"the source should have been reopened ({source.Opens} opens)");
+        Assert.True(framesAfter > 5, "frames should flow again after the reconnect");
+        Assert.Equal(64, feed.ForRender.Front.Width);
+    }
+
+    /// <summary>Delivers some frames, then loses a few reads (each one forcing a re-open), then works again.</summary>
+    private sealed class FlakySource(int goodFrames, int badReads) : Vision.FrameSource
+    {
+        private int _reads;
+        public int Opens;
+        public override string Description => "flaky test source";
+        public override bool IsLive => true;
+
+        public override void Open()
+        {
+            Opens++;
+            Width = 64;
+            Height = 48;
+        }
+
+        public override FrameRead Read(Mat into, CancellationToken cancel)
+        {
+            Thread.Sleep(5);
+            int n = ++_reads;
+            if (n > goodFrames && n <= goodFrames + badReads) return FrameRead.Lost;
+            into.Create(48, 64, MatType.CV_8UC3);
+            into.SetTo(new Scalar(n % 255, 0, 0));
+            return FrameRead.Frame;
+        }
+
+        public override void Close() { }
+    }
+}

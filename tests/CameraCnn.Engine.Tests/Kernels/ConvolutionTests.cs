@@ -1,0 +1,59 @@
+// ConvolutionTests: Conv2d's forward (im2col packed straight into GEMM panels, bias in the epilogue, 1x1 without
+// im2col) against the lecture's eq. (6) in double (Naive.Conv2d) on every micro-kernel path and thread count, for
+// batches that take the per-image split and the in-GEMM split, groups, strides, dilation and asymmetric padding.
+using CameraCnn.Engine.Kernels;
+using CameraCnn.Engine.Layers;
+using CameraCnn.Engine.Tests.Layers;
+
+namespace CameraCnn.Engine.Tests.Kernels;
+
+[Collection("Parallelism")]
+public sealed class ConvolutionTests
+{
+    internal static readonly (int C, int OC, int H, int W, int Groups, Window2d G)[] Geometries =
+    [
+        (3, 5, 13, 11, 1, Window2d.Square(3, 1, 1)),
+        (3, 17, 23, 21, 1, new Window2d(7, 7, 2, 2, 3, 3, 2, 2)),          // the ResNet stem with CNTK's pads
+        (8, 9, 9, 7, 1, Window2d.Square(1)),                               // pointwise: no im2col
+        (6, 10, 9, 8, 1, Window2d.Square(1, 2)),                           // strided 1x1 (the downsample)
+        (4, 6, 11, 10, 2, Window2d.Square(3, 2, 1)),                       // groups
+        (4, 4, 9, 9, 4, Window2d.Square(3, 1, 1)),                         // depthwise
+        (2, 33, 17, 31, 1, new Window2d(3, 2, 2, 3, PadTop: 3, PadLeft: 1, PadBottom: 2, PadRight: 0)),
+        (3, 7, 12, 13, 1, new Window2d(3, 3, 1, 1, 2, 2, 2, 2, DH: 2, DW: 2)),
+        (40, 65, 7, 7, 1, Window2d.Square(3, 1, 1)),                       // K = 360 crosses a KC block, N = 49
+    ];
+
+    public static TheoryData<GemmPath, int> PathsAndThreads()
+    {
+        var data = new TheoryData<GemmPath, int>();
+        foreach (var path in KernelSettings.Paths)
+            foreach (int threads in new[] { 1, 2, 3 })
+                data.Add(path, threads);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(PathsAndThreads))]
+    public void ForwardMatchesEquation6(GemmPath path, int threads)
+    {
+        KernelSettings.Run(path, threads, () =>
+        {
+            var rng = new Random(7 + threads);
+            foreach (var (C, OC, H, W, groups, g) in Geometries)
+                foreach (int batch in new[] { 1, 2, 3 })
+                {
+                    var conv = new Conv2d(C, OC, g, groups, bias: true);
+                    TestKit.Randomize(conv.Weight, rng);
+                    TestKit.Randomize(conv.Bias!, rng);
+                    var x = TestKit.RandomTensor(rng, -1, 1, batch, C, H, W);
+                    var y = new Tensor(conv.OutputShape([x.Shape]));
+                    y.Data.AsSpan().Fill(float.NaN); // every element must be written
+                    conv.Forward([x], y);
+                    var want = Naive.Conv2d(TestKit.ToDouble(x.Data), x.Shape, TestKit.ToDouble(conv.Weight.Value.Data),
+                        TestKit.ToDouble(conv.Bias!.Value.Data), OC, groups, g, out var ys);
+                    TestKit.AssertShape(ys, y, "shape");
+                    TestKit.AssertClose(want, y.Data, 1e-5, 1e-5, $"path={path} threads={threads} batch={batch} C={C} OC={OC} {g} groups={groups}");
+                }
+        });
+    }
+}

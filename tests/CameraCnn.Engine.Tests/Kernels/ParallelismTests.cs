@@ -1,0 +1,124 @@
+// ParallelismTests: the worker pool. Every index of the range is visited exactly once in contiguous slices with
+// distinct worker ids; nested calls run inline; a body's exception reaches the caller and the pool keeps working;
+// two threads calling at once both get complete results (one of them inline); the struct form allocates nothing.
+using CameraCnn.Engine.Kernels;
+
+namespace CameraCnn.Engine.Tests.Kernels;
+
+[Collection("Parallelism")]
+public sealed class ParallelismTests
+{
+    private struct CountBody : IParallelBody
+    {
+        public int[] Hits;
+        public int[] WorkerOfIndex;
+
+        public void Run(int start, int end, int worker)
+        {
+            for (int i = start; i < end; i++)
+            {
+                Interlocked.Increment(ref Hits[i]);
+                WorkerOfIndex[i] = worker;
+            }
+        }
+    }
+
+    private static void WithThreads(int threads, Action body)
+    {
+        int saved = Parallelism.Threads;
+        try
+        {
+            Parallelism.Threads = threads;
+            body();
+        }
+        finally
+        {
+            Parallelism.Threads = saved;
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    public void VisitsEveryIndexOnceInContiguousSlices(int threads) => WithThreads(threads, () =>
+    {
+        foreach (int count in new[] { 0, 1, 2, 3, 7, 64, 1001 })
+            foreach (int minPer in new[] { 1, 4, 100 })
+                for (int rep = 0; rep < 20; rep++)
+                {
+                    var body = new CountBody { Hits = new int[count], WorkerOfIndex = new int[count] };
+                    Parallelism.For(count, minPer, ref body);
+                    int workers = Parallelism.WorkerCount(count, minPer);
+                    Assert.All(body.Hits, h => Assert.Equal(1, h));
+                    // Slice w is [count*w/workers, count*(w+1)/workers), and whoever runs it is told worker id w.
+                    for (int w = 0; w < workers; w++)
+                        for (int i = (int)((long)count * w / workers); i < (int)((long)count * (w + 1) / workers); i++)
+                            Assert.Equal(w, body.WorkerOfIndex[i]);
+                    if (count > 0) Assert.True(body.WorkerOfIndex[^1] < Math.Max(1, workers));
+                }
+    });
+
+    [Fact]
+    public void NestedCallsRunInline() => WithThreads(2, () =>
+    {
+        int[] inner = new int[2];
+        Parallelism.For(2, 1, (s, e, w) =>
+        {
+            Assert.True(Parallelism.InsideWorker);
+            // A nested call is one slice on the current thread: worker 0, the whole range.
+            Parallelism.For(10, 1, (s2, e2, w2) =>
+            {
+                Assert.Equal((0, 10, 0), (s2, e2, w2));
+                Interlocked.Increment(ref inner[w]);
+            });
+        });
+        Assert.Equal([1, 1], inner);
+        Assert.False(Parallelism.InsideWorker);
+    });
+
+    [Fact]
+    public void ExceptionsReachTheCallerAndThePoolRecovers() => WithThreads(2, () =>
+    {
+        var ex = Assert.Throws<InvalidOperationException>(() =>
+            Parallelism.For(2, 1, (s, e, w) => { if (s > 0) throw new InvalidOperationException("slice 1"); }));
+        Assert.Equal("slice 1", ex.Message);
+        var body = new CountBody { Hits = new int[100], WorkerOfIndex = new int[100] };
+        Parallelism.For(100, 1, ref body);
+        Assert.All(body.Hits, h => Assert.Equal(1, h));
+    });
+
+    [Fact]
+    public void TwoCallingThreadsBothCompleteTheirRanges() => WithThreads(2, () =>
+    {
+        var errors = new List<string>();
+        var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+        {
+            for (int rep = 0; rep < 300; rep++)
+            {
+                var body = new CountBody { Hits = new int[257], WorkerOfIndex = new int[257] };
+                Parallelism.For(257, 1, ref body);
+                if (body.Hits.Any(h => h != 1)) lock (errors) errors.Add($"thread {t} rep {rep}");
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.Empty(errors);
+    });
+
+    private struct NoopBody : IParallelBody
+    {
+        public void Run(int start, int end, int worker) { }
+    }
+
+    [Fact]
+    public void StructBodyDispatchAllocatesNothing() => WithThreads(2, () =>
+    {
+        var body = new NoopBody();
+        for (int i = 0; i < 10; i++) Parallelism.For(64, 1, ref body); // pool threads started
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++) Parallelism.For(64, 1, ref body);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    });
+}
