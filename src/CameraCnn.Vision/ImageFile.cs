@@ -33,8 +33,10 @@ public static class ImageFile
 
     /// <summary>
     /// Decodes encoded image bytes into <paramref name="chw"/> (C x H x W floats). False when OpenCV cannot decode them.
+    /// <paramref name="resize"/> is a <see cref="Engine.Models.Preprocessing.Resize"/> mode: "stretch" (the whole image to
+    /// H x W), or "crop" / "letterbox" with the same geometry and interpolation as <see cref="FramePreprocessor"/>.
     /// </summary>
-    internal static bool TryDecodeInto(byte[] encoded, int height, int width, bool grayscale, Span<float> chw)
+    internal static bool TryDecodeInto(byte[] encoded, int height, int width, bool grayscale, Span<float> chw, string resize = "stretch")
     {
         // Decoding from memory rather than Cv2.ImRead keeps "file missing/unreadable" (an IO exception from the
         // caller's read) apart from "not an image" (an empty Mat here), and avoids OpenCV's platform path handling.
@@ -56,6 +58,11 @@ public static class ImageFile
             int channels = grayscale ? 1 : 3;
             // Grayscale/Color modes always yield 8-bit 1 or 3 channels; anything else would be misread below.
             if (decoded.Type() != MatType.CV_8UC(channels)) return false;
+            if (resize != "stretch")
+            {
+                CopyWithGeometry(decoded, height, width, channels, resize, chw);
+                return true;
+            }
 
             if (decoded.Rows == height && decoded.Cols == width)
             {
@@ -72,6 +79,24 @@ public static class ImageFile
             CopyOut(resized, height, width, channels, chw);
             return true;
         }
+    }
+
+    /// <summary>A "crop" or "letterbox" resize as <see cref="FramePreprocessor"/> does it: the source rectangle resized onto the target one, black around it.</summary>
+    private static void CopyWithGeometry(Mat decoded, int height, int width, int channels, string resize, Span<float> chw)
+    {
+        var (source, target) = FramePreprocessor.ComputeGeometry(resize, decoded.Cols, decoded.Rows, width, height);
+        using var region = new Mat(decoded, source);
+        using var canvas = new Mat(height, width, decoded.Type(), Scalar.All(FramePreprocessor.LetterboxPad));
+        using (var placed = new Mat(canvas, target))
+        {
+            if (source.Width == target.Width && source.Height == target.Height) region.CopyTo(placed);
+            else
+            {
+                bool shrinking = target.Width <= source.Width && target.Height <= source.Height;
+                Cv2.Resize(region, placed, new Size(target.Width, target.Height), 0, 0, shrinking ? InterpolationFlags.Area : InterpolationFlags.Linear);
+            }
+        }
+        CopyOut(canvas, height, width, channels, chw);
     }
 
     private static void CopyOut(Mat mat, int height, int width, int channels, Span<float> chw)

@@ -34,17 +34,19 @@ public static class ImageFolder
     /// <paramref name="classNames"/> when given (e.g. a trained model's labels), in which case every folder must be one
     /// of them. Samples are ordered by class, then by file name (ordinal). Files that cannot be read or decoded are
     /// skipped and listed in the result. <paramref name="progress"/> receives the number of image files processed so
-    /// far (possibly from worker threads).
+    /// far (possibly from worker threads). <paramref name="resize"/> is a model's resize mode ("stretch", "crop" or
+    /// "letterbox", as <see cref="FramePreprocessor"/> applies it to frames).
     /// </summary>
     /// <exception cref="DirectoryNotFoundException"><paramref name="directory"/> does not exist.</exception>
     /// <exception cref="InvalidDataException">No class sub-folders, a folder not in <paramref name="classNames"/>,
     /// no readable image at all, or a data set too large for one tensor.</exception>
     public static ImageFolderResult Load(
         string directory, int height, int width, bool grayscale,
-        IReadOnlyList<string>? classNames = null, IProgress<int>? progress = null)
+        IReadOnlyList<string>? classNames = null, IProgress<int>? progress = null, string resize = "stretch")
     {
         ArgumentNullException.ThrowIfNull(directory);
         ImageFile.CheckSize(height, width);
+        _ = FramePreprocessor.ComputeGeometry(resize, 1, 1, width, height); // an unknown mode fails here, not per file
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"image folder not found: {directory}");
 
         string[] folders = Directory.EnumerateDirectories(directory, "*", Listing)
@@ -86,7 +88,7 @@ public static class ImageFolder
         int processed = 0;
         Parallel.For(0, files.Count, i =>
         {
-            ok[i] = TryLoad(files[i].Path, height, width, grayscale, data.AsSpan(i * sample, sample));
+            ok[i] = TryLoad(files[i].Path, height, width, grayscale, data.AsSpan(i * sample, sample), resize);
             int done = Interlocked.Increment(ref processed);
             progress?.Report(done);
         });
@@ -125,7 +127,7 @@ public static class ImageFolder
         return false;
     }
 
-    private static bool TryLoad(string path, int height, int width, bool grayscale, Span<float> chw)
+    private static bool TryLoad(string path, int height, int width, bool grayscale, Span<float> chw, string resize)
     {
         byte[] bytes;
         try
@@ -137,7 +139,7 @@ public static class ImageFolder
             // One unreadable file (permissions, vanished mid-load, >2 GB) should not sink a whole data set.
             return false;
         }
-        return ImageFile.TryDecodeInto(bytes, height, width, grayscale, chw);
+        return ImageFile.TryDecodeInto(bytes, height, width, grayscale, chw, resize);
     }
 
     private static string[] CheckClassNames(IReadOnlyList<string> classNames)

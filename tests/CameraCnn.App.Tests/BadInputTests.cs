@@ -196,10 +196,21 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
     [InlineData("--lr", "-1", "--lr")]
     [InlineData("--lr", "NaN", "--lr")]
     [InlineData("--val-fraction", "1", "--val-fraction")]
+    [InlineData("--limit", "0", "--limit")]    // used to train on nothing and fail saving NaN normalisation as JSON
+    [InlineData("--limit", "-5", "--limit")]
     public void Out_of_range_training_options(string option, string value, string mention)
     {
         var r = Run("train", "--data", "fashion-mnist", "--out", "m.onnx", option, value);
         CliAssert.Error(r, mention);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-1")]
+    public void Out_of_range_eval_limit(string limit)
+    {
+        var r = Run("eval", "--model", "missing.onnx", "--data", "fashion-mnist", "--limit", limit);
+        CliAssert.Error(r, "--limit must be at least 1");
     }
 
     [Fact]

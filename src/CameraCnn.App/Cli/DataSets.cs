@@ -9,9 +9,12 @@ public sealed record LoadedData(Dataset Train, Dataset Test, string Description,
 
 public static class DataSets
 {
-    /// <summary>Loads --data. ImageFolders without train/ and test/ sub-folders are split 80/20 with the seed.</summary>
+    /// <summary>
+    /// Loads --data. ImageFolders without train/ and test/ sub-folders are split 80/20 with the seed. Their images are
+    /// resized with <paramref name="resize"/> (a model's Preprocessing.Resize: "stretch", "crop" or "letterbox").
+    /// </summary>
     public static LoadedData Load(string data, int? inputSize, bool grayscale, int? limit, int seed,
-        IReadOnlyList<string>? classNames = null)
+        IReadOnlyList<string>? classNames = null, string resize = "stretch")
     {
         if (data == "fashion-mnist")
         {
@@ -26,11 +29,11 @@ public static class DataSets
         string train = Path.Combine(data, "train"), test = Path.Combine(data, "test");
         if (Directory.Exists(train) && Directory.Exists(test))
         {
-            var tr = LoadFolder(train, size, grayscale, classNames);
-            var te = LoadFolder(test, size, grayscale, classNames ?? tr.ClassNames);
+            var tr = LoadFolder(train, size, grayscale, classNames, resize);
+            var te = LoadFolder(test, size, grayscale, classNames ?? tr.ClassNames, resize);
             return new(Limit(tr, limit), te, $"image folder {data} (train/test)", grayscale);
         }
-        var all = LoadFolder(data, size, grayscale, classNames);
+        var all = LoadFolder(data, size, grayscale, classNames, resize);
         var (a, b) = Split(all, 0.2, seed);
         return new(Limit(a, limit), b, $"image folder {data} (80/20 split, seed {seed})", grayscale);
     }
@@ -42,9 +45,9 @@ public static class DataSets
         return new(train, test, $"IDX {dir}", true);
     }
 
-    private static Dataset LoadFolder(string dir, int size, bool grayscale, IReadOnlyList<string>? classNames)
+    private static Dataset LoadFolder(string dir, int size, bool grayscale, IReadOnlyList<string>? classNames, string resize)
     {
-        var r = ImageFolder.Load(dir, size, size, grayscale, classNames);
+        var r = ImageFolder.Load(dir, size, size, grayscale, classNames, resize: resize);
         if (r.Skipped > 0)
             Console.Error.WriteLine($"camcnn: warning: skipped {r.Skipped} unreadable file(s) in {dir}, e.g. {r.SkippedFiles[0]}");
         if (r.EmptyClasses.Count > 0)

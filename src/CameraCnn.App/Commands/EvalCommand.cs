@@ -31,15 +31,18 @@ public static class EvalCommand
         var model = ModelCatalog.Load(modelPath);
         var pre = model.Preprocessing ?? throw new CliException($"{modelPath} has no preprocessing metadata; eval needs a model trained by camcnn");
         if (model.Labels.Count == 0) throw new CliException($"{modelPath} has no class labels in its metadata");
-        var loaded = DataSets.Load(data, pre.Height, pre.Channels == 1, limit, seed, model.Labels);
+        // The model's own resize (e.g. a teach model's centre crop), as predict and the live view apply it.
+        var loaded = DataSets.Load(data, pre.Height, pre.Channels == 1, limit, seed, model.Labels, pre.Resize);
         // --all: every image (the train and test parts together), not just the part train learned from.
         var set = all ? Concatenate(loaded.Train, loaded.Test) : loaded.Test;
         // DataSets caps only the training part of an image folder, so --limit is applied to the evaluated set here.
         if (limit is { } cap && cap < set.Count) set = set.Take(cap);
         if (!set.SampleShape.SequenceEqual(new[] { pre.Channels, pre.Height, pre.Width }))
             throw new CliException($"the data's images are {string.Join("x", set.SampleShape)} but the model expects {pre.Channels}x{pre.Height}x{pre.Width}");
+        // A model whose input has a fixed batch (ResNet18 and teach models built on it: 1) is fed batches of that size.
+        int batch = model.Graph.Inputs[0].InputShape is [> 0 and var fixedBatch, ..] ? fixedBatch : 256;
         var result = Report.WithProgress("evaluating", update =>
-            Trainer.Evaluate(model, set, progress: new InlineProgress<int>(done => update((double)done / set.Count, $"{done}/{set.Count}"))));
+            Trainer.Evaluate(model, set, batch, progress: new InlineProgress<int>(done => update((double)done / set.Count, $"{done}/{set.Count}"))));
 
         var labels = model.Labels;
         Console.WriteLine($"accuracy {result.Accuracy:P2} on {result.Count} samples ({loaded.Description}), mean loss {result.Loss:F4}");

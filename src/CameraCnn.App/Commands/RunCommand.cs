@@ -22,7 +22,7 @@ public static class RunCommand
         var sources = new SourceOptions();
         var unfused = new Option<bool>("--unfused")
         {
-            Description = "run the graph as loaded, not fused (slower; every conv, batch norm and ReLU output can then be shown on its own)",
+            Description = "run the graph as loaded instead of fused (slower; a conv and the ReLU after it can then be shown apart)",
         };
         var outage = new Option<string?>("--outage")
         {

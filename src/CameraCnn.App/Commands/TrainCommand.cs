@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using CameraCnn.App.Cli;
+using CameraCnn.App.Teach;
 using CameraCnn.Engine.Data;
 using CameraCnn.Engine.Kernels;
 using CameraCnn.Engine.Models;
@@ -33,16 +34,33 @@ public static class TrainCommand
         var gray = new Option<bool>("--grayscale") { Description = "load image-folder images as one grey channel" };
         var valFraction = new Option<double>("--val-fraction") { Description = "share of the training set held out for validation", DefaultValueFactory = _ => 0.1 };
         var threads = new Option<int?>("--threads") { Description = "worker threads (default: all cores)" };
+        // Teach mode's trainer (src/CameraCnn.App/Teach): a head on a pretrained backbone's features instead of a network from scratch.
+        var backbone = new Option<string?>("--backbone") { Description = "train only a head (dense + softmax) on this pretrained backbone's features (resnet18 or an .onnx path); --data is an image folder; the model written is backbone + head. Features are cached in DATA/.camcnn-features-*.bin. Defaults then: 30 epochs, batch 32, adamw, lr 0.003, newest 20% of each class held out" };
+        var hidden = new Option<int>("--hidden") { Description = "with --backbone: hidden ReLU units before the output layer (0: none)", DefaultValueFactory = _ => 0 };
+        var augment = new Option<int>("--augment") { Description = "with --backbone: augmented copies (flip, crop, colour jitter) per training image, one backbone forward each", DefaultValueFactory = _ => 0 };
+        var noCache = new Option<bool>("--no-cache") { Description = "with --backbone: neither read nor write the feature cache" };
 
-        var cmd = new Command("train", "Train a CNN from scratch and save it as ONNX (labels and preprocessing in its metadata).")
+        var cmd = new Command("train", "Train a CNN from scratch (or, with --backbone, a head on a pretrained backbone) and save it as ONNX (labels and preprocessing in its metadata).")
         {
             data, arch, epochs, batch, lr, decay, momentum, lrDecay, optimizer, seed, output, json, limit, inputSize, gray, valFraction, threads,
+            backbone, hidden, augment, noCache,
         };
-        cmd.SetAction(r => CliRunner.Run(() => Run(new Args(
+        cmd.SetAction(r => CliRunner.Run(() => r.GetValue(backbone) is { } b ? RunTeach(r, b) : Run(new Args(
             r.GetValue(data)!, r.GetValue(arch)!, r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(decay),
             r.GetValue(momentum), r.GetValue(lrDecay), r.GetValue(optimizer)!, r.GetValue(seed), r.GetValue(output)!, r.GetValue(json),
             r.GetValue(limit), r.GetValue(inputSize), r.GetValue(gray), r.GetValue(valFraction), r.GetValue(threads)))));
         return cmd;
+
+        int RunTeach(ParseResult r, string backboneName)
+        {
+            T? Given<T>(Option<T> o) where T : struct => r.GetResult(o) is { Implicit: false } ? r.GetValue(o) : null;
+            foreach (Option o in new Option[] { arch, lrDecay, limit, inputSize, gray })
+                if (r.GetResult(o) is { Implicit: false }) throw new CliException($"{o.Name} does not apply with --backbone");
+            if (r.GetValue(threads) is { } t) Parallelism.Threads = t;
+            return TeachTrainCommand.Run(new TeachTrainArgs(r.GetValue(data)!, backboneName, r.GetValue(output)!, r.GetValue(json),
+                Given(epochs), Given(batch), Given(lr), Given(decay), r.GetResult(optimizer) is { Implicit: false } ? r.GetValue(optimizer) : null,
+                Given(valFraction), r.GetValue(seed), r.GetValue(hidden), r.GetValue(augment), r.GetValue(noCache)));
+        }
     }
 
     private sealed record Args(string Data, string Arch, int Epochs, int Batch, float Lr, float WeightDecay, float Momentum, float LrDecay,
@@ -54,6 +72,7 @@ public static class TrainCommand
         if (a.Batch <= 0) throw new CliException("--batch must be at least 1");
         if (!(a.Lr > 0) || !float.IsFinite(a.Lr)) throw new CliException("--lr must be a positive number");
         if (a.ValFraction is < 0 or >= 1) throw new CliException("--val-fraction must be in [0, 1)");
+        if (a.Limit is <= 0) throw new CliException("--limit must be at least 1");
         if (a.Threads is { } t) Parallelism.Threads = t;
         string outPath = OutputPath.EnsureWritable(a.Out, "--out");
 

@@ -49,15 +49,6 @@ internal sealed class Frame : IDisposable
                 new ReadOnlySpan<byte>(src + y * step, row).CopyTo(Pixels.AsSpan(y * row, row));
     }
 
-    /// <summary>Copies another frame (same or new size).</summary>
-    public void CopyFrom(Frame other)
-    {
-        Resize(other.Width, other.Height);
-        other.Pixels.AsSpan(0, other.ByteCount).CopyTo(Pixels);
-        Timestamp = other.Timestamp;
-        Sequence = other.Sequence;
-    }
-
     private void Resize(int width, int height)
     {
         if (width == Width && height == Height) return;

@@ -58,7 +58,7 @@ internal sealed class LiveSession
                 NoticeUntil = Stopwatch.GetTimestamp() + (long)(_o.NoticeSeconds * Stopwatch.Frequency),
                 IsClassifier = worker.IsClassifier,
                 Mirror = _o.Mirror,
-                NoClassesText = $"features only (no classifier head): {Engine.Tensor.Format(worker.OutputShape)}",
+                NoClassesText = $"no classifier head; output {Engine.Tensor.Format(worker.OutputShape)}",
                 Tap = FirstConvolution(worker.Taps),
             };
             _target = new float[worker.OutputLength];

@@ -38,12 +38,16 @@ internal static unsafe class Convolution
     /// </summary>
     public static bool PreferTransposed(int P, int og, GemmPath path)
     {
+        if (ForceTransposed is { } forced) return forced;
         int mr = Gemm.PanelRows(path), nu = Gemm.VectorCols(path), nr = Gemm.PanelCols(path);
         if (og < 2 * nr || P > 4 * nr) return false;
         double normal = (double)P / RoundUp(P, nu) * og / RoundUp(og, mr);
         double transposed = (double)P / RoundUp(P, mr) * og / RoundUp(og, nu);
         return transposed > 1.08 * normal;
     }
+
+    /// <summary>Tests and benchmarks: always (true) or never (false) the transposed form; null = by shape.</summary>
+    internal static bool? ForceTransposed;
 
     private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
 

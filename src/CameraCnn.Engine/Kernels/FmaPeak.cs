@@ -31,10 +31,10 @@ public static class FmaPeak
 
     /// <summary>
     /// GFLOP/s (2 per multiply-add) of <paramref name="threads"/> workers from the pool, the best of
-    /// <paramref name="trials"/> runs of about <paramref name="trialMilliseconds"/> each: interference on a shared
-    /// machine only ever slows a run down, so the fastest run is the machine's capability.
+    /// <paramref name="trials"/> runs of about <paramref name="trialMilliseconds"/> each, spread out with short pauses:
+    /// interference on a shared machine only ever slows a run down, so the fastest run is the machine's capability.
     /// </summary>
-    public static double MeasureGflops(int threads, int trials = 7, double trialMilliseconds = 40)
+    public static double MeasureGflops(int threads, int trials = 15, double trialMilliseconds = 30)
     {
         int saved = Parallelism.Threads;
         try
@@ -48,6 +48,7 @@ public static class FmaPeak
             double best = 0;
             for (int t = 0; t < trials; t++)
             {
+                if (t > 0) Thread.Sleep(10); // another job holding a core now may be gone in a moment
                 sw.Restart();
                 Parallelism.For(threads, 1, ref body);
                 double seconds = sw.Elapsed.TotalSeconds;

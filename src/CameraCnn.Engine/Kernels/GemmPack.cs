@@ -3,6 +3,7 @@
 // reads each operand as one contiguous stream. Also the micro-kernel contract and the fused epilogue.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace CameraCnn.Engine.Kernels;
 
@@ -143,6 +144,32 @@ internal sealed unsafe class PackedMatrix
     /// Packs rows [m0, m0 + rows) of op(A) (all K columns) into dst with the layout above, using paddedRows as the
     /// block stride.
     /// </summary>
+    /// <summary>d[k * 8 + r] = src[r * lda + k] for an 8 x 8 block: eight row loads, the unpack/shuffle/permute network, eight stores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, int lda, float* d)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + lda);
+        var r2 = Avx.LoadVector256(src + 2L * lda); var r3 = Avx.LoadVector256(src + 3L * lda);
+        var r4 = Avx.LoadVector256(src + 4L * lda); var r5 = Avx.LoadVector256(src + 5L * lda);
+        var r6 = Avx.LoadVector256(src + 6L * lda); var r7 = Avx.LoadVector256(src + 7L * lda);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(d + 8, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(d + 16, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(d + 24, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(d + 32, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(d + 40, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(d + 48, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(d + 56, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackA(float* a, int lda, bool trans, int m0, int rows, int K, int mr, float* dst, int paddedRows)
     {
@@ -164,10 +191,14 @@ internal sealed unsafe class PackedMatrix
                 {
                     // MR row streams read side by side; the panel is written sequentially.
                     float* src = a + (long)(m0 + p) * lda + k0;
-                    for (int k = 0; k < kc; k++, d += mr)
+                    int k8 = 0;
+                    if (mr == 8 && h == 8 && Avx.IsSupported)
+                        for (; k8 + 8 <= kc; k8 += 8, d += 64) Transpose8x8(src + k8, lda, d);
+                    src += k8;
+                    for (int k = k8; k < kc; k++, d += mr)
                     {
                         int r = 0;
-                        for (; r < h; r++) d[r] = src[(long)r * lda + k];
+                        for (; r < h; r++) d[r] = src[(long)r * lda + k - k8];
                         for (; r < mr; r++) d[r] = 0f;
                     }
                 }

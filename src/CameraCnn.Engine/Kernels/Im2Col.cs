@@ -1,5 +1,6 @@
 // Im2Col / Col2Im: unfold an image's windows into a matrix so convolution becomes one GEMM, and fold back.
 // Im2ColPanels writes the same matrix straight into the GEMM's packed B panels (no col buffer on the forward path).
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -65,6 +66,13 @@ public static class Im2Col
                         if ((uint)ih >= (uint)H) continue;
                         Span<float> dst = plane.Slice(ih * W, W);
                         ReadOnlySpan<float> src = row.Slice(oh * OW, OW);
+                        if (g.SW == 1)
+                        {
+                            // Contiguous: columns [lo, hi) land on pixels [lo + dw, hi + dw).
+                            int lo = Math.Clamp(-dw, 0, OW), hi = Math.Clamp(W - dw, lo, OW);
+                            if (hi > lo) TensorPrimitives.Add(dst.Slice(lo + dw, hi - lo), src[lo..hi], dst.Slice(lo + dw, hi - lo));
+                            continue;
+                        }
                         for (int ow = 0; ow < OW; ow++)
                         {
                             int iw = ow * g.SW + dw;
@@ -98,74 +106,82 @@ internal readonly unsafe struct Im2ColPanels : IBPanelSource
     public bool IsPrepacked => false;
     public float* Panels(int k0, int j0) => null;
 
+    [ThreadStatic] private static float[]? _row;
+
+    /// <summary>
+    /// Per k row: unfold columns [j0, j0 + nc) into a contiguous scratch row (one run per output row: a clipped copy,
+    /// or a gather for strides above 1), then copy the row into the panels whole vectors at a time.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(int k0, int kc, int j0, int nc, int nr, float* dst)
     {
         int H = _H, W = _W, OW = _OW, KH = _g.KH, KW = _g.KW, SH = _g.SH, SW = _g.SW;
+        int panels = (nc + nr - 1) / nr;
         long panelStride = (long)kc * nr;
+        _row ??= [];
+        float* row = PinnedBuffer.Ensure(ref _row, (long)panels * nr);
+        Zero(row + nc, panels * nr - nc); // lanes past the last column stay zero for every k
         int oh0 = j0 / OW, ow0 = j0 % OW;
+        int c = k0 / (KH * KW), kh = k0 / KW % KH, kw = k0 % KW;
         for (int k = k0; k < k0 + kc; k++)
         {
-            int c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
             float* plane = _x + (long)c * H * W;
             int dh = kh * _g.DH - _g.PadTop, dw = kw * _g.DW - _g.PadLeft;
-            float* row = dst + (long)(k - k0) * nr;
-            int oh = oh0, ow = ow0, lane = 0, remaining = nc;
-            float* d = row;
-            while (remaining > 0)
+            int oh = oh0, ow = ow0;
+            for (int q = 0; q < nc;)
             {
-                int seg = Math.Min(Math.Min(OW - ow, nr - lane), remaining);
+                int run = Math.Min(OW - ow, nc - q);
                 int ih = oh * SH + dh;
-                if ((uint)ih >= (uint)H) Zero(d, seg);
-                else
+                float* d = row + q;
+                if ((uint)ih >= (uint)H) Zero(d, run);
+                else Gather(plane + (long)ih * W, W, ow * SW + dw, SW, run, d);
+                q += run;
+                ow = 0;
+                oh++;
+            }
+            float* dk = dst + (long)(k - k0) * nr;
+            for (int t = 0; t < panels; t++) Copy(row + t * nr, dk + t * panelStride, nr);
+            if (++kw == KW)
+            {
+                kw = 0;
+                if (++kh == KH)
                 {
-                    float* src = plane + (long)ih * W;
-                    int iw0 = ow * SW + dw;
-                    if (SW == 1)
-                    {
-                        // One contiguous run: zeros left of the image, a copy, zeros right of it.
-                        int lo = Math.Clamp(-iw0, 0, seg), hi = Math.Clamp(W - iw0, lo, seg);
-                        Zero(d, lo);
-                        Copy(src + iw0 + lo, d + lo, hi - lo);
-                        Zero(d + hi, seg - hi);
-                    }
-                    else
-                    {
-                        // Strided run: taps [lo, hi) land inside the row, the rest in the padding.
-                        int lo = iw0 >= 0 ? 0 : Math.Min(seg, (-iw0 + SW - 1) / SW);
-                        int hi = W - iw0 <= 0 ? lo : Math.Clamp((W - iw0 + SW - 1) / SW, lo, seg);
-                        Zero(d, lo);
-                        int t = lo;
-                        if (SW == 2 && Avx2.IsSupported)
-                            for (; t + 8 <= hi && iw0 + 2 * t + 16 <= W; t += 8)
-                            {
-                                // The 8 even floats of 16: [a0 a2 b0 b2 | a4 a6 b4 b6], 64-bit chunks reordered.
-                                var a = Avx.LoadVector256(src + iw0 + 2 * t);
-                                var b = Avx.LoadVector256(src + iw0 + 2 * t + 8);
-                                Avx.Store(d + t, Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle());
-                            }
-                        for (; t < hi; t++) d[t] = src[iw0 + t * SW];
-                        Zero(d + hi, seg - hi);
-                    }
-                }
-                remaining -= seg;
-                lane += seg;
-                d += seg;
-                if (lane == nr)
-                {
-                    lane = 0;
-                    row += panelStride;
-                    d = row;
-                }
-                ow += seg;
-                if (ow == OW)
-                {
-                    ow = 0;
-                    oh++;
+                    kh = 0;
+                    c++;
                 }
             }
-            if (lane > 0) Zero(d, nr - lane); // lanes past the last column of the last panel
         }
+    }
+
+    /// <summary>d[t] = src[iw0 + t * SW] for t in [0, n), zero where the index leaves [0, W).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Gather(float* src, int W, int iw0, int SW, int n, float* d)
+    {
+        if (SW == 1)
+        {
+            // No division on the common path: the in-row part is [-iw0, W - iw0) clipped to [0, n).
+            int l1 = Math.Clamp(-iw0, 0, n), h1 = Math.Clamp(W - iw0, l1, n);
+            Zero(d, l1);
+            Copy(src + iw0 + l1, d + l1, h1 - l1);
+            Zero(d + h1, n - h1);
+            return;
+        }
+        int lo = iw0 >= 0 ? 0 : Math.Min(n, (-iw0 + SW - 1) / SW);
+        int hi = W - iw0 <= 0 ? lo : Math.Clamp((W - iw0 + SW - 1) / SW, lo, n);
+        Zero(d, lo);
+        {
+            int t = lo;
+            if (SW == 2 && Avx2.IsSupported)
+                for (; t + 8 <= hi && iw0 + 2 * t + 16 <= W; t += 8)
+                {
+                    // The 8 even floats of 16: [a0 a2 b0 b2 | a4 a6 b4 b6], 64-bit chunks reordered.
+                    var a = Avx.LoadVector256(src + iw0 + 2 * t);
+                    var b = Avx.LoadVector256(src + iw0 + 2 * t + 8);
+                    Avx.Store(d + t, Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle());
+                }
+            for (; t < hi; t++) d[t] = src[iw0 + t * SW];
+        }
+        Zero(d + hi, n - hi);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,6 +1,7 @@
 // Parallelism: splits a range into contiguous slices, one per worker (ggml's ith/nth), run by long-lived worker
-// threads created once (never a thread or task per call). Small ranges, nested calls and calls made while another
-// thread holds the pool run inline on the caller. Not a general task scheduler: one job at a time.
+// threads created once (never a thread or task per call). Small ranges and nested calls run inline as one slice; a
+// call made while another thread holds the pool runs its slices on the caller. The slicing depends only on the
+// range, minPerWorker and Threads, never on timing. Not a general task scheduler: one job at a time.
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
@@ -54,10 +55,15 @@ public static unsafe class Parallelism
             if (count > 0) body.Run(0, count, 0);
             return;
         }
-        // One job at a time: a second thread calling in while the pool is busy just runs its range inline.
+        // One job at a time: a second thread calling in while the pool is busy runs the same slices itself, one after
+        // the other. The slicing never depends on contention, so per-slice partial sums (Conv2d's dW) stay bit-exact.
         if (!Monitor.TryEnter(Pool.Gate))
         {
-            body.Run(0, count, 0);
+            for (int w = 0; w < workers; w++)
+            {
+                var (s, e) = Slice(count, workers, w);
+                if (e > s) body.Run(s, e, w);
+            }
             return;
         }
         try

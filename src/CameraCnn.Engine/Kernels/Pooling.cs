@@ -64,15 +64,14 @@ internal static unsafe class Pooling
             Taps(h0, DH, j.G.KH, H, out int khLo, out int khHi);
             float* y = j.Y + ((long)p * j.OH + oh) * OW;
             int* arg = j.Argmax + ((long)p * j.OH + oh) * OW;
-            // Interior outputs 8 at a time (AVX2), their windows wholly inside the row: vector loads, compare, blend.
+            // Interior outputs (window wholly inside the row) 8 at a time with AVX2; the last 8 overlap backwards.
             int vecLo = 0, vecHi = 0;
-            if (Avx2.IsSupported && DW == 1 && (SW == 1 || SW == 2) && khHi > khLo)
+            // (Stride 2 also needs W >= KW + 15: then a chunk either fits its 16-float loads or starts at w0 >= 1.)
+            if (Avx2.IsSupported && DW == 1 && (SW == 1 || (SW == 2 && W >= KW + 15)) && khHi > khLo)
             {
-                vecLo = (j.G.PadLeft + SW - 1) / SW; // first ow with w0 >= 0
-                vecHi = vecLo;
-                // The last vector reads 8*SW floats from w0 + kw: keep it inside the row.
-                while (vecHi + 8 <= OW && vecHi * SW - j.G.PadLeft + KW - 1 + 8 * SW <= W) vecHi += 8;
-                if (vecHi > vecLo) MaxRowVector(plane, planeBase, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y, arg);
+                vecLo = (j.G.PadLeft + SW - 1) / SW;                 // first ow with w0 >= 0
+                vecHi = Math.Min(OW, (W - KW + j.G.PadLeft) / SW + 1); // past the last ow with w0 + KW - 1 < W
+                if (vecHi - vecLo >= 8) MaxRowVector(plane, planeBase, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y, arg);
                 else vecLo = vecHi = 0;
             }
             for (int ow = 0; ow < OW; ow++)
@@ -123,9 +122,13 @@ internal static unsafe class Pooling
         int padLeft, int owLo, int owHi, float* y, int* arg)
     {
         var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * SW;
-        for (int ow = owLo; ow < owHi; ow += 8)
+        for (int next = owLo; next < owHi;)
         {
+            int ow = Math.Min(next, owHi - 8); // the last step overlaps the previous one: same values rewritten
+            next = ow + 8;
             int w0 = ow * SW - padLeft;
+            // Stride 2 loads 16 floats per tap; near the row's end it starts one float earlier and takes the odd ones.
+            bool early = SW == 2 && w0 + KW - 1 + 16 > W;
             Vector256<float> m = default;
             Vector256<int> best = default;
             bool first = true;
@@ -137,12 +140,18 @@ internal static unsafe class Pooling
                 {
                     Vector256<float> v;
                     if (SW == 1) v = Avx.LoadVector256(row + kw);
-                    else
+                    else if (!early)
                     {
                         // [a0 a2 b0 b2 | a4 a6 b4 b6] then 64-bit chunks reordered: the 8 even floats of a, b.
                         var a = Avx.LoadVector256(row + kw);
                         var b = Avx.LoadVector256(row + kw + 8);
                         v = Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle();
+                    }
+                    else
+                    {
+                        var a = Avx.LoadVector256(row + kw - 1);
+                        var b = Avx.LoadVector256(row + kw + 7);
+                        v = Avx2.Permute4x64(Avx.Shuffle(a, b, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle();
                     }
                     var idx = Vector256.Create(rowOffset + kw) + lanes;
                     if (first)

@@ -17,8 +17,6 @@ public sealed class FusedConv2d : Layer
     private readonly float[] _bias;    // [OC]
     private readonly PackedMatrix[] _packed;
     private PackedPanels[]? _packedT; // W^T as B panels, for the transposed form (packed on first use)
-    private (int P, GemmPath Path) _orientedFor = (-1, GemmPath.Scalar); // what the orientation was chosen for
-    private bool _transposed;
 
     public int InChannels { get; }
     public int OutChannels { get; }
@@ -87,13 +85,8 @@ public sealed class FusedConv2d : Layer
         GemmPath path = Gemm.ActivePath;
         if (_packed[0].Path != path) Pack(path); // a test forced another micro-kernel
         int P = output.H * output.W, og = OutChannels / Groups;
-        if (_orientedFor != (P, path))
-        {
-            _transposed = Convolution.PreferTransposed(P, og, path);
-            _orientedFor = (P, path);
-        }
         PackedPanels[]? wt = null;
-        if (_transposed)
+        if (Convolution.PreferTransposed(P, og, path))
         {
             if (_packedT is null || _packedT[0].Path != path)
             {

@@ -1,8 +1,11 @@
 // ConvolutionTests: Conv2d's forward (im2col packed straight into GEMM panels, bias in the epilogue, 1x1 without
 // im2col) against the lecture's eq. (6) in double (Naive.Conv2d) on every micro-kernel path and thread count, for
 // batches that take the per-image split and the in-GEMM split, groups, strides, dilation and asymmetric padding.
+// The fused inference conv (folded batch norm, residual, ReLU in the epilogue) likewise, in both orientations (the
+// normal W * im2col and the transposed im2col^T * W^T used for small maps), each forced.
 using CameraCnn.Engine.Kernels;
 using CameraCnn.Engine.Layers;
+using CameraCnn.Engine.Optimization;
 using CameraCnn.Engine.Tests.Layers;
 
 namespace CameraCnn.Engine.Tests.Kernels;
@@ -54,6 +57,62 @@ public sealed class ConvolutionTests
                     TestKit.AssertShape(ys, y, "shape");
                     TestKit.AssertClose(want, y.Data, 1e-5, 1e-5, $"path={path} threads={threads} batch={batch} C={C} OC={OC} {g} groups={groups}");
                 }
+        });
+    }
+
+    public static TheoryData<GemmPath, int, bool> PathsThreadsOrientations()
+    {
+        var data = new TheoryData<GemmPath, int, bool>();
+        foreach (var path in KernelSettings.Paths)
+            foreach (int threads in new[] { 1, 2, 3 })
+                foreach (bool transposed in new[] { false, true })
+                    data.Add(path, threads, transposed);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(PathsThreadsOrientations))]
+    public void FusedConvMatchesConvBatchNormResidualRelu(GemmPath path, int threads, bool transposed)
+    {
+        KernelSettings.Run(path, threads, () =>
+        {
+            try
+            {
+                Convolution.ForceTransposed = transposed;
+                var rng = new Random(13 + threads);
+                foreach (var (C, OC, H, W, groups, g) in Geometries)
+                    foreach (int batch in new[] { 1, 2 })
+                    {
+                        var graph = new Graph();
+                        var x0 = graph.AddInput("x", -1, C, H, W);
+                        var conv = new Conv2d(C, OC, g, groups, bias: true) { Name = "conv" };
+                        var bn = new BatchNorm2d(OC) { Name = "bn" };
+                        var n = graph.Add(bn, graph.Add(conv, x0));
+                        var shape = conv.OutputShape([[batch, C, H, W]]);
+                        var r0 = graph.AddInput("r", -1, OC, shape[2], shape[3]);
+                        graph.MarkOutput(graph.Add(new ReLU { Name = "relu" }, graph.Add(new ResidualAdd { Name = "add" }, n, r0)));
+                        Performance.InferenceFusionTests.Randomize(graph, rng.Next());
+                        var fused = InferenceFusion.Fuse(graph);
+                        Assert.True(((FusedConv2d)fused["conv"].Layer!).HasResidual);
+
+                        var x = TestKit.RandomTensor(rng, -1, 1, batch, C, H, W);
+                        var r = TestKit.RandomTensor(rng, -1, 1, shape);
+                        fused.Forward([x, r]);
+                        var y = fused.Output.Output;
+                        var z = Naive.Conv2d(TestKit.ToDouble(x.Data), x.Shape, TestKit.ToDouble(conv.Weight.Value.Data),
+                            TestKit.ToDouble(conv.Bias!.Value.Data), OC, groups, g, out var ys);
+                        z = Naive.BatchNorm(z, ys, TestKit.ToDouble(bn.Scale.Value.Data), TestKit.ToDouble(bn.Shift.Value.Data),
+                            TestKit.ToDouble(bn.RunningMean.Value.Data), TestKit.ToDouble(bn.RunningVar.Value.Data), bn.Epsilon);
+                        var want = Naive.Map(Naive.Add(z, TestKit.ToDouble(r.Data)), Naive.ReLU);
+                        TestKit.AssertShape(ys, y, "shape");
+                        TestKit.AssertClose(want, y.Data, 1e-4, 1e-4,
+                            $"path={path} threads={threads} transposed={transposed} batch={batch} C={C} OC={OC} {g} groups={groups}");
+                    }
+            }
+            finally
+            {
+                Convolution.ForceTransposed = null;
+            }
         });
     }
 }

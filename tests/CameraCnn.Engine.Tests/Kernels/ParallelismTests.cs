@@ -92,6 +92,7 @@ public sealed class ParallelismTests
     [Fact]
     public void TwoCallingThreadsBothCompleteTheirRanges() => WithThreads(2, () =>
     {
+        // Whichever thread gets the pool, both see the same slices with the same worker ids (determinism).
         var errors = new List<string>();
         var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
         {
@@ -99,7 +100,9 @@ public sealed class ParallelismTests
             {
                 var body = new CountBody { Hits = new int[257], WorkerOfIndex = new int[257] };
                 Parallelism.For(257, 1, ref body);
-                if (body.Hits.Any(h => h != 1)) lock (errors) errors.Add($"thread {t} rep {rep}");
+                if (body.Hits.Any(h => h != 1)) lock (errors) errors.Add($"thread {t} rep {rep}: coverage");
+                for (int i = 0; i < 257; i++)
+                    if (body.WorkerOfIndex[i] != (i < 128 ? 0 : 1)) lock (errors) errors.Add($"thread {t} rep {rep}: index {i} in slice {body.WorkerOfIndex[i]}");
             }
         })).ToList();
         threads.ForEach(t => t.Start());

@@ -50,7 +50,7 @@ public sealed class PoolingTests
             Parallelism.Threads = threads;
             var rng = new Random(threads);
             foreach (var (g, ceil) in Windows)
-                foreach (var (H, W) in new[] { (37, 45), (16, 64), (9, 100) })
+                foreach (var (H, W) in new[] { (37, 45), (16, 64), (9, 100), (5, 16), (5, 17), (4, 18), (6, 19), (3, 24) })
                 {
                     var x = new Tensor(2, 3, H, W);
                     for (int i = 0; i < x.Length; i++) x.Data[i] = rng.Next(-3, 4) * 0.5f; // few levels: many ties

@@ -1,0 +1,149 @@
+// TeachKit: inputs for the teach-mode tests: synthetic scenes whose classes differ in content (a red disc, a green
+// square, a blue triangle moving over a noisy grey background), written as MJPG videos with OpenCV's VideoWriter and read
+// back as frames; a tiny seeded conv backbone for the fast tests; helpers to wait on the session's threads.
+using System.Diagnostics;
+using CameraCnn.App.Teach;
+using CameraCnn.Engine;
+using CameraCnn.Engine.Layers;
+using CameraCnn.Engine.Models;
+using CameraCnn.Engine.Training;
+using OpenCvSharp;
+using Xunit.Sdk;
+
+namespace CameraCnn.App.Tests.Teach;
+
+internal static class TeachKit
+{
+    public static readonly string[] SceneNames = ["red_disc", "green_square", "blue_triangle"];
+    public const int FrameWidth = 160, FrameHeight = 120;
+
+    /// <summary>
+    /// Frame <paramref name="t"/> of scene <paramref name="scene"/>: the scene's shape, in its colour and a size that
+    /// varies a little, moving on a path set by <paramref name="seed"/> over a grey background with per-frame noise (so
+    /// no two frames are alike). Another seed gives another path and other noise: held-out videos.
+    /// </summary>
+    public static Mat RenderFrame(int scene, int t, int seed, int width = FrameWidth, int height = FrameHeight)
+    {
+        var rng = new Random(seed * 7919 + scene * 104729 + t);
+        var path = new Random(seed * 31 + scene);
+        double phase = path.NextDouble() * Math.PI * 2, speed = 0.15 + 0.1 * path.NextDouble();
+        var mat = new Mat(height, width, MatType.CV_8UC3, Scalar.All(120));
+        using (var noise = new Mat(height, width, MatType.CV_8UC3))
+        {
+            Cv2.Randu(noise, Scalar.All(0), Scalar.All(40));
+            Cv2.Add(mat, noise, mat);
+        }
+        int r = height / 5 + rng.Next(-3, 4);
+        int cx = (int)(width / 2 + (width / 2 - r - 4) * Math.Sin(phase + speed * t));
+        int cy = (int)(height / 2 + (height / 2 - r - 4) * Math.Cos(phase * 0.7 + speed * 1.3 * t));
+        var centre = new Point(cx, cy);
+        switch (scene)
+        {
+            case 0:
+                Cv2.Circle(mat, centre, r, new Scalar(30, 30, 220), -1, LineTypes.AntiAlias);
+                break;
+            case 1:
+                Cv2.Rectangle(mat, new Rect(cx - r, cy - r, 2 * r, 2 * r), new Scalar(40, 200, 40), -1);
+                break;
+            default:
+                Cv2.FillPoly(mat, [[new Point(cx, cy - r), new Point(cx - r, cy + r), new Point(cx + r, cy + r)]], new Scalar(220, 60, 30), LineTypes.AntiAlias);
+                break;
+        }
+        return mat;
+    }
+
+    /// <summary>An MJPG .avi of <paramref name="frames"/> frames of a scene (what this OpenCV build writes and reads).</summary>
+    public static string WriteVideo(string path, int scene, int frames, int seed)
+    {
+        using var writer = new VideoWriter(path, FourCC.MJPG, 25, new Size(FrameWidth, FrameHeight));
+        if (!writer.IsOpened()) throw new XunitException($"VideoWriter cannot write MJPG to {path}");
+        for (int t = 0; t < frames; t++)
+        {
+            using var frame = RenderFrame(scene, t, seed);
+            writer.Write(frame);
+        }
+        return path;
+    }
+
+    /// <summary>Every frame of a video file (decoded BGR).</summary>
+    public static List<Mat> ReadVideo(string path)
+    {
+        using var capture = new VideoCapture(path);
+        if (!capture.IsOpened()) throw new XunitException($"OpenCV cannot open {path}");
+        var frames = new List<Mat>();
+        while (true)
+        {
+            var m = new Mat();
+            if (!capture.Read(m) || m.Empty())
+            {
+                m.Dispose();
+                break;
+            }
+            frames.Add(m);
+        }
+        return frames;
+    }
+
+    /// <summary>Writes frames as PNGs into root/class/ (a held-out image folder for `camcnn eval`).</summary>
+    public static void WriteFolder(string root, string className, IEnumerable<Mat> frames)
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(root, className)).FullName;
+        int i = 0;
+        foreach (var f in frames)
+            if (!Cv2.ImWrite(Path.Combine(dir, $"{i++:D4}.png"), f)) throw new XunitException($"cannot write into {dir}");
+    }
+
+    /// <summary>Preprocessing of the tiny backbone: 32x32 centre crop, RGB, scaled to [0, 1].</summary>
+    public static readonly Preprocessing TinyPreprocessing = new()
+    {
+        Channels = 3, Height = 32, Width = 32, ColorOrder = "rgb", Resize = "crop", Scale = 1f / 255f, Mean = [0.5f], Std = [0.25f],
+    };
+
+    /// <summary>
+    /// A stand-in backbone, fast enough to run hundreds of frames in a test: conv 3x3 (16) + ReLU + conv 3x3 stride 2
+    /// (16) + ReLU + global average pooling: [1, 3, 32, 32] -> [1, 16, 1, 1]. Seeded, untrained.
+    /// </summary>
+    public static Model TinyBackbone()
+    {
+        var g = new Graph();
+        var x = g.AddInput("image", 1, 3, 32, 32);
+        x = g.Add(new Conv2d(3, 16, 3, 1, 1) { Name = "conv1" }, x);
+        x = g.Add(new ReLU { Name = "relu1" }, x);
+        x = g.Add(new Conv2d(16, 16, 3, 2, 1) { Name = "conv2" }, x);
+        x = g.Add(new ReLU { Name = "relu2" }, x);
+        x = g.Add(new GlobalAvgPool { Name = "pool" }, x);
+        g.MarkOutput(x);
+        Initializer.Initialize(g, seed: 11);
+        return new Model(g, [], TinyPreprocessing);
+    }
+
+    public static BackboneSource Tiny => new("tiny", TinyBackbone);
+
+    /// <summary>Polls <paramref name="condition"/> every 5 ms until it holds; fails the test with <paramref name="what"/> on timeout.</summary>
+    public static void WaitUntil(Func<bool> condition, TimeSpan timeout, Func<string> what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > timeout) throw new XunitException($"timed out after {timeout.TotalSeconds:F0} s waiting for {what()}");
+            Thread.Sleep(5);
+        }
+    }
+
+    /// <summary>Starts a training and waits for it; fails with the session's status when it does not finish.</summary>
+    public static TeachTrainingResult Train(TeachSession session, TimeSpan timeout, Engine.Teach.HeadOptions? options = null)
+    {
+        Assert.True(session.Flush(timeout), "the recorder did not finish writing");
+        Assert.True(session.WaitUntilReady(timeout), "the backbone did not load");
+        long version = session.HeadVersion;
+        Assert.True(session.StartTraining(options), "a training was already running");
+        Assert.True(session.WaitForTraining(timeout), $"training did not finish: {session.Status}");
+        Assert.False(session.Status.IsError, session.Status.Message);
+        Assert.True(session.HeadVersion > version, $"no new head was published: {session.Status}");
+        return session.LastTraining ?? throw new XunitException("no training result");
+    }
+
+    /// <summary>Share of equal entries.</summary>
+    public static float Accuracy(int[] predicted, int[] truth) =>
+        (float)predicted.Zip(truth).Count(p => p.First == p.Second) / Math.Max(1, truth.Length);
+}
