@@ -26,17 +26,8 @@ public sealed class ConvolutionTests
         (40, 65, 7, 7, 1, Window2d.Square(3, 1, 1)),                       // K = 360 crosses a KC block, N = 49
     ];
 
-    public static TheoryData<GemmPath, int> PathsAndThreads()
-    {
-        var data = new TheoryData<GemmPath, int>();
-        foreach (var path in KernelSettings.Paths)
-            foreach (int threads in new[] { 1, 2, 3 })
-                data.Add(path, threads);
-        return data;
-    }
-
     [Theory]
-    [MemberData(nameof(PathsAndThreads))]
+    [MemberData(nameof(KernelSettings.PathsAndThreads), MemberType = typeof(KernelSettings))]
     public void ForwardMatchesEquation6(GemmPath path, int threads)
     {
         KernelSettings.Run(path, threads, () =>

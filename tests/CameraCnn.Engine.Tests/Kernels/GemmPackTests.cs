@@ -88,18 +88,9 @@ public sealed unsafe class GemmPackTests
             }
     }
 
-    public static TheoryData<GemmPath, int> PathsAndThreads()
-    {
-        var data = new TheoryData<GemmPath, int>();
-        foreach (var path in KernelSettings.Paths)
-            foreach (int threads in new[] { 1, 2, 3 })
-                data.Add(path, threads);
-        return data;
-    }
-
     /// <summary>C = relu?(packed(A) * B + bias[row] + residual) through the driver, against a double reference.</summary>
     [Theory]
-    [MemberData(nameof(PathsAndThreads))]
+    [MemberData(nameof(KernelSettings.PathsAndThreads), MemberType = typeof(KernelSettings))]
     public void PrepackedWithEpilogueMatchesReference(GemmPath path, int threads)
     {
         int[] sizes = [0, 1, 7, 17, 33, 65];

@@ -17,6 +17,16 @@ internal static class KernelSettings
 {
     public static readonly GemmPath[] Paths = [GemmPath.Scalar, GemmPath.Avx2, GemmPath.Avx512];
 
+    /// <summary>Every instruction-set path with 1, 2 and 3 threads, for kernel theories.</summary>
+    public static TheoryData<GemmPath, int> PathsAndThreads()
+    {
+        var data = new TheoryData<GemmPath, int>();
+        foreach (var path in Paths)
+            foreach (int threads in new[] { 1, 2, 3 })
+                data.Add(path, threads);
+        return data;
+    }
+
     /// <summary>False when the CPU cannot run the path: the caller returns early (the test is vacuous there).</summary>
     public static bool Run(GemmPath path, int threads, Action body, bool forceParallel = true)
     {

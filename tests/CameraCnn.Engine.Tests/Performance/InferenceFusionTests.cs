@@ -61,17 +61,8 @@ public sealed class InferenceFusionTests
         }
     }
 
-    public static TheoryData<GemmPath, int> PathsAndThreads()
-    {
-        var data = new TheoryData<GemmPath, int>();
-        foreach (var path in KernelSettings.Paths)
-            foreach (int threads in new[] { 1, 2, 3 })
-                data.Add(path, threads);
-        return data;
-    }
-
     [Theory]
-    [MemberData(nameof(PathsAndThreads))]
+    [MemberData(nameof(KernelSettings.PathsAndThreads), MemberType = typeof(KernelSettings))]
     public void FusedArchitecturesMatchTheSource(GemmPath path, int threads)
     {
         KernelSettings.Run(path, threads, () =>
