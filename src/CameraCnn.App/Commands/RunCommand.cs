@@ -3,6 +3,9 @@
 // --stats-json make a bounded, scripted run for tests; --headless runs the same pipeline without a window.
 using System.CommandLine;
 using CameraCnn.App.Cli;
+using CameraCnn.App.Teach;
+using CameraCnn.Engine.Teach;
+using CameraCnn.Vision.Teach;
 using CameraCnn.App.Window;
 using CameraCnn.Vision;
 using OpenCvSharp;
@@ -41,9 +44,17 @@ public static class RunCommand
         var fullscreen = new Option<bool>("--fullscreen") { Description = "start fullscreen (F11 toggles)" };
         var noVsync = new Option<bool>("--no-vsync") { Description = "do not wait for the display's refresh" };
         var maxFps = new Option<double?>("--max-fps") { Description = "cap on frames drawn per second (0 = none; default 60, or 30 with a software OpenGL such as llvmpipe)" };
+        var data = new Option<string?>("--data")
+        {
+            Description = "teach mode's data folder (hold 1-9 to record frames into it; default: the per-user teach folder); needs a backbone --model (resnet18 or a saved teach model)",
+        };
+        var threshold = new Option<float?>("--threshold")
+        {
+            Description = "teach mode: confidence (0..1) below which the head's prediction is shown as \"unknown\" (default: the teach model's, else 0.5)",
+        };
         var cmd = new Command("run", "Open the live window: webcam (or --source) classified frame by frame, feature maps on F, help on H.")
         {
-            model, frames, seconds, screenshot, keys, stats, headless, size, fullscreen, noVsync, maxFps, unfused, outage,
+            model, frames, seconds, screenshot, keys, stats, headless, size, fullscreen, noVsync, maxFps, unfused, outage, data, threshold,
         };
         // The source options shared with `collect` (--loop and --realtime do not apply: the window always loops files
         // and plays them at their own rate, like a camera).
@@ -52,13 +63,16 @@ public static class RunCommand
         cmd.SetAction(r => CliRunner.Run(() => r.GetValue(sources.ListCameras) ? SourceOptions.PrintCameras() : Run(
             r.GetValue(model)!, r.GetValue(sources.Source) ?? "0", new CaptureRequest(r.GetValue(sources.Width), r.GetValue(sources.Height), r.GetValue(sources.Fps)),
             r.GetValue(sources.Mirror), r.GetValue(outage), r.GetValue(frames), r.GetValue(seconds), r.GetValue(screenshot), r.GetValue(keys), r.GetValue(stats),
-            r.GetValue(headless), r.GetValue(size)!, r.GetValue(fullscreen), r.GetValue(noVsync), r.GetValue(maxFps), !r.GetValue(unfused))));
+            r.GetValue(headless), r.GetValue(size)!, r.GetValue(fullscreen), r.GetValue(noVsync), r.GetValue(maxFps), !r.GetValue(unfused),
+            r.GetValue(data), r.GetValue(threshold))));
         return cmd;
     }
 
     private static int Run(string modelArg, string source, CaptureRequest request, bool mirror, string? outage, int? frames, double? seconds,
-        string? screenshot, string? keys, string? stats, bool headless, string size, bool fullscreen, bool noVsync, double? maxFps, bool fuse)
+        string? screenshot, string? keys, string? stats, bool headless, string size, bool fullscreen, bool noVsync, double? maxFps, bool fuse,
+        string? data, float? threshold)
     {
+        if (threshold is { } th && !(th >= 0 && th <= 1)) throw new CliException("--threshold must be between 0 and 1");
         if (frames is <= 0) throw new CliException("--frames must be at least 1");
         if (seconds is { } sec && !(sec > 0 && double.IsFinite(sec))) throw new CliException("--seconds must be more than 0");
         if (maxFps is { } mf && (mf < 0 || !double.IsFinite(mf))) throw new CliException("--max-fps must be 0 (no cap) or more");
@@ -89,24 +103,58 @@ public static class RunCommand
             if (!headless) GlWindow.Preflight();
             var model = ModelCatalog.Load(modelArg);
             string modelName = File.Exists(modelArg) ? Path.GetFileNameWithoutExtension(modelArg) : modelArg;
-            var (capture, notice) = StartCapture(source, request, outageWindow);
-            var options = new RunOptions
+            // Teach mode: a backbone (no labels, e.g. resnet18) or a model saved by teach mode; not headless.
+            bool teachable = TeachModel.IsTeachModel(model) || model.Labels.Count == 0;
+            if (data is not null && (headless || !teachable))
+                Report.Note("camcnn: note: --data is ignored: teach mode needs the window and a backbone --model (resnet18 or a saved teach model)");
+            TeachSession? teach = null;
+            Engine.Node? featureNode = null;
+            string dataDir = data ?? TeachDataset.DefaultDirectory;
+            if (!headless && teachable)
             {
-                ModelName = modelName,
-                Frames = frames,
-                Seconds = seconds,
-                Screenshot = screenshot,
-                Keys = keys,
-                StatsJson = stats,
-                Width = width,
-                Height = height,
-                Fullscreen = fullscreen,
-                Vsync = !noVsync,
-                MaxFps = maxFps,
-                Mirror = mirror,
-                Fuse = fuse,
-            };
-            return headless ? new HeadlessSession(options, model, capture).Run() : new LiveSession(options, model, capture, notice).Run();
+                try
+                {
+                    featureNode = TeachModel.FeatureNode(model);
+                    var head = TeachModel.ReadHead(model);
+                    teach = TeachSession.Open(new TeachOptions
+                    {
+                        DataDirectory = dataDir,
+                        Backbone = BackboneSource.For(model, modelArg),
+                        Threshold = threshold ?? TeachModel.Threshold(model) ?? 0.5f,
+                        InitialHead = head,
+                    });
+                }
+                catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+                {
+                    throw new CliException($"teach mode: {e.Message}");
+                }
+            }
+            try
+            {
+                var (capture, notice) = StartCapture(source, request, outageWindow);
+                var options = new RunOptions
+                {
+                    ModelName = modelName,
+                    Frames = frames,
+                    Seconds = seconds,
+                    Screenshot = screenshot,
+                    Keys = keys,
+                    StatsJson = stats,
+                    Width = width,
+                    Height = height,
+                    Fullscreen = fullscreen,
+                    Vsync = !noVsync,
+                    MaxFps = maxFps,
+                    Mirror = mirror,
+                    Fuse = fuse,
+                    TeachSavePath = teach is null ? null : Path.Combine(teach.Dataset.Directory, "teach.onnx"),
+                };
+                return headless ? new HeadlessSession(options, model, capture).Run() : new LiveSession(options, model, capture, notice, teach, featureNode).Run();
+            }
+            finally
+            {
+                teach?.Dispose(); // writes the frames still queued
+            }
         }
         catch (WindowException e) { throw new CliException(e.Message); }
         catch (ShaderException e) { throw new CliException(e.Message); }

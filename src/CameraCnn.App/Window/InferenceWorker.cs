@@ -23,9 +23,10 @@ internal sealed record LayerTap(int Index, Node Node, int C, int H, int W)
 /// <summary>One published inference (a reusable buffer of a <see cref="LatestSlot{T}"/>).</summary>
 internal sealed class InferenceResult
 {
-    public InferenceResult(int classes, int featureCapacity, int channelCapacity, int nodes)
+    public InferenceResult(int classes, int featureCapacity, int channelCapacity, int nodes, int teachFeatures = 0)
     {
         Probabilities = new float[classes];
+        TeachFeatures = new float[teachFeatures];
         Features = new float[featureCapacity];
         Ranges = new float[2 * channelCapacity];
         NodeMs = new double[nodes];
@@ -33,6 +34,8 @@ internal sealed class InferenceResult
 
     /// <summary>Softmax output (or the raw output of a model without classes).</summary>
     public float[] Probabilities { get; }
+    /// <summary>The teach feature node's output (what a teach head classifies); empty without teach mode.</summary>
+    public float[] TeachFeatures { get; }
     /// <summary>The tapped layer's activations, [C, H, W] as in the tensor; valid when <see cref="Tap"/> is not null.</summary>
     public float[] Features { get; }
     /// <summary>(min, max) per channel of the tapped layer.</summary>
@@ -76,10 +79,12 @@ internal sealed class InferenceWorker : IDisposable
     private int _publishedTap = -1;
     private readonly double[] _forwardMsRing = new double[4096];
     private int _forwardMsCount;
+    private readonly Node? _teachNode;
 
     /// <param name="fuse">run the fused inference graph (conv + batch norm + add + ReLU in one layer, pre-packed weights;
     /// what `camcnn bench` times); a fused conv's feature maps are then its chain's final activation.</param>
-    public InferenceWorker(Model model, LatestSlot<Frame> frames, AutoResetEvent frameArrived, bool fuse = true)
+    /// <param name="teachFeatureNode">the node whose output teach mode classifies (copied out with each result); null: none.</param>
+    public InferenceWorker(Model model, LatestSlot<Frame> frames, AutoResetEvent frameArrived, bool fuse = true, Node? teachFeatureNode = null)
     {
         _model = model;
         _graph = fuse ? InferenceFusion.Fuse(model.Graph) : model.Graph;
@@ -110,13 +115,23 @@ internal sealed class InferenceWorker : IDisposable
         OutputShape = outShape;
         int featureCapacity = taps.Count == 0 ? 1 : taps.Max(t => t.C * t.H * t.W);
         int channelCapacity = taps.Count == 0 ? 1 : taps.Max(t => t.C);
-        Results = new LatestSlot<InferenceResult>(() => new InferenceResult(OutputLength, featureCapacity, channelCapacity, _graph.Nodes.Count));
+        if (teachFeatureNode is not null)
+        {
+            // The fused graph keeps the names of the nodes it keeps (absorbed ones become aliases of their fused conv).
+            _teachNode = teachFeatureNode == model.Graph.Output ? _graph.Output
+                : _graph.Nodes.FirstOrDefault(n => n.Name == teachFeatureNode.Name);
+            if (_teachNode is not null && shapes.TryGetValue(_teachNode.Name, out var fs)) TeachFeatureLength = (int)Tensor.CheckedLength(fs);
+            else _teachNode = null;
+        }
+        Results = new LatestSlot<InferenceResult>(() => new InferenceResult(OutputLength, featureCapacity, channelCapacity, _graph.Nodes.Count, TeachFeatureLength));
         _thread = new Thread(Run) { IsBackground = true, Name = "camcnn inference" };
     }
 
     /// <summary>The layers that can be shown as feature maps, in graph order.</summary>
     public IReadOnlyList<LayerTap> Taps { get; }
     public IReadOnlyList<Node> Nodes => _graph.Nodes;
+    /// <summary>Length of <see cref="InferenceResult.TeachFeatures"/> (0: no teach feature node).</summary>
+    public int TeachFeatureLength { get; }
     public Preprocessing Preprocessing => _pre;
     public int OutputLength { get; }
     public int[] OutputShape { get; }
@@ -224,6 +239,12 @@ internal sealed class InferenceWorker : IDisposable
         output.AsSpan(0, n).CopyTo(r.Probabilities);
         if (_applySoftmax && IsClassifier) TensorPrimitives.SoftMax(r.Probabilities.AsSpan(0, n), r.Probabilities.AsSpan(0, n));
         CopyTap(r, tap);
+        if (_teachNode is not null)
+        {
+            var f = _teachNode.Output.Data;
+            int fl = Math.Min(f.Length, r.TeachFeatures.Length);
+            f.AsSpan(0, fl).CopyTo(r.TeachFeatures);
+        }
         _publishedTap = tap;
         r.FrameTimestamp = frame.Timestamp;
         r.FrameSequence = frame.Sequence;

@@ -32,13 +32,26 @@ internal sealed unsafe class LiveRenderer : IDisposable
         ("Up  Down", "zoom opacity"),
         ("C", "colormap: viridis, inferno, gray"),
         ("N", "normalise per channel / over the whole layer"),
-        ("T", "per-layer timing strip"),
+        ("T", "per-layer timing strip (Shift+T in teach mode)"),
         ("Space", "pause the camera"),
         ("M", "mirror the picture"),
         ("F11", "fullscreen (also Alt+Enter)"),
         ("H", "this help"),
         ("Esc", "quit"),
     ];
+
+    /// <summary>The teach-mode keys (shown when the window runs a backbone with a teach session).</summary>
+    private static readonly (string Key, string What)[] TeachHelpLines =
+    [
+        ("1 - 9", "hold: record frames into that class"),
+        ("Backspace", "delete the last frame of the current class"),
+        ("T", "train a head on the recorded frames (in the background)"),
+        ("S", "save backbone + head as DATA/teach.onnx"),
+        ("W, 1 - 9", "add this frame to that class (a wrong prediction)"),
+        ("V", "validation confusion matrix of the last training"),
+    ];
+
+    private (string Key, string What)[] Help => _s.TeachLines is null ? HelpLines : [.. TeachHelpLines, .. HelpLines];
 
     private readonly GL _gl;
     private readonly LiveState _s;
@@ -224,6 +237,8 @@ internal sealed unsafe class LiveRenderer : IDisposable
         DrawStatus();
         if (_s.ShowTiming) DrawTiming();
         DrawNotice();
+        if (_s.TeachLines is { } teach) DrawTeach(teach);
+        if (_s.ShowConfusion && _s.ConfusionLines is { } confusion) DrawBox(confusion, 0.55f);
         if (_s.ShowHelp) DrawHelp();
         _batch.Flush();
     }
@@ -505,22 +520,46 @@ internal sealed unsafe class LiveRenderer : IDisposable
         Text(text, x, y, r, g, b);
     }
 
+    /// <summary>Teach mode's counters, trainer status and verdict, under the bars at the left.</summary>
+    private void DrawTeach(string[] lines)
+    {
+        float step = Lh + 2 * _ui, w = 0;
+        foreach (var l in lines) w = Math.Max(w, _font.Measure(l));
+        float x = M + 8 * _ui, y = BarsRect.Bottom + M + Lh + 14 * _ui;
+        w = Math.Min(w, _fbW - x - M - 8 * _ui);
+        _font.Rect(_batch, x - 8 * _ui, y - 4 * _ui, x + w + 8 * _ui, y + lines.Length * step + 2 * _ui, 0.03f, 0.03f, 0.05f, 0.8f);
+        for (int i = 0; i < lines.Length; i++)
+            Text(lines[i], x, y + i * step, i == 0 ? 1f : 0.9f, i == 0 ? 0.85f : 0.9f, i == 0 ? 0.45f : 0.9f, right: _fbW - M);
+    }
+
+    /// <summary>A centred box of text lines (the confusion matrix), <paramref name="at"/> of the way down.</summary>
+    private void DrawBox(string[] lines, float at)
+    {
+        float step = Lh + 2 * _ui, w = 0;
+        foreach (var l in lines) w = Math.Max(w, _font.Measure(l));
+        float h = lines.Length * step;
+        float x = MathF.Round(Math.Max(M, (_fbW - w) / 2)), y = MathF.Round(Math.Max(M, (_fbH - h) * at));
+        _font.Rect(_batch, x - 12 * _ui, y - 8 * _ui, x + w + 12 * _ui, y + h + 6 * _ui, 0.02f, 0.02f, 0.04f, 0.9f);
+        for (int i = 0; i < lines.Length; i++) Text(lines[i], x, y + i * step, i == 0 ? 1f : 0.95f, i == 0 ? 0.85f : 0.95f, i == 0 ? 0.45f : 0.95f);
+    }
+
     private void DrawHelp()
     {
+        var helpLines = Help;
         float keyW = 0, whatW = 0;
-        foreach (var (key, what) in HelpLines)
+        foreach (var (key, what) in helpLines)
         {
             keyW = Math.Max(keyW, _font.Measure(key));
             whatW = Math.Max(whatW, _font.Measure(what));
         }
         keyW += 16 * _ui;
         float w = keyW + whatW, step = Lh + 2 * _ui;
-        float h = (HelpLines.Length + 1) * step + 16 * _ui;
+        float h = (helpLines.Length + 1) * step + 16 * _ui;
         float x = MathF.Round((_fbW - w) / 2), y = MathF.Round((_fbH - h) / 2);
         _font.Rect(_batch, x - 16 * _ui, y - 8 * _ui, x + w + 16 * _ui, y + h, 0.02f, 0.02f, 0.04f, 0.9f);
         Text("Keys", x, y, 1f, 0.85f, 0.45f);
         y += step;
-        foreach (var (key, what) in HelpLines)
+        foreach (var (key, what) in helpLines)
         {
             Text(key, x, y, 1f, 0.85f, 0.45f);
             Text(what, x + keyW, y);

@@ -3,6 +3,8 @@
 // draw when something changed, swap. The loop never waits for inference. With --frames it draws every frame, replays
 // a key script, saves a screenshot; --stats-json writes the figures at the end.
 using System.Diagnostics;
+using System.Text;
+using CameraCnn.App.Teach;
 using CameraCnn.Engine.Models;
 using CameraCnn.Vision;
 
@@ -27,20 +29,49 @@ internal sealed class LiveSession
     private bool _quit;
     private static volatile bool _interrupted;
 
+    // Teach mode (all null / unused without a session).
+    private const double RecordInterval = 0.2; // a held digit records at most 5 frames a second
+    private readonly TeachSession? _teach;
+    private readonly Engine.Node? _featureNode;
+    private volatile bool _teachChanged = true;
+    private long _teachLinesAt, _lastRecordAt, _headVersion = -1;
+    private int _lastRecordClass = -1, _currentClass = -1, _recorded;
+    private bool _awaitingClass;
+    private float[] _teachProbs = [];
+    private Engine.Teach.ClassifierHead? _shownHead;
+    private TeachPrediction _prediction = TeachPrediction.None;
+    private string? _teachMessageText;
+    private long _teachMessageAt;
+
+    /// <summary>A short answer to the last teach key, shown for a few seconds.</summary>
+    private string? _teachMessage
+    {
+        get => _teachMessageText is not null && Seconds(Stopwatch.GetTimestamp() - _teachMessageAt) < 4 ? _teachMessageText : null;
+        set
+        {
+            _teachMessageText = value;
+            _teachMessageAt = Stopwatch.GetTimestamp();
+        }
+    }
+
     /// <param name="capture">a started capture thread (the session owns it from here).</param>
-    public LiveSession(RunOptions options, Model model, CaptureThread capture, string? notice)
+    /// <param name="teach">a teach session the keys 1-9, Backspace, T, S, W and V drive (owned by the caller), or null.</param>
+    /// <param name="featureNode">the model's node whose output the teach head classifies.</param>
+    public LiveSession(RunOptions options, Model model, CaptureThread capture, string? notice, TeachSession? teach = null, Engine.Node? featureNode = null)
     {
         _o = options;
         _model = model;
         _capture = capture;
         _notice = notice;
+        _teach = teach;
+        _featureNode = teach is null ? null : featureNode;
     }
 
     public int Run()
     {
         using var frameArrived = new AutoResetEvent(false);
         using var feed = new FrameFeed(_capture, frameArrived);
-        using var worker = new InferenceWorker(_model, feed.ForInference, frameArrived, _o.Fuse);
+        using var worker = new InferenceWorker(_model, feed.ForInference, frameArrived, _o.Fuse, _featureNode);
         _feed = feed;
         _worker = worker;
         string title = $"camcnn: {_o.ModelName} on {feed.Name}";
@@ -67,6 +98,11 @@ internal sealed class LiveSession
 
             feed.Published = GlWindow.Wake;
             worker.Published = GlWindow.Wake;
+            if (_teach is not null)
+            {
+                _teach.Changed += OnTeachChanged;
+                _s.NoClassesText = "no head yet: hold 1-9 to record, T to train";
+            }
             feed.Start();
             worker.Start();
             Console.CancelKeyPress += OnCancel;
@@ -75,6 +111,7 @@ internal sealed class LiveSession
         finally
         {
             Console.CancelKeyPress -= OnCancel;
+            if (_teach is not null) _teach.Changed -= OnTeachChanged;
             // Join the threads while the window still exists: they wake it (glfwPostEmptyEvent) until they stop.
             worker.Dispose();
             feed.Dispose();
@@ -91,6 +128,12 @@ internal sealed class LiveSession
 
     private static IReadOnlyList<string> LabelsFor(InferenceWorker w) =>
         w.IsClassifier ? w.Labels : Enumerable.Range(0, w.OutputLength).Select(i => $"class {i}").ToArray();
+
+    private void OnTeachChanged()
+    {
+        _teachChanged = true;
+        GlWindow.Wake();
+    }
 
     private static void OnCancel(object? sender, ConsoleCancelEventArgs e)
     {
@@ -176,6 +219,7 @@ internal sealed class LiveSession
             _s.FeedState = _feed.State;
             _s.FeedStatus = _feed.Status;
             _s.WorkerFailure = _worker.Failure;
+            if (_teach is not null) UpdateTeachLines(now);
             long drawStart = Stopwatch.GetTimestamp();
             _renderer.Draw(fbW, fbH);
 
@@ -236,8 +280,12 @@ internal sealed class LiveSession
     {
         if (r.NewFrame)
         {
-            int n = Math.Min(_target.Length, r.Probabilities.Length);
-            r.Probabilities.AsSpan(0, n).CopyTo(_target);
+            if (_teach is not null) ApplyTeach(r);
+            else
+            {
+                int n = Math.Min(_target.Length, r.Probabilities.Length);
+                r.Probabilities.AsSpan(0, n).CopyTo(_target);
+            }
             if (!_s.HaveResult) _target.AsSpan().CopyTo(_s.Smoothed);
             _s.HaveResult = true;
             _s.ForwardMs = r.ForwardMs;
@@ -330,6 +378,32 @@ internal sealed class LiveSession
             case Glfw.KeyA + ('N' - 'A'):
                 _s.GlobalNorm = !_s.GlobalNorm;
                 break;
+            case >= '1' and <= '9' when _teach is not null:
+                RecordKey(key - '1');
+                break;
+            case Glfw.KeyBackspace when _teach is not null:
+                _teach.DeleteLast(_currentClass >= 0 ? _currentClass : null);
+                _teachMessage = _currentClass >= 0 ? $"deleted the last frame of class {_currentClass + 1}" : "deleted the last frame";
+                _teachChanged = true;
+                break;
+            case Glfw.KeyA + ('T' - 'A') when _teach is not null && (mods & Glfw.ModShift) == 0:
+                _teachMessage = _teach.StartTraining() ? "training requested" : "a training is already running";
+                _teachChanged = true;
+                break;
+            case Glfw.KeyA + ('S' - 'A') when _teach is not null:
+                _teach.RequestSave(_o.TeachSavePath!);
+                _teachMessage = $"saving {_o.TeachSavePath}";
+                _teachChanged = true;
+                break;
+            case Glfw.KeyA + ('W' - 'A') when _teach is not null:
+                _awaitingClass = !_awaitingClass;
+                _teachMessage = _awaitingClass ? "wrong? press 1-9: the class this frame belongs to" : null;
+                _teachChanged = true;
+                break;
+            case Glfw.KeyA + ('V' - 'A') when _teach is not null:
+                _s.ShowConfusion = !_s.ShowConfusion;
+                _teachChanged = true;
+                break;
             case Glfw.KeyA + ('T' - 'A'):
                 _s.ShowTiming = !_s.ShowTiming;
                 _worker.Timing = _s.ShowTiming;
@@ -348,6 +422,123 @@ internal sealed class LiveSession
                 _s.ZoomOpacity = Math.Max(0.1f, MathF.Round((_s.ZoomOpacity - 0.1f) * 10) / 10);
                 break;
         }
+    }
+
+    // ---- teach mode ------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// A digit: records the frame on screen into that class (key k is class k - 1). GLFW repeats a held key, so holding
+    /// it records a few frames a second (<see cref="RecordInterval"/> apart); after W it adds this one frame.
+    /// </summary>
+    private void RecordKey(int classIndex)
+    {
+        var teach = _teach!;
+        long now = Stopwatch.GetTimestamp();
+        bool correction = _awaitingClass;
+        _awaitingClass = false;
+        if (!correction && classIndex == _lastRecordClass && Seconds(now - _lastRecordAt) < RecordInterval) return;
+        _teachChanged = true;
+        if (!_s.HaveFrame)
+        {
+            _teachMessage = "no frame to record yet";
+            return;
+        }
+        var frame = _feed.ForRender.Front; // the frame on screen (unmirrored), copied by the recorder
+        bool queued = teach.Record(classIndex, frame.AsMat());
+        _currentClass = classIndex;
+        _lastRecordClass = classIndex;
+        _lastRecordAt = now;
+        if (queued) _recorded++;
+        _teachMessage = !queued ? (teach.RecordingError is { } err ? $"recording stopped: {err}" : "frame dropped (the disk is behind)")
+            : correction ? $"added this frame to class {classIndex + 1}" : null;
+    }
+
+    /// <summary>The teach head's verdict on this result's features becomes the bars (nothing while there is no head).</summary>
+    private void ApplyTeach(InferenceResult r)
+    {
+        var teach = _teach!;
+        var head = teach.CurrentHead;
+        if (head is null || r.TeachFeatures.Length != head.Dimension)
+        {
+            if (_shownHead is not null) ShowHead(null);
+            _prediction = TeachPrediction.None;
+            if (head is not null) _s.NoClassesText = $"the head expects {head.Dimension} features; this backbone gives {r.TeachFeatures.Length}";
+            return;
+        }
+        if (!ReferenceEquals(head, _shownHead) || teach.HeadVersion != _headVersion) ShowHead(head);
+        var p = teach.Classify(r.TeachFeatures, _teachProbs);
+        // A newer head may have been swapped in between: its outputs show from the next result on.
+        if (p.Output >= head.Classes) return;
+        _prediction = p;
+        _teachProbs.AsSpan(0, head.Classes).CopyTo(_target);
+        _teachChanged = true;
+    }
+
+    private void ShowHead(Engine.Teach.ClassifierHead? head)
+    {
+        _shownHead = head;
+        _headVersion = _teach!.HeadVersion;
+        int n = head?.Classes ?? 0;
+        _teachProbs = new float[Math.Max(64, n)];
+        _target = new float[n];
+        _s.Smoothed = new float[n];
+        _s.Labels = head?.Labels.ToArray() ?? [];
+        _s.IsClassifier = head is not null;
+        _s.HaveResult = false;
+        _s.TopCount = 0;
+    }
+
+    /// <summary>Rebuilds the teach lines when something changed (or twice a second, for the trainer's progress).</summary>
+    private void UpdateTeachLines(long now)
+    {
+        if (!_teachChanged && Seconds(now - _teachLinesAt) < 0.5) return;
+        _teachChanged = false;
+        _teachLinesAt = now;
+        var teach = _teach!;
+        var lines = new List<string>();
+        var sb = new StringBuilder("teach: ");
+        var classes = teach.Classes;
+        if (classes.Count == 0) sb.Append("no frames yet (hold 1-9)");
+        foreach (var c in classes)
+            sb.Append(c.Index == _currentClass ? "[" : "").Append(c.Index + 1).Append(' ').Append(c.Name).Append(": ").Append(c.Count)
+              .Append(c.Index == _currentClass ? "]" : "").Append("   ");
+        lines.Add(sb.ToString().TrimEnd());
+        var st = teach.Status;
+        string progress = st.Phase is TeachPhase.Extracting or TeachPhase.Training ? $" [{st.Fraction:P0}]" : "";
+        lines.Add($"{st.Phase.ToString().ToLowerInvariant()}{progress}: {st.Message}");
+        if (_shownHead is not null)
+        {
+            var p = _prediction;
+            lines.Add(p.Output < 0 ? "prediction: waiting..." : p.IsUnknown
+                ? $"prediction: {TeachSession.UnknownLabel} ({p.Confidence:P0} < {teach.Threshold:P0})"
+                : $"prediction: {p.Label} ({p.Confidence:P0})");
+        }
+        if (teach.IsRecordingStopped) lines.Add($"recording stopped: {teach.RecordingError}");
+        if (_awaitingClass) lines.Add("W: press 1-9, the class this frame belongs to");
+        else if (_teachMessage is { } m) lines.Add(m);
+        _s.TeachLines = lines.ToArray();
+        _s.ConfusionLines = _s.ShowConfusion ? ConfusionText(teach.LastTraining) : null;
+    }
+
+    private static string[] ConfusionText(TeachTrainingResult? last)
+    {
+        if (last is null) return ["no training yet: T trains a head and measures it on held-out frames"];
+        var h = last.Head;
+        var labels = h.Head.Labels;
+        int k = labels.Count;
+        var lines = new List<string> { $"validation confusion (rows: true, columns: predicted), accuracy {(float.IsNaN(h.ValAccuracy) ? "n/a" : h.ValAccuracy.ToString("P1"))}" };
+        var header = new StringBuilder("            ");
+        for (int c = 0; c < k; c++) header.Append($"{c + 1,6}");
+        lines.Add(header.ToString());
+        for (int r = 0; r < k; r++)
+        {
+            var row = new StringBuilder();
+            string name = labels[r].Length > 9 ? labels[r][..9] : labels[r];
+            row.Append($"{r + 1} {name,-9} ");
+            for (int c = 0; c < k; c++) row.Append($"{h.Confusion[r, c],6}");
+            lines.Add(row.ToString());
+        }
+        return lines.ToArray();
     }
 
     private void Page(int step)
@@ -402,6 +593,13 @@ internal sealed class LiveSession
                 ["timing"] = _s.ShowTiming,
                 ["mirror"] = _s.Mirror,
                 ["paused"] = _s.Paused,
+            },
+            ["teach"] = _teach is null ? null : new Dictionary<string, object?>
+            {
+                ["data"] = _teach.Dataset.Directory,
+                ["recorded"] = _recorded,
+                ["phase"] = _teach.Status.Phase.ToString(),
+                ["head"] = _shownHead is not null,
             },
             ["top"] = _s.IsClassifier
                 ? Enumerable.Range(0, _s.TopCount).Select(k => new { label = _s.Labels[_s.Top[k]], probability = Math.Round(_s.Smoothed[_s.Top[k]], 4) }).ToArray()

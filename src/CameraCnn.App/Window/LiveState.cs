@@ -36,6 +36,13 @@ internal sealed class LiveState
     public string NoClassesText = "";
     public IReadOnlyList<string> Labels;
     public float[] Smoothed;
+
+    // Teach mode (null / false without a teach session).
+    /// <summary>Class counters, trainer status, the head's verdict: rebuilt when they change, drawn under the bars.</summary>
+    public string[]? TeachLines;
+    /// <summary>The last training's validation confusion matrix as text lines (V shows it).</summary>
+    public string[]? ConfusionLines;
+    public bool ShowConfusion;
     public readonly int[] Top = new int[TopK];
     public int TopCount;
     public double RenderFps, CaptureFps, InferenceFps, ForwardMs, LatencyMs = double.NaN;

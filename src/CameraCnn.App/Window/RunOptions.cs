@@ -26,4 +26,6 @@ internal sealed record RunOptions
     public bool Fuse { get; init; } = true;
     /// <summary>Initial state of the display mirror (M toggles it).</summary>
     public bool Mirror { get; init; }
+    /// <summary>Where teach mode saves a model on S (inside the --data folder).</summary>
+    public string? TeachSavePath { get; init; }
 }
