@@ -142,16 +142,8 @@ public static class OnnxExporter
                 n.Attribute.Add(Float("epsilon", b.Epsilon));
                 n.Attribute.Add(Float("momentum", b.Momentum));
                 break;
-            case MaxPool2d p:
-                n.OpType = "MaxPool";
-                WindowAttributes(n, p.Window);
-                n.Attribute.Add(Int("ceil_mode", p.CeilMode ? 1 : 0));
-                break;
-            case AvgPool2d p:
-                n.OpType = "AveragePool";
-                WindowAttributes(n, p.Window, dilations: false);
-                n.Attribute.Add(Int("ceil_mode", p.CeilMode ? 1 : 0));
-                n.Attribute.Add(Int("count_include_pad", p.CountIncludePad ? 1 : 0));
+            case MaxPool2d or AvgPool2d:
+                PoolNode(n, layer, oneD: false);
                 break;
             case GlobalAvgPool: n.OpType = "GlobalAveragePool"; break;
             case ReLU: n.OpType = "Relu"; break;
@@ -211,16 +203,8 @@ public static class OnnxExporter
                 WindowAttributes1d(n, c.Window);
                 n.Attribute.Add(Int("group", c.Groups));
                 break;
-            case Spatial1d { Inner: MaxPool2d p }:
-                n.OpType = "MaxPool";
-                WindowAttributes1d(n, p.Window);
-                n.Attribute.Add(Int("ceil_mode", p.CeilMode ? 1 : 0));
-                break;
-            case Spatial1d { Inner: AvgPool2d p }:
-                n.OpType = "AveragePool";
-                WindowAttributes1d(n, p.Window, dilations: false);
-                n.Attribute.Add(Int("ceil_mode", p.CeilMode ? 1 : 0));
-                n.Attribute.Add(Int("count_include_pad", p.CountIncludePad ? 1 : 0));
+            case Spatial1d { Inner: MaxPool2d or AvgPool2d } s:
+                PoolNode(n, s.Inner, oneD: true);
                 break;
             case MatMul: n.OpType = "MatMul"; break;
             case GemmOp m:
@@ -267,6 +251,23 @@ public static class OnnxExporter
                 throw new NotSupportedException($"cannot export {layer} to ONNX");
         }
         return n;
+    }
+
+    /// <summary>MaxPool / AveragePool for a 2-D pool, or the 1-D pool <see cref="Spatial1d"/> wraps.</summary>
+    private static void PoolNode(NodeProto n, Layer pool, bool oneD)
+    {
+        var (window, ceil) = pool switch
+        {
+            MaxPool2d m => (m.Window, m.CeilMode),
+            AvgPool2d a => (a.Window, a.CeilMode),
+            _ => throw new NotSupportedException($"cannot export {pool} as a pool"),
+        };
+        bool average = pool is AvgPool2d;
+        n.OpType = average ? "AveragePool" : "MaxPool";
+        if (oneD) WindowAttributes1d(n, window, dilations: !average);
+        else WindowAttributes(n, window, dilations: !average);
+        n.Attribute.Add(Int("ceil_mode", ceil ? 1 : 0));
+        if (pool is AvgPool2d avg) n.Attribute.Add(Int("count_include_pad", avg.CountIncludePad ? 1 : 0));
     }
 
     private static void WindowAttributes(NodeProto n, Window2d w, bool dilations = true)
