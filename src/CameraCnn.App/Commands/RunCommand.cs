@@ -36,7 +36,8 @@ public static class RunCommand
         var screenshot = new Option<string?>("--screenshot") { Description = "save the last frame as an image (PNG) (needs --frames)" };
         var keys = new Option<string?>("--keys")
         {
-            Description = "keys to replay during a --frames run, comma-separated, e.g. \"F,],],C\" (also Space, Esc, Up, Down, Click:X:Y, Wheel:N)",
+            Description = "keys to replay during a --frames or --seconds run, comma-separated, e.g. \"F,],],C\" (also Space, Esc, Up, Down, "
+                        + "Backspace, Click:X:Y, Wheel:N, Hold:K:SECONDS, Wait:SECONDS, Text:abc)",
         };
         var stats = new Option<string?>("--stats-json") { Description = "write frames, frame rates, latency percentiles and bytes allocated per frame as JSON" };
         var headless = new Option<bool>("--headless") { Description = "no window: print the top classes once a second" };
@@ -52,9 +53,18 @@ public static class RunCommand
         {
             Description = "teach mode: confidence (0..1) below which the head's prediction is shown as \"unknown\" (default: the teach model's, else 0.5)",
         };
+        var classes = new Option<string?>("--classes")
+        {
+            Description = "teach mode: names for the classes of keys 1, 2, 3... e.g. apple,banana,none (R renames one in the window)",
+        };
+        var recordRate = new Option<double>("--record-rate")
+        {
+            Description = "teach mode: frames recorded per second while a digit key is held",
+            DefaultValueFactory = _ => 5,
+        };
         var cmd = new Command("run", "Open the live window: webcam (or --source) classified frame by frame, feature maps on F, help on H.")
         {
-            model, frames, seconds, screenshot, keys, stats, headless, size, fullscreen, noVsync, maxFps, unfused, outage, data, threshold,
+            model, frames, seconds, screenshot, keys, stats, headless, size, fullscreen, noVsync, maxFps, unfused, outage, data, threshold, classes, recordRate,
         };
         // The source options shared with `collect` (--loop and --realtime do not apply: the window always loops files
         // and plays them at their own rate, like a camera).
@@ -64,20 +74,23 @@ public static class RunCommand
             r.GetValue(model)!, r.GetValue(sources.Source) ?? "0", new CaptureRequest(r.GetValue(sources.Width), r.GetValue(sources.Height), r.GetValue(sources.Fps)),
             r.GetValue(sources.Mirror), r.GetValue(outage), r.GetValue(frames), r.GetValue(seconds), r.GetValue(screenshot), r.GetValue(keys), r.GetValue(stats),
             r.GetValue(headless), r.GetValue(size)!, r.GetValue(fullscreen), r.GetValue(noVsync), r.GetValue(maxFps), !r.GetValue(unfused),
-            r.GetValue(data), r.GetValue(threshold))));
+            r.GetValue(data), r.GetValue(threshold), r.GetValue(classes), r.GetValue(recordRate))));
         return cmd;
     }
 
     private static int Run(string modelArg, string source, CaptureRequest request, bool mirror, string? outage, int? frames, double? seconds,
         string? screenshot, string? keys, string? stats, bool headless, string size, bool fullscreen, bool noVsync, double? maxFps, bool fuse,
-        string? data, float? threshold)
+        string? data, float? threshold, string? classNames, double recordRate)
     {
+        if (!(recordRate >= 0.1 && recordRate <= 60)) throw new CliException("--record-rate must be between 0.1 and 60 frames per second");
+        string[] names = ParseClassNames(classNames);
         if (threshold is { } th && !(th >= 0 && th <= 1)) throw new CliException("--threshold must be between 0 and 1");
         if (frames is <= 0) throw new CliException("--frames must be at least 1");
         if (seconds is { } sec && !(sec > 0 && double.IsFinite(sec))) throw new CliException("--seconds must be more than 0");
         if (maxFps is { } mf && (mf < 0 || !double.IsFinite(mf))) throw new CliException("--max-fps must be 0 (no cap) or more");
         if (headless && (screenshot is not null || keys is not null)) throw new CliException("--screenshot and --keys need the window (drop --headless)");
-        if ((screenshot is not null || keys is not null) && frames is null) throw new CliException("--screenshot and --keys need --frames N (a bounded run)");
+        if (screenshot is not null && frames is null) throw new CliException("--screenshot needs --frames N (a bounded run)");
+        if (keys is not null && frames is null && seconds is null) throw new CliException("--keys needs --frames N or --seconds S (a bounded run)");
         if (screenshot is not null && Path.GetExtension(screenshot).ToLowerInvariant() is not (".png" or ".jpg" or ".jpeg" or ".bmp"))
             throw new CliException($"--screenshot {screenshot}: use a .png, .jpg or .bmp file name");
         if (screenshot is not null) screenshot = OutputPath.EnsureWritable(screenshot, "--screenshot");
@@ -105,8 +118,8 @@ public static class RunCommand
             string modelName = File.Exists(modelArg) ? Path.GetFileNameWithoutExtension(modelArg) : modelArg;
             // Teach mode: a backbone (no labels, e.g. resnet18) or a model saved by teach mode; not headless.
             bool teachable = TeachModel.IsTeachModel(model) || model.Labels.Count == 0;
-            if (data is not null && (headless || !teachable))
-                Report.Note("camcnn: note: --data is ignored: teach mode needs the window and a backbone --model (resnet18 or a saved teach model)");
+            if ((data ?? classNames) is not null && (headless || !teachable))
+                Report.Note("camcnn: note: --data and --classes are ignored: teach mode needs the window and a backbone --model (resnet18 or a saved teach model)");
             TeachSession? teach = null;
             Engine.Node? featureNode = null;
             string dataDir = data ?? TeachDataset.DefaultDirectory;
@@ -123,9 +136,11 @@ public static class RunCommand
                         Threshold = threshold ?? TeachModel.Threshold(model) ?? 0.5f,
                         InitialHead = head,
                     });
+                    NameClasses(teach, names);
                 }
                 catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
                 {
+                    teach?.Dispose();
                     throw new CliException($"teach mode: {e.Message}");
                 }
             }
@@ -147,6 +162,7 @@ public static class RunCommand
                     MaxFps = maxFps,
                     Mirror = mirror,
                     Fuse = fuse,
+                    RecordRate = recordRate,
                     TeachSavePath = teach is null ? null : Path.Combine(teach.Dataset.Directory, "teach.onnx"),
                 };
                 return headless ? new HeadlessSession(options, model, capture).Run() : new LiveSession(options, model, capture, notice, teach, featureNode).Run();
@@ -160,6 +176,37 @@ public static class RunCommand
         catch (ShaderException e) { throw new CliException(e.Message); }
         catch (FrameSourceException e) { throw new CliException(e.Message); }
         catch (OpenCVException e) { throw new CliException($"OpenCV: {e.Message}"); }
+    }
+
+    /// <summary>--classes apple,banana,none: names for keys 1, 2, 3... (checked before anything is opened).</summary>
+    private static string[] ParseClassNames(string? list)
+    {
+        if (list is null) return [];
+        string[] names = list.Split(',').Select(n => n.Trim()).ToArray();
+        if (names.Length > TeachDataset.MaxClasses || names.Length > 9)
+            throw new CliException($"--classes: at most 9 names (keys 1-9); got {names.Length}");
+        if (names.Any(n => n.Length == 0)) throw new CliException("--classes: empty name in the list (use e.g. apple,banana,none)");
+        string[] clean;
+        try { clean = names.Select(Vision.SampleWriter.SanitizeClassName).ToArray(); }
+        catch (ArgumentException e) { throw new CliException($"--classes: {e.Message}"); }
+        var twice = clean.GroupBy(n => n, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
+        if (twice is not null) throw new CliException($"--classes: '{twice.Key}' appears twice");
+        return names;
+    }
+
+    /// <summary>
+    /// Gives classes 1..n the --classes names. A class already called so keeps its frames; a name another class has
+    /// is refused (the message says which) rather than merging or swapping folders behind the user's back.
+    /// </summary>
+    private static void NameClasses(TeachSession teach, string[] names)
+    {
+        for (int i = 0; i < names.Length; i++)
+        {
+            var existing = teach.Classes.FirstOrDefault(c => c.Index == i);
+            if (existing is not null && string.Equals(existing.Name, Vision.SampleWriter.SanitizeClassName(names[i]), StringComparison.Ordinal)) continue;
+            teach.Rename(i, names[i]);
+        }
+        if (!teach.Flush(TimeSpan.FromSeconds(10))) throw new IOException("the class folders could not be renamed within 10 s");
     }
 
     /// <summary>

@@ -394,6 +394,14 @@ public sealed class TeachSession : IDisposable
             else if (save is not null) RunSave(save);
             else if (!ExtractOnePending()) _wake.WaitOne(500);
         }
+        // S pressed just before quitting: the model is still written (a training in progress was cancelled).
+        string? lastSave;
+        lock (_requests) lastSave = _saveRequest;
+        if (lastSave is not null)
+        {
+            RunSave(lastSave);
+            if (_status.IsError) Console.Error.WriteLine($"camcnn: {_status.Message}");
+        }
         SaveCache();
         _extractor?.Dispose();
     }
@@ -557,7 +565,7 @@ public sealed class TeachSession : IDisposable
         }
     }
 
-    /// <summary>Cancels a training, writes pending frames (up to 10 s), stops both threads and keeps the feature cache.</summary>
+    /// <summary>Cancels a training, writes pending frames (up to 10 s), writes a model save still requested, stops both threads and keeps the feature cache.</summary>
     public void Dispose()
     {
         if (_stop) return;

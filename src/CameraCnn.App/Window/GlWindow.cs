@@ -10,7 +10,14 @@ namespace CameraCnn.App.Window;
 
 internal enum InputKind : byte
 {
+    /// <summary>A key went down (<see cref="InputEvent.Key"/> is a GLFW key code).</summary>
     Key,
+    /// <summary>The system's auto-repeat of a held key.</summary>
+    KeyRepeat,
+    /// <summary>A key went up.</summary>
+    KeyRelease,
+    /// <summary>Text typed (<see cref="InputEvent.Key"/> is a Unicode code point), after the key's own event.</summary>
+    Char,
     Click,
     Scroll,
 }
@@ -19,6 +26,8 @@ internal enum InputKind : byte
 internal readonly record struct InputEvent(InputKind Kind, int Key, int Mods, float X, float Y, float Delta)
 {
     public static InputEvent KeyPress(int key, int mods = 0) => new(InputKind.Key, key, mods, 0, 0, 0);
+    public static InputEvent KeyRelease(int key, int mods = 0) => new(InputKind.KeyRelease, key, mods, 0, 0, 0);
+    public static InputEvent Text(int codePoint) => new(InputKind.Char, codePoint, 0, 0, 0, 0);
 }
 
 /// <summary>The live window. One per process; created and used on one thread.</summary>
@@ -96,6 +105,7 @@ internal sealed unsafe class GlWindow : IDisposable
         Glfw.SetKeyCallback(handle, &OnKey);
         Glfw.SetMouseButtonCallback(handle, &OnMouseButton);
         Glfw.SetScrollCallback(handle, &OnScroll);
+        Glfw.SetCharCallback(handle, &OnChar);
         if (fullscreen) window.ToggleFullscreen();
         return window;
     }
@@ -127,7 +137,14 @@ internal sealed unsafe class GlWindow : IDisposable
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void OnKey(nint window, int key, int scancode, int action, int mods)
     {
-        if (action != Glfw.Release) _current?.Enqueue(new InputEvent(InputKind.Key, key, mods, 0, 0, 0));
+        var kind = action switch { Glfw.Press => InputKind.Key, Glfw.Repeat => InputKind.KeyRepeat, _ => InputKind.KeyRelease };
+        _current?.Enqueue(new InputEvent(kind, key, mods, 0, 0, 0));
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnChar(nint window, uint codePoint)
+    {
+        if (codePoint <= 0x10FFFF) _current?.Enqueue(InputEvent.Text((int)codePoint));
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
@@ -215,6 +232,18 @@ internal sealed unsafe class GlWindow : IDisposable
             var (fw, fh) = FramebufferSize;
             var (ww, wh) = WindowSize;
             return (ww > 0 ? (float)fw / ww : 1f, wh > 0 ? (float)fh / wh : 1f);
+        }
+    }
+
+    /// <summary>The mouse cursor in framebuffer pixels (it may lie outside the window).</summary>
+    public (float X, float Y) CursorPosition
+    {
+        get
+        {
+            double x, y;
+            Glfw.GetCursorPos(_handle, &x, &y);
+            var (sx, sy) = PixelRatio;
+            return ((float)(x * sx), (float)(y * sy));
         }
     }
 

@@ -12,8 +12,8 @@ internal static unsafe class Glfw
     public const int ModShift = 0x0001, ModAlt = 0x0004;
     public const int MouseButtonLeft = 0, MouseButtonRight = 1;
     public const int KeySpace = 32, KeyMinus = 45, KeyEqual = 61, KeyA = 65, KeyLeftBracket = 91, KeyRightBracket = 93;
-    public const int KeyEscape = 256, KeyEnter = 257, KeyBackspace = 259, KeyRight = 262, KeyLeft = 263, KeyDown = 264, KeyUp = 265;
-    public const int KeyF11 = 300, KeyKpSubtract = 333, KeyKpAdd = 334;
+    public const int KeyEscape = 256, KeyEnter = 257, KeyBackspace = 259, KeyDelete = 261, KeyRight = 262, KeyLeft = 263, KeyDown = 264, KeyUp = 265;
+    public const int KeyF11 = 300, KeyKpSubtract = 333, KeyKpAdd = 334, KeyKpEnter = 335;
     public const int Resizable = 0x00020003, Visible = 0x00020004, ScaleToMonitor = 0x0002200C, CocoaRetinaFramebuffer = 0x00023001;
     public const int ContextVersionMajor = 0x00022002, ContextVersionMinor = 0x00022003;
     public const int OpenGlForwardCompat = 0x00022006, OpenGlProfile = 0x00022008, OpenGlCoreProfile = 0x00032001;
@@ -62,6 +62,7 @@ internal static unsafe class Glfw
     public static delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, int, int, int, int, void>, nint> SetKeyCallback;
     public static delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, int, int, int, void>, nint> SetMouseButtonCallback;
     public static delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, double, double, void>, nint> SetScrollCallback;
+    public static delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, uint, void>, nint> SetCharCallback;
 
     /// <summary>True once the library has been loaded and every entry point resolved.</summary>
     public static bool Loaded => _library != 0;
@@ -116,6 +117,7 @@ internal static unsafe class Glfw
             SetKeyCallback = (delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, int, int, int, int, void>, nint>)Export(lib, "glfwSetKeyCallback");
             SetMouseButtonCallback = (delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, int, int, int, void>, nint>)Export(lib, "glfwSetMouseButtonCallback");
             SetScrollCallback = (delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, double, double, void>, nint>)Export(lib, "glfwSetScrollCallback");
+            SetCharCallback = (delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, uint, void>, nint>)Export(lib, "glfwSetCharCallback");
         }
         catch (EntryPointNotFoundException e)
         {

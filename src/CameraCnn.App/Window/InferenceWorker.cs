@@ -57,6 +57,9 @@ internal sealed class InferenceResult
     public bool NewFrame { get; set; }
 }
 
+/// <summary>Receives one inferred frame and its teach features on the inference thread (copy what is kept: both are reused).</summary>
+internal delegate void FrameTakenHandler(int tag, Mat frame, ReadOnlySpan<float> teachFeatures);
+
 /// <summary>The inference thread over one model.</summary>
 internal sealed class InferenceWorker : IDisposable
 {
@@ -80,6 +83,8 @@ internal sealed class InferenceWorker : IDisposable
     private readonly double[] _forwardMsRing = new double[4096];
     private int _forwardMsCount;
     private readonly Node? _teachNode;
+    private readonly int[] _requests = new int[8];
+    private int _requestHead, _requestCount;
 
     /// <param name="fuse">run the fused inference graph (conv + batch norm + add + ReLU in one layer, pre-packed weights;
     /// what `camcnn bench` times); a fused conv's feature maps are then its chain's final activation.</param>
@@ -168,6 +173,51 @@ internal sealed class InferenceWorker : IDisposable
         return new Preprocessing { Channels = c, Height = h, Width = w, ColorOrder = c == 1 ? "gray" : "rgb" };
     }
 
+    /// <summary>
+    /// Asks for a frame this thread infers to be handed to <see cref="FrameTaken"/> with <paramref name="tag"/> (0 or
+    /// more), together with its teach features: teach mode records frames this way, so a recorded frame costs no
+    /// second forward. Requests are served in order, one per inferred frame. False if 8 are already waiting.
+    /// </summary>
+    public bool RequestFrame(int tag)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(tag);
+        lock (_requests)
+        {
+            if (_requestCount == _requests.Length) return false;
+            _requests[(_requestHead + _requestCount++) % _requests.Length] = tag;
+        }
+        _frameArrived.Set(); // a paused-then-resumed feed may already hold a frame
+        return true;
+    }
+
+    /// <summary>Requests (<see cref="RequestFrame"/>) not yet served, or of one tag only.</summary>
+    public int PendingRequests(int tag = -1)
+    {
+        lock (_requests)
+        {
+            if (tag < 0) return _requestCount;
+            int n = 0;
+            for (int i = 0; i < _requestCount; i++)
+                if (_requests[(_requestHead + i) % _requests.Length] == tag) n++;
+            return n;
+        }
+    }
+
+    private int TakeRequest()
+    {
+        lock (_requests)
+        {
+            if (_requestCount == 0) return -1;
+            int tag = _requests[_requestHead];
+            _requestHead = (_requestHead + 1) % _requests.Length;
+            _requestCount--;
+            return tag;
+        }
+    }
+
+    /// <summary>Serves <see cref="RequestFrame"/> (on the inference thread, right after the frame's forward).</summary>
+    public FrameTakenHandler? FrameTaken { get; set; }
+
     /// <summary>Called on the inference thread after each result is published (the window wakes its render loop).</summary>
     public Action? Published { get; set; }
 
@@ -217,6 +267,9 @@ internal sealed class InferenceWorker : IDisposable
                 }
                 long t2 = Stopwatch.GetTimestamp();
                 haveForward = true;
+                int request = TakeRequest();
+                if (request >= 0) FrameTaken?.Invoke(request, frame.AsMat(),
+                    _teachNode is null ? default : _teachNode.Output.Data.AsSpan(0, TeachFeatureLength));
                 double forwardMs = Ms(t2 - t1);
                 lock (_forwardMsRing) _forwardMsRing[_forwardMsCount++ % _forwardMsRing.Length] = forwardMs;
                 Publish(frame, tap, true, Ms(t1 - t0), forwardMs);

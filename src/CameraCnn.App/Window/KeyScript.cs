@@ -1,8 +1,13 @@
 // KeyScript: the --keys option of `camcnn run`: a comma-separated list of keys (and clicks, wheel steps) replayed
-// into the window's input queue during a --frames run, exactly as if they had been typed.
+// into the window's input queue during a run, exactly as if they had been typed (press, text, release).
 namespace CameraCnn.App.Window;
 
-/// <summary>Parses and holds a key script such as "F,],],C" or "F,Click:0.8:0.3,Wheel:-1,Esc".</summary>
+/// <summary>One step of a key script: an input event (null: only a pause) and the seconds it waits after the previous step.</summary>
+/// <param name="Token">which comma-separated token of the script the step comes from (a tap's press, text and release
+/// share one and go in together).</param>
+internal readonly record struct ScriptStep(InputEvent? Event, double Delay, int Token);
+
+/// <summary>Parses a key script such as "F,],],C", "F,Click:0.8:0.3,Wheel:-1,Esc" or "Hold:1:2,Hold:2:2,T,Wait:5,S".</summary>
 internal static class KeyScript
 {
     /// <summary>Names accepted besides single characters (case-insensitive).</summary>
@@ -23,51 +28,85 @@ internal static class KeyScript
     };
 
     /// <summary>
-    /// Single characters are keys as printed on a US keyboard ('+' is Shift+'='); "Click:X:Y" clicks at fractions of the
-    /// framebuffer (0..1) with the left button; "RightClick:X:Y" with the right; "Wheel:N" scrolls N steps.
+    /// Single characters are keys as printed on a US keyboard ('+' is Shift+'='), pressed and released, with the text
+    /// they type; "Click:X:Y" clicks at fractions of the framebuffer (0..1) with the left button; "RightClick:X:Y" with
+    /// the right; "Wheel:N" scrolls N steps; "Hold:K:S" holds key K for S seconds (the script waits meanwhile);
+    /// "Wait:S" pauses the script S seconds; "Text:abc" types text (as into a rename box).
     /// </summary>
-    public static InputEvent[] Parse(string script, float framebufferWidth, float framebufferHeight)
+    public static ScriptStep[] Parse(string script, float framebufferWidth, float framebufferHeight)
     {
-        var events = new List<InputEvent>();
+        var steps = new List<ScriptStep>();
+        double delay = 0; // seconds the next step waits after the previous one
+        int token = 0;
+        void Add(InputEvent e)
+        {
+            steps.Add(new ScriptStep(e, delay, token));
+            delay = 0;
+        }
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
         foreach (string raw in script.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
-            string token = raw.Trim();
-            if (token.Length == 0) continue;
-            if (token.Length == 1)
+            string text = raw.Trim();
+            if (text.Length == 0) continue;
+            token++;
+            if (text.Length == 1)
             {
-                events.Add(CharKey(token[0]) ?? throw Bad(token));
+                var press = CharKey(text[0]) ?? throw Bad(text);
+                Add(press);
+                if (text[0] is > ' ' and < (char)127) Add(InputEvent.Text(text[0]));
+                Add(InputEvent.KeyRelease(press.Key, press.Mods));
                 continue;
             }
-            if (Named.TryGetValue(token, out int key))
+            if (Named.TryGetValue(text, out int key))
             {
-                events.Add(InputEvent.KeyPress(key));
+                Add(InputEvent.KeyPress(key));
+                Add(InputEvent.KeyRelease(key));
                 continue;
             }
-            string[] parts = token.Split(':');
-            var inv = System.Globalization.CultureInfo.InvariantCulture;
-            if (parts.Length == 3 && parts[0].ToLowerInvariant() is "click" or "rightclick"
+            string[] parts = text.Split(':');
+            string verb = parts[0].ToLowerInvariant();
+            if (parts.Length == 3 && verb is "click" or "rightclick"
                 && float.TryParse(parts[1], inv, out float fx) && float.TryParse(parts[2], inv, out float fy)
                 && fx is >= 0 and <= 1 && fy is >= 0 and <= 1)
             {
-                int button = parts[0].Equals("click", StringComparison.OrdinalIgnoreCase) ? Glfw.MouseButtonLeft : Glfw.MouseButtonRight;
-                events.Add(new InputEvent(InputKind.Click, button, 0, fx * framebufferWidth, fy * framebufferHeight, 0));
+                int button = verb == "click" ? Glfw.MouseButtonLeft : Glfw.MouseButtonRight;
+                Add(new InputEvent(InputKind.Click, button, 0, fx * framebufferWidth, fy * framebufferHeight, 0));
                 continue;
             }
-            if (parts.Length == 2 && parts[0].Equals("wheel", StringComparison.OrdinalIgnoreCase) && int.TryParse(parts[1], out int steps))
+            if (parts.Length == 2 && verb == "wheel" && int.TryParse(parts[1], out int notches))
             {
-                events.Add(new InputEvent(InputKind.Scroll, 0, 0, 0, 0, steps));
+                Add(new InputEvent(InputKind.Scroll, 0, 0, 0, 0, notches));
                 continue;
             }
-            throw Bad(token);
+            if (parts.Length == 2 && verb == "wait" && double.TryParse(parts[1], inv, out double wait) && wait is >= 0 and <= 3600)
+            {
+                delay += wait;
+                continue;
+            }
+            if (parts.Length == 3 && verb == "hold" && parts[1].Length == 1 && CharKey(parts[1][0]) is { } held
+                && double.TryParse(parts[2], inv, out double hold) && hold is > 0 and <= 3600)
+            {
+                Add(held);
+                delay += hold;
+                Add(InputEvent.KeyRelease(held.Key, held.Mods));
+                continue;
+            }
+            if (verb == "text" && text.Length > 5)
+            {
+                foreach (var rune in text[5..].EnumerateRunes()) Add(InputEvent.Text(rune.Value));
+                continue;
+            }
+            throw Bad(text);
         }
-        return events.ToArray();
+        if (delay > 0) steps.Add(new ScriptStep(null, delay, token + 1)); // a trailing Wait keeps the run going that long
+        return steps.ToArray();
     }
 
     /// <summary>Checks the syntax without a window (the command validates --keys before opening one).</summary>
     public static void Validate(string script) => Parse(script, 1, 1);
 
     private static ArgumentException Bad(string token) =>
-        new($"--keys: unknown key '{token}' (use single characters such as F ] C + -, names such as Space Esc Up Down F11, Click:X:Y with X, Y in 0..1, or Wheel:N)");
+        new($"--keys: unknown key '{token}' (use single characters such as F ] C + -, names such as Space Esc Up Down F11, Click:X:Y with X, Y in 0..1, Wheel:N, Hold:K:S, Wait:S or Text:abc; commas separate steps)");
 
     private static InputEvent? CharKey(char c)
     {

@@ -43,7 +43,9 @@ internal sealed unsafe class LiveRenderer : IDisposable
     /// <summary>The teach-mode keys (shown when the window runs a backbone with a teach session).</summary>
     private static readonly (string Key, string What)[] TeachHelpLines =
     [
-        ("1 - 9", "hold: record frames into that class"),
+        ("1 - 9", "hold: record frames into that class (a few a second)"),
+        ("R", "rename the class under the pointer, else the current one (Enter keeps, Esc cancels)"),
+        ("click tile", "select that class"),
         ("Backspace", "delete the last frame of the current class"),
         ("T", "train a head on the recorded frames (in the background)"),
         ("S", "save backbone + head as DATA/teach.onnx"),
@@ -68,6 +70,14 @@ internal sealed unsafe class LiveRenderer : IDisposable
     private readonly TextLine _line = new(), _line2 = new();
     private readonly Engine.Models.Preprocessing _pre;
     private Texture? _frame;
+
+    // Teach mode's class strip: the newest thumbnail of each class 1-9 in one BGR atlas (a slot per class).
+    public const int ThumbSlotW = 96, ThumbSlotH = 128, ThumbSlots = 9;
+    private Texture? _thumbs;
+    private Mat? _thumbScratch;
+    private readonly (int W, int H)[] _thumbSize = new (int, int)[ThumbSlots];
+    private int _thumbVersion = -1;
+    private readonly List<(int Index, RectF Rect)> _tiles = [];
     private readonly int[] _slowest = new int[3];
 
     // The feature data currently in the atlas.
@@ -208,11 +218,13 @@ internal sealed unsafe class LiveRenderer : IDisposable
             _batch.Flush();
         }
 
-        // 3. Panel backgrounds.
+        // 3. Panel backgrounds, then the teach strip's thumbnails over theirs.
         BeginHud();
         Panel(BarsRect);
         if (_s.ShowFeatures) Panel(FeaturePanel);
+        foreach (var (_, r) in _tiles) Panel(r);
         _batch.Flush();
+        DrawThumbnails();
 
         // 4. The feature grid.
         if (features)
@@ -238,6 +250,7 @@ internal sealed unsafe class LiveRenderer : IDisposable
         if (_s.ShowTiming) DrawTiming();
         DrawNotice();
         if (_s.TeachLines is { } teach) DrawTeach(teach);
+        DrawTileCaptions();
         if (_s.ShowConfusion && _s.ConfusionLines is { } confusion) DrawBox(confusion, 0.55f);
         if (_s.ShowHelp) DrawHelp();
         _batch.Flush();
@@ -295,6 +308,7 @@ internal sealed unsafe class LiveRenderer : IDisposable
         float header = 2 * Lh + 10 * _ui;
         GridRect = new RectF(p.X + 6 * _ui, p.Y + header, p.W - 12 * _ui, p.H - header - 6 * _ui);
 
+        LayoutTiles(bottom);
         _pageCount = 0;
         if (!_s.ShowFeatures || _s.Tap < 0 || _s.Tap >= _taps.Count || GridRect.IsEmpty) return;
         var tap = _taps[_s.Tap];
@@ -346,6 +360,104 @@ internal sealed unsafe class LiveRenderer : IDisposable
         if (_s.Mirror) x = fw - x - w;
         float kx = c.W / fw, ky = c.H / fh;
         return new RectF(c.X + x * kx, c.Y + y * ky, w * kx, h * ky);
+    }
+
+    // ---- teach mode's class strip ----
+
+    private float TileW => ThumbSlotW * _ui;
+    private float ThumbBoxH => 72 * _ui;
+
+    /// <summary>One tile per class along the bottom left, above the status line (and the timing strip).</summary>
+    private void LayoutTiles(float bottom)
+    {
+        _tiles.Clear();
+        var tiles = _s.TeachTiles;
+        if (tiles.Length == 0) return;
+        float w = TileW, h = ThumbBoxH + Lh + 8 * _ui, gap = 6 * _ui;
+        float y = bottom - h, x = M;
+        foreach (var t in tiles)
+        {
+            if (x + w > _fbW - M) break; // a narrow window shows the first few
+            _tiles.Add((t.Index, new RectF(x, y, w, h)));
+            x += w + gap;
+        }
+    }
+
+    /// <summary>The class whose tile is under a framebuffer position, or -1.</summary>
+    public int ClassAt(float x, float y)
+    {
+        foreach (var (index, r) in _tiles)
+            if (r.Contains(x, y)) return index;
+        return -1;
+    }
+
+    /// <summary>Re-reads the recorder's thumbnails into the atlas when they changed (render thread; a copy per change only).</summary>
+    public void UpdateThumbnails(Vision.Teach.TeachRecorder recorder)
+    {
+        int version = recorder.ThumbnailVersion;
+        if (version == _thumbVersion) return;
+        _thumbVersion = version;
+        _thumbs ??= new Texture(_gl, ThumbSlotW * ThumbSlots, ThumbSlotH, InternalFormat.Rgb8, PixelFormat.Bgr, PixelType.UnsignedByte, linear: true);
+        _thumbScratch ??= new Mat();
+        for (int i = 0; i < ThumbSlots; i++)
+        {
+            _thumbSize[i] = default;
+            if (!recorder.TryCopyThumbnail(i, _thumbScratch) || _thumbScratch.Type() != MatType.CV_8UC3) continue;
+            int w = Math.Min(ThumbSlotW, _thumbScratch.Cols), h = Math.Min(ThumbSlotH, _thumbScratch.Rows);
+            using var packed = new Mat();
+            _thumbScratch[new Rect(0, 0, w, h)].CopyTo(packed); // tightly packed rows
+            _thumbs.Update(i * ThumbSlotW, 0, w, h, (void*)packed.Data);
+            _thumbSize[i] = (w, h);
+        }
+    }
+
+    private void DrawThumbnails()
+    {
+        if (_thumbs is null || _tiles.Count == 0) return;
+        _camera.Use();
+        _gl.Uniform2(_cameraViewport, (float)_fbW, _fbH);
+        _gl.Uniform1(_cameraFrame, 0);
+        _thumbs.Bind(0);
+        foreach (var (index, r) in _tiles)
+        {
+            if (index >= ThumbSlots || _thumbSize[index] is not { W: > 0, H: > 0 } size) continue;
+            // Fit the thumbnail into the box at the top of the tile, keeping its aspect.
+            float boxW = r.W - 6 * _ui, boxH = ThumbBoxH - 3 * _ui;
+            float k = Math.Min(boxW / size.W, boxH / size.H), w = size.W * k, h = size.H * k;
+            float x = r.X + (r.W - w) / 2, y = r.Y + 3 * _ui + (boxH - h) / 2;
+            float u0 = (float)index * ThumbSlotW / _thumbs.Width, u1 = u0 + (float)size.W / _thumbs.Width, v1 = (float)size.H / _thumbs.Height;
+            if (_s.Mirror) (u0, u1) = (u1, u0);
+            _batch.Add(x, y, x + w, y + h, u0, 0, u1, v1, 1, 1, 1, 1);
+        }
+        _batch.Flush();
+    }
+
+    private void DrawTileCaptions()
+    {
+        var tiles = _s.TeachTiles;
+        foreach (var (index, r) in _tiles)
+        {
+            string caption = "";
+            foreach (var t in tiles)
+                if (t.Index == index) caption = t.Caption;
+            bool current = index == _s.TeachCurrent, held = index == _s.TeachHeld, renaming = index == _s.TeachRenaming;
+            float b = Math.Max(1, MathF.Round(2 * _ui));
+            if (current || held || renaming)
+            {
+                var (cr, cg, cb) = held ? (0.95f, 0.25f, 0.2f) : renaming ? (0.3f, 0.8f, 1f) : (0.96f, 0.55f, 0.12f);
+                _font.Rect(_batch, r.X, r.Y, r.Right, r.Y + b, cr, cg, cb, 1);
+                _font.Rect(_batch, r.X, r.Bottom - b, r.Right, r.Bottom, cr, cg, cb, 1);
+                _font.Rect(_batch, r.X, r.Y, r.X + b, r.Bottom, cr, cg, cb, 1);
+                _font.Rect(_batch, r.Right - b, r.Y, r.Right, r.Bottom, cr, cg, cb, 1);
+            }
+            float ty = r.Y + ThumbBoxH + 2 * _ui;
+            if (renaming)
+            {
+                var l = _line.Clear().Append(_s.RenameText).Append("_");
+                Text(l.Span, r.X + 4 * _ui, ty, 0.5f, 0.9f, 1f, right: r.Right - 2 * _ui);
+            }
+            else Text(caption, r.X + 4 * _ui, ty, right: r.Right - 2 * _ui);
+        }
     }
 
     // ---- overlay pieces ----
@@ -598,12 +710,15 @@ internal sealed unsafe class LiveRenderer : IDisposable
             ["featurePanel"] = _s.ShowFeatures ? R(FeaturePanel) : null,
             ["featureGrid"] = _s.ShowFeatures && _pageCount > 0 ? R(grid) : null,
             ["firstTile"] = _s.ShowFeatures && _pageCount > 0 ? R(Tile(0)) : null,
+            ["teachTiles"] = _tiles.Count > 0 ? _tiles.SelectMany(t => R(t.Rect)).ToArray() : null,
         };
     }
 
     public void Dispose()
     {
         _frame?.Dispose();
+        _thumbs?.Dispose();
+        _thumbScratch?.Dispose();
         _atlas.Dispose();
         _ranges.Dispose();
         _font.Dispose();

@@ -30,13 +30,20 @@ internal sealed class LiveSession
     private static volatile bool _interrupted;
 
     // Teach mode (all null / unused without a session).
-    private const double RecordInterval = 0.2; // a held digit records at most 5 frames a second
     private readonly TeachSession? _teach;
     private readonly Engine.Node? _featureNode;
+    private readonly long _recordPeriod;
     private volatile bool _teachChanged = true;
-    private long _teachLinesAt, _lastRecordAt, _headVersion = -1;
-    private int _lastRecordClass = -1, _currentClass = -1, _recorded;
+    private volatile string? _recordProblem;
+    private long _teachLinesAt, _nextRecordAt, _headVersion = -1;
+    private int _heldClass = -1, _currentClass = -1, _recorded, _requested;
     private bool _awaitingClass;
+    // Renaming (R): the class being renamed (-1: not renaming), the text typed so far, and whether the next typed
+    // character is the R itself (GLFW sends a key's text after its key event).
+    private int _renaming = -1;
+    private readonly StringBuilder _renameText = new();
+    private bool _swallowChar;
+    private readonly TeachFpsMeter _teachFps = new();
     private float[] _teachProbs = [];
     private Engine.Teach.ClassifierHead? _shownHead;
     private TeachPrediction _prediction = TeachPrediction.None;
@@ -65,6 +72,7 @@ internal sealed class LiveSession
         _notice = notice;
         _teach = teach;
         _featureNode = teach is null ? null : featureNode;
+        _recordPeriod = (long)(Stopwatch.Frequency / Math.Clamp(options.RecordRate, 0.1, 60));
     }
 
     public int Run()
@@ -101,6 +109,7 @@ internal sealed class LiveSession
             if (_teach is not null)
             {
                 _teach.Changed += OnTeachChanged;
+                worker.FrameTaken = OnFrameTaken;
                 _s.NoClassesText = "no head yet: hold 1-9 to record, T to train";
             }
             feed.Start();
@@ -145,11 +154,14 @@ internal sealed class LiveSession
     {
         int frames = _o.Frames ?? -1;
         var (fbW0, fbH0) = _window.FramebufferSize;
-        InputEvent[] script = _o.Keys is { } k ? KeyScript.Parse(k, fbW0, fbH0) : [];
-        // Keys go in over the second quarter of the run; the steady-state measurement starts after them.
+        ScriptStep[] script = _o.Keys is { } k ? KeyScript.Parse(k, fbW0, fbH0) : [];
+        // A --frames run puts the keys in over its second quarter (a step's own Wait or Hold time comes on top); the
+        // steady-state measurement starts after them.
+        int tokens = script.Length == 0 ? 0 : script[^1].Token, spacing = Math.Max(1, frames / 4 / Math.Max(1, tokens));
         int[] keyFrames = new int[script.Length];
-        for (int i = 0; i < script.Length; i++) keyFrames[i] = frames > 0 ? frames / 4 + i * Math.Max(1, frames / 4 / script.Length) : 0;
+        for (int i = 0; i < script.Length; i++) keyFrames[i] = frames > 0 ? frames / 4 + (script[i].Token - 1) * spacing : 0;
         int steadyStart = frames > 0 ? Math.Max(frames / 2, script.Length == 0 ? 0 : keyFrames[^1] + 5) : 120;
+        long lastStepAt = Stopwatch.GetTimestamp();
 
         var renderRate = new RateMeter();
         var latencies = new SampleRing(16384);
@@ -169,13 +181,19 @@ internal sealed class LiveSession
         while (!_quit && !_interrupted)
         {
             if (frame == steadyStart && allocStart == 0) allocStart = GC.GetAllocatedBytesForCurrentThread();
+            // Sleep no longer than the next scripted step or held-digit recording is due.
+            if (nextKey < script.Length && script[nextKey].Delay > 0)
+                wait = Math.Min(wait, Math.Max(0.001, script[nextKey].Delay - Seconds(Stopwatch.GetTimestamp() - lastStepAt)));
+            if (_heldClass >= 0) wait = Math.Min(wait, Math.Max(0.001, Seconds(_nextRecordAt - Stopwatch.GetTimestamp())));
             _window.WaitEvents(wait);
             if (_window.ShouldClose) break;
-            while (nextKey < script.Length && frame >= keyFrames[nextKey])
+            while (nextKey < script.Length && frame >= keyFrames[nextKey]
+                   && Stopwatch.GetTimestamp() - lastStepAt >= (long)(script[nextKey].Delay * Stopwatch.Frequency))
             {
-                _window.Enqueue(script[nextKey++]);
-                lastKeyAt = Stopwatch.GetTimestamp();
+                if (script[nextKey++].Event is { } scripted) _window.Enqueue(scripted);
+                lastKeyAt = lastStepAt = Stopwatch.GetTimestamp();
             }
+
             while (_window.TryDequeue(out var e))
             {
                 Handle(e);
@@ -184,6 +202,11 @@ internal sealed class LiveSession
             if (_quit) break;
             long now = Stopwatch.GetTimestamp();
             if (now >= stopAt) break;
+            if (_heldClass >= 0 && now >= _nextRecordAt)
+            {
+                RecordFrame(_heldClass, keyPress: false);
+                _nextRecordAt = now + _recordPeriod;
+            }
             if (period > 0 && lastDraw != 0 && now < lastDraw + period)
             {
                 wait = Seconds(lastDraw + period - now);
@@ -238,6 +261,13 @@ internal sealed class LiveSession
             _window.SwapBuffers();
             long swapped = Stopwatch.GetTimestamp();
             renderRate.Tick(swapped);
+            if (_teach is not null)
+                _teachFps.Frame(swapped, _teach.Status.Phase switch
+                {
+                    TeachPhase.Idle => false,
+                    TeachPhase.Extracting or TeachPhase.Training => true,
+                    _ => null,
+                }, _feed.Rate.Total, _worker.Rate.Total);
             if (!done) drawTimes.Add(Seconds(swapped - drawStart) * 1000);
             if (pendingLatencyFrom != 0)
             {
@@ -260,6 +290,9 @@ internal sealed class LiveSession
         }
         if (frames > 0 && !settled)
             Console.Error.WriteLine("camcnn: warning: the run ended before the last key's result arrived (slow inference?)");
+        // The stats count recorded frames as written: let the recorder finish what is queued.
+        if (_teach is not null && _o.StatsJson is not null && !_teach.Flush(TimeSpan.FromSeconds(10)))
+            Console.Error.WriteLine("camcnn: warning: recorded frames were still being written when the stats were taken");
         if (_o.StatsJson is { } path)
             RunStats.Write(path, Stats(frame, Seconds(end - start), firstResultAt == 0 ? 0 : Seconds(end - firstResultAt),
                 latencies, drawTimes, steadyFrames, allocEnd - allocStart));
@@ -273,6 +306,7 @@ internal sealed class LiveSession
     {
         if (!_s.HaveFrame || firstResultAt == 0 || Seconds(now - firstResultAt) < 1.0) return false;
         if (lastKeyAt != 0 && Seconds(now - lastKeyAt) < 0.25) return false;
+        if (_teach is not null && _worker.Failure is null && _worker.PendingRequests() > 0) return false; // frames still to record
         return !_s.ShowFeatures || _renderer.AtlasTap?.Index == _s.Tap;
     }
 
@@ -318,11 +352,30 @@ internal sealed class LiveSession
     {
         switch (e.Kind)
         {
+            case InputKind.Key when _renaming >= 0:
+            case InputKind.KeyRepeat when _renaming >= 0:
+                RenameKey(e.Key);
+                break;
             case InputKind.Key:
                 Key(e.Key, e.Mods);
                 break;
+            case InputKind.KeyRepeat when !(_teach is not null && e.Key is >= '1' and <= '9'): // a held digit records on its own clock
+                Key(e.Key, e.Mods);
+                break;
+            case InputKind.KeyRelease when e.Key - '1' == _heldClass:
+                _heldClass = -1;
+                _teachChanged = true;
+                break;
+            case InputKind.Char when _renaming >= 0:
+                RenameChar(e.Key);
+                break;
             case InputKind.Scroll:
                 if (_s.ShowFeatures) Page(e.Delta > 0 ? -1 : 1);
+                break;
+            case InputKind.Click when _teach is not null && e.Key == Glfw.MouseButtonLeft && _renderer.ClassAt(e.X, e.Y) is >= 0 and var cls:
+                _currentClass = cls;
+                _teachMessage = $"class {cls + 1} selected (R renames it, Backspace deletes its last frame)";
+                _teachChanged = true;
                 break;
             case InputKind.Click:
                 if (e.Key == Glfw.MouseButtonRight)
@@ -379,7 +432,10 @@ internal sealed class LiveSession
                 _s.GlobalNorm = !_s.GlobalNorm;
                 break;
             case >= '1' and <= '9' when _teach is not null:
-                RecordKey(key - '1');
+                DigitDown(key - '1');
+                break;
+            case Glfw.KeyA + ('R' - 'A') when _teach is not null:
+                StartRename();
                 break;
             case Glfw.KeyBackspace when _teach is not null:
                 _teach.DeleteLast(_currentClass >= 0 ? _currentClass : null);
@@ -427,30 +483,137 @@ internal sealed class LiveSession
     // ---- teach mode ------------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// A digit: records the frame on screen into that class (key k is class k - 1). GLFW repeats a held key, so holding
-    /// it records a few frames a second (<see cref="RecordInterval"/> apart); after W it adds this one frame.
+    /// A digit went down: after W it adds one frame to that class (a correction); otherwise it selects the class and
+    /// records frames into it until the key is released (the loop records every <see cref="_recordPeriod"/>).
     /// </summary>
-    private void RecordKey(int classIndex)
+    private void DigitDown(int classIndex)
+    {
+        _currentClass = classIndex;
+        _teachChanged = true;
+        if (_awaitingClass)
+        {
+            _awaitingClass = false;
+            if (RecordFrame(classIndex, keyPress: true)) _teachMessage = $"adding this frame to class {classIndex + 1}";
+            return;
+        }
+        // The first frame at once (a tap records one), then one every period while held.
+        _heldClass = classIndex;
+        _nextRecordAt = Stopwatch.GetTimestamp() + _recordPeriod;
+        RecordFrame(classIndex, keyPress: true);
+    }
+
+    /// <summary>
+    /// Records the next frame into a class. While the camera runs, the inference thread hands over the next frame it
+    /// infers together with its backbone features (no second forward); paused or without inference, the frame on
+    /// screen is recorded and its features are computed in the background. False if nothing could be recorded.
+    /// </summary>
+    private bool RecordFrame(int classIndex, bool keyPress)
     {
         var teach = _teach!;
-        long now = Stopwatch.GetTimestamp();
-        bool correction = _awaitingClass;
-        _awaitingClass = false;
-        if (!correction && classIndex == _lastRecordClass && Seconds(now - _lastRecordAt) < RecordInterval) return;
         _teachChanged = true;
         if (!_s.HaveFrame)
         {
             _teachMessage = "no frame to record yet";
-            return;
+            return false;
+        }
+        if (teach.IsRecordingStopped)
+        {
+            _teachMessage = $"recording stopped: {teach.RecordingError}";
+            return false;
+        }
+        if (!_s.Paused && _worker.Failure is null && _feed.State == FeedState.Live)
+        {
+            // A held key whose last request is still waiting adds none (no pile-up while inference is slow).
+            if (!keyPress && _worker.PendingRequests(classIndex) > 0) return true;
+            if (_worker.RequestFrame(classIndex)) _requested++;
+            else _teachMessage = "frame dropped (inference is behind)";
+            return true;
         }
         var frame = _feed.ForRender.Front; // the frame on screen (unmirrored), copied by the recorder
-        bool queued = teach.Record(classIndex, frame.AsMat());
-        _currentClass = classIndex;
-        _lastRecordClass = classIndex;
-        _lastRecordAt = now;
-        if (queued) _recorded++;
-        _teachMessage = !queued ? (teach.RecordingError is { } err ? $"recording stopped: {err}" : "frame dropped (the disk is behind)")
-            : correction ? $"added this frame to class {classIndex + 1}" : null;
+        if (teach.Record(classIndex, frame.AsMat())) Interlocked.Increment(ref _recorded);
+        else _recordProblem = RecordDropped(teach);
+        return true;
+    }
+
+    /// <summary>Serves <see cref="RecordFrame"/> on the inference thread: the inferred frame and its features go to the recorder.</summary>
+    private void OnFrameTaken(int classIndex, OpenCvSharp.Mat frame, ReadOnlySpan<float> features)
+    {
+        var teach = _teach!;
+        if (teach.Record(classIndex, frame, features)) Interlocked.Increment(ref _recorded);
+        else _recordProblem = RecordDropped(teach);
+        _teachChanged = true;
+        GlWindow.Wake();
+    }
+
+    private static string RecordDropped(TeachSession teach) =>
+        teach.RecordingError is { } err ? $"recording stopped: {err}" : "frame dropped (the disk is behind)";
+
+    /// <summary>R: renames the class under the mouse pointer, else the current one; typed text goes into a box.</summary>
+    private void StartRename()
+    {
+        var (x, y) = _window.CursorPosition;
+        int cls = _renderer.ClassAt(x, y);
+        if (cls < 0) cls = _currentClass;
+        if (cls < 0)
+        {
+            _teachMessage = "R renames a class: record into it (1-9) or point at its tile first";
+            return;
+        }
+        _heldClass = -1;
+        _renaming = cls;
+        _renameText.Clear();
+        _swallowChar = true;
+        _teachChanged = true;
+    }
+
+    /// <summary>Keys while renaming: Enter keeps the name, Esc cancels, Backspace deletes a character; text comes as Char.</summary>
+    private void RenameKey(int key)
+    {
+        _swallowChar = false; // a new key: its text is typed text
+        switch (key)
+        {
+            case Glfw.KeyEnter or Glfw.KeyKpEnter:
+                string name = _renameText.ToString().Trim();
+                int cls = _renaming;
+                _renaming = -1;
+                if (name.Length == 0)
+                {
+                    _teachMessage = "rename cancelled (empty name)";
+                    break;
+                }
+                try
+                {
+                    string saved = _teach!.Rename(cls, name);
+                    _teachMessage = $"class {cls + 1} is now '{saved}'";
+                }
+                catch (ArgumentException e)
+                {
+                    _teachMessage = $"cannot rename: {e.Message}";
+                }
+                break;
+            case Glfw.KeyEscape:
+                _renaming = -1;
+                _teachMessage = "rename cancelled";
+                break;
+            case Glfw.KeyBackspace when _renameText.Length > 0:
+                int cut = _renameText.Length - 1;
+                if (cut > 0 && char.IsLowSurrogate(_renameText[cut]) && char.IsHighSurrogate(_renameText[cut - 1])) cut--;
+                _renameText.Length = cut;
+                break;
+        }
+        _teachChanged = true;
+    }
+
+    private void RenameChar(int codePoint)
+    {
+        if (_swallowChar)
+        {
+            _swallowChar = false; // the text of the R that opened the box
+            return;
+        }
+        if (codePoint < 0x20 || _renameText.Length >= 40 || !Rune.IsValid(codePoint)) return;
+        _renameText.Append(char.ConvertFromUtf32(codePoint));
+        _teachChanged = true;
     }
 
     /// <summary>The teach head's verdict on this result's features becomes the bars (nothing while there is no head).</summary>
@@ -488,21 +651,28 @@ internal sealed class LiveSession
         _s.TopCount = 0;
     }
 
-    /// <summary>Rebuilds the teach lines when something changed (or twice a second, for the trainer's progress).</summary>
+    /// <summary>Rebuilds the teach lines and tiles when something changed (or twice a second, for the trainer's progress).</summary>
     private void UpdateTeachLines(long now)
     {
+        var teach = _teach!;
+        _renderer.UpdateThumbnails(teach.Recorder);
+        _s.TeachCurrent = _currentClass;
+        _s.TeachHeld = _heldClass;
+        _s.TeachRenaming = _renaming;
+        if (_renaming >= 0 && _s.RenameText.Length != _renameText.Length) _s.RenameText = _renameText.ToString();
         if (!_teachChanged && Seconds(now - _teachLinesAt) < 0.5) return;
         _teachChanged = false;
         _teachLinesAt = now;
-        var teach = _teach!;
-        var lines = new List<string>();
-        var sb = new StringBuilder("teach: ");
+        _s.RenameText = _renameText.ToString();
         var classes = teach.Classes;
-        if (classes.Count == 0) sb.Append("no frames yet (hold 1-9)");
-        foreach (var c in classes)
-            sb.Append(c.Index == _currentClass ? "[" : "").Append(c.Index + 1).Append(' ').Append(c.Name).Append(": ").Append(c.Count)
-              .Append(c.Index == _currentClass ? "]" : "").Append("   ");
-        lines.Add(sb.ToString().TrimEnd());
+        _s.TeachTiles = classes.Where(c => c.Index < LiveRenderer.ThumbSlots)
+            .Select(c => new TeachTile(c.Index, $"{c.Index + 1} {c.Name}: {c.Count}")).ToArray();
+
+        var lines = new List<string>();
+        int frames = classes.Sum(c => c.Count);
+        string holding = _heldClass >= 0 ? $"; recording into class {_heldClass + 1} ({RecordRate:0.#}/s while held)" : "";
+        lines.Add(classes.Count == 0 ? "teach: no frames yet (hold 1-9 to record into a class)"
+            : $"teach: {frames} frame(s) in {classes.Count} class(es){holding}");
         var st = teach.Status;
         string progress = st.Phase is TeachPhase.Extracting or TeachPhase.Training ? $" [{st.Fraction:P0}]" : "";
         lines.Add($"{st.Phase.ToString().ToLowerInvariant()}{progress}: {st.Message}");
@@ -514,11 +684,19 @@ internal sealed class LiveSession
                 : $"prediction: {p.Label} ({p.Confidence:P0})");
         }
         if (teach.IsRecordingStopped) lines.Add($"recording stopped: {teach.RecordingError}");
-        if (_awaitingClass) lines.Add("W: press 1-9, the class this frame belongs to");
+        else if (_recordProblem is { } problem)
+        {
+            _teachMessage = problem;
+            _recordProblem = null;
+        }
+        if (_renaming >= 0) lines.Add($"rename class {_renaming + 1}: type a name, Enter keeps it, Esc cancels");
+        else if (_awaitingClass) lines.Add("W: press 1-9, the class this frame belongs to");
         else if (_teachMessage is { } m) lines.Add(m);
         _s.TeachLines = lines.ToArray();
         _s.ConfusionLines = _s.ShowConfusion ? ConfusionText(teach.LastTraining) : null;
     }
+
+    private double RecordRate => Stopwatch.Frequency / (double)_recordPeriod;
 
     private static string[] ConfusionText(TeachTrainingResult? last)
     {
@@ -598,8 +776,18 @@ internal sealed class LiveSession
             {
                 ["data"] = _teach.Dataset.Directory,
                 ["recorded"] = _recorded,
+                ["recordRequests"] = _requested,
+                ["recordRate"] = RunStats.Round(RecordRate),
+                ["classes"] = _teach.Classes.Select(c => new { index = c.Index, name = c.Name, count = c.Count }).ToArray(),
                 ["phase"] = _teach.Status.Phase.ToString(),
+                ["status"] = _teach.Status.Message,
                 ["head"] = _shownHead is not null,
+                ["valAccuracy"] = _teach.LastTraining is { } lt ? RunStats.Round(lt.Head.ValAccuracy, 4) : null,
+                ["trainSeconds"] = _teach.LastTraining is { } lt2 ? RunStats.Round(lt2.Head.Seconds, 3) : null,
+                ["featureSeconds"] = _teach.LastTraining is { } lt3 ? RunStats.Round(lt3.Features.Seconds, 3) : null,
+                ["featuresComputed"] = _teach.LastTraining?.Features.Computed,
+                ["saved"] = _teach.LastSaved,
+                ["fps"] = _teachFps.ToStats(),
             },
             ["top"] = _s.IsClassifier
                 ? Enumerable.Range(0, _s.TopCount).Select(k => new { label = _s.Labels[_s.Top[k]], probability = Math.Round(_s.Smoothed[_s.Top[k]], 4) }).ToArray()

@@ -26,6 +26,8 @@ internal sealed record RunOptions
     public bool Fuse { get; init; } = true;
     /// <summary>Initial state of the display mirror (M toggles it).</summary>
     public bool Mirror { get; init; }
+    /// <summary>Frames per second recorded while a digit is held in teach mode (--record-rate).</summary>
+    public double RecordRate { get; init; } = 5;
     /// <summary>Where teach mode saves a model on S (inside the --data folder).</summary>
     public string? TeachSavePath { get; init; }
 }
