@@ -62,9 +62,15 @@ public static class RunCommand
             Description = "teach mode: frames recorded per second while a digit key is held",
             DefaultValueFactory = _ => 5,
         };
+        var hidden = new Option<int>("--hidden") { Description = "teach mode: hidden ReLU units in the head T trains (0: dense + softmax only)", DefaultValueFactory = _ => 0 };
+        var augment = new Option<int>("--augment")
+        {
+            Description = "teach mode: augmented copies (flip, crop, colour jitter) of each recorded frame, one backbone forward each, computed in the background",
+            DefaultValueFactory = _ => 0,
+        };
         var cmd = new Command("run", "Open the live window: webcam (or --source) classified frame by frame, feature maps on F, help on H.")
         {
-            model, frames, seconds, screenshot, keys, stats, headless, size, fullscreen, noVsync, maxFps, unfused, outage, data, threshold, classes, recordRate,
+            model, frames, seconds, screenshot, keys, stats, headless, size, fullscreen, noVsync, maxFps, unfused, outage, data, threshold, classes, recordRate, hidden, augment,
         };
         // The source options shared with `collect` (--loop and --realtime do not apply: the window always loops files
         // and plays them at their own rate, like a camera).
@@ -74,15 +80,18 @@ public static class RunCommand
             r.GetValue(model)!, r.GetValue(sources.Source) ?? "0", new CaptureRequest(r.GetValue(sources.Width), r.GetValue(sources.Height), r.GetValue(sources.Fps)),
             r.GetValue(sources.Mirror), r.GetValue(outage), r.GetValue(frames), r.GetValue(seconds), r.GetValue(screenshot), r.GetValue(keys), r.GetValue(stats),
             r.GetValue(headless), r.GetValue(size)!, r.GetValue(fullscreen), r.GetValue(noVsync), r.GetValue(maxFps), !r.GetValue(unfused),
-            r.GetValue(data), r.GetValue(threshold), r.GetValue(classes), r.GetValue(recordRate))));
+            new TeachArgs(r.GetValue(data), r.GetValue(threshold), r.GetValue(classes), r.GetValue(recordRate), r.GetValue(hidden), r.GetValue(augment)))));
         return cmd;
     }
 
     private static int Run(string modelArg, string source, CaptureRequest request, bool mirror, string? outage, int? frames, double? seconds,
         string? screenshot, string? keys, string? stats, bool headless, string size, bool fullscreen, bool noVsync, double? maxFps, bool fuse,
-        string? data, float? threshold, string? classNames, double recordRate)
+        TeachArgs t)
     {
+        var (data, threshold, classNames, recordRate) = (t.Data, t.Threshold, t.Classes, t.RecordRate);
         if (!(recordRate >= 0.1 && recordRate <= 60)) throw new CliException("--record-rate must be between 0.1 and 60 frames per second");
+        if (t.Hidden is < 0 or > 4096) throw new CliException("--hidden must be in [0, 4096]");
+        if (t.Augment is < 0 or > 64) throw new CliException("--augment must be in [0, 64]");
         string[] names = ParseClassNames(classNames);
         if (threshold is { } th && !(th >= 0 && th <= 1)) throw new CliException("--threshold must be between 0 and 1");
         if (frames is <= 0) throw new CliException("--frames must be at least 1");
@@ -135,6 +144,8 @@ public static class RunCommand
                         Backbone = BackboneSource.For(model, modelArg),
                         Threshold = threshold ?? TeachModel.Threshold(model) ?? 0.5f,
                         InitialHead = head,
+                        Head = new HeadOptions { Hidden = t.Hidden },
+                        Augment = t.Augment,
                     });
                     NameClasses(teach, names);
                 }
@@ -177,6 +188,9 @@ public static class RunCommand
         catch (FrameSourceException e) { throw new CliException(e.Message); }
         catch (OpenCVException e) { throw new CliException($"OpenCV: {e.Message}"); }
     }
+
+    /// <summary>The teach-mode options of `run`.</summary>
+    private sealed record TeachArgs(string? Data, float? Threshold, string? Classes, double RecordRate, int Hidden, int Augment);
 
     /// <summary>--classes apple,banana,none: names for keys 1, 2, 3... (checked before anything is opened).</summary>
     private static string[] ParseClassNames(string? list)

@@ -116,6 +116,7 @@ public sealed class TeachSession : IDisposable
     private volatile TeachStatus _status = new(TeachPhase.Starting, "loading the backbone");
     private volatile TeachTrainingResult? _last;
     private volatile string? _lastSaved;
+    private string? _recorderProblem;
     private volatile float _threshold;
     private FeatureExtractor? _extractor;
     private FeatureCache? _cache;
@@ -133,7 +134,11 @@ public sealed class TeachSession : IDisposable
         Recorder.Saved += OnSaved;
         Recorder.Deleted += OnDeleted;
         Recorder.ClassChanged += OnClassChanged;
-        Recorder.Failed += _ => Changed?.Invoke();
+        Recorder.Failed += problem =>
+        {
+            _recorderProblem = problem;
+            Changed?.Invoke();
+        };
         foreach (var s in dataset.Samples()) _pending.Enqueue(s);
         _thread = new Thread(Run) { IsBackground = true, Name = "camcnn teach trainer", Priority = ThreadPriority.BelowNormal };
         _thread.Start();
@@ -188,6 +193,9 @@ public sealed class TeachSession : IDisposable
     public string? RecordingError => Recorder.Error;
     public void ResumeRecording() => Recorder.Resume();
 
+    /// <summary>The recorder's last failure (a write, delete or rename that did not happen), once; null if none since the last call.</summary>
+    public string? TakeRecorderProblem() => Interlocked.Exchange(ref _recorderProblem, null);
+
     // ---- recording ------------------------------------------------------------------------------------------------
 
     /// <summary>
@@ -219,12 +227,13 @@ public sealed class TeachSession : IDisposable
     private void OnSaved(TeachSample sample, ReadOnlySpan<float> features)
     {
         var cache = Volatile.Read(ref _cache);
-        if (cache is not null && features.Length == cache.Dimension && _o.Augment == 0)
+        bool have = cache is not null && features.Length == cache.Dimension;
+        if (have)
         {
-            cache.Set(sample.Key, features);
+            cache!.Set(sample.Key, features);
             _cacheDirty = true;
         }
-        else
+        if (!have || _o.Augment > 0) // the augmented copies still need their own forwards
         {
             _pending.Enqueue(sample);
             _wake.Set();
@@ -429,9 +438,7 @@ public sealed class TeachSession : IDisposable
             note = $" (feature cache ignored: {e.Message})";
         }
         Volatile.Write(ref _cache, cache);
-        var classes = Dataset.Classes;
-        SetStatus(new TeachStatus(TeachPhase.Idle,
-            $"ready: {Dataset.SampleCount} frame(s) in {classes.Count} class(es), {cache.Count} cached feature vector(s){note}"));
+        SetStatus(new TeachStatus(TeachPhase.Idle, $"ready: {_backbone.Name} loaded, {cache.Count} cached feature vector(s){note}"));
     }
 
     /// <summary>Computes the features of one recorded frame that has none yet. False when there was nothing to do.</summary>

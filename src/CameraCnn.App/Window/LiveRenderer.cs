@@ -364,7 +364,7 @@ internal sealed unsafe class LiveRenderer : IDisposable
 
     // ---- teach mode's class strip ----
 
-    private float TileW => ThumbSlotW * _ui;
+    private float TileW => 120 * _ui;
     private float ThumbBoxH => 72 * _ui;
 
     /// <summary>One tile per class along the bottom left, above the status line (and the timing strip).</summary>
@@ -437,9 +437,9 @@ internal sealed unsafe class LiveRenderer : IDisposable
         var tiles = _s.TeachTiles;
         foreach (var (index, r) in _tiles)
         {
-            string caption = "";
+            string caption = "", count = "";
             foreach (var t in tiles)
-                if (t.Index == index) caption = t.Caption;
+                if (t.Index == index) (caption, count) = (t.Caption, t.Count);
             bool current = index == _s.TeachCurrent, held = index == _s.TeachHeld, renaming = index == _s.TeachRenaming;
             float b = Math.Max(1, MathF.Round(2 * _ui));
             if (current || held || renaming)
@@ -450,6 +450,10 @@ internal sealed unsafe class LiveRenderer : IDisposable
                 _font.Rect(_batch, r.X, r.Y, r.X + b, r.Bottom, cr, cg, cb, 1);
                 _font.Rect(_batch, r.Right - b, r.Y, r.Right, r.Bottom, cr, cg, cb, 1);
             }
+            // The frame count as a badge in the thumbnail's lower right corner.
+            float cw = _font.Measure(count), bx = r.Right - cw - 10 * _ui, by = r.Y + ThumbBoxH - Lh - 2 * _ui;
+            _font.Rect(_batch, bx - 3 * _ui, by - 1 * _ui, r.Right - 4 * _ui, by + Lh, 0.03f, 0.03f, 0.05f, 0.8f);
+            Text(count, bx, by - 1 * _ui);
             float ty = r.Y + ThumbBoxH + 2 * _ui;
             if (renaming)
             {

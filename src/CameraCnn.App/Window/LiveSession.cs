@@ -518,8 +518,8 @@ internal sealed class LiveSession
         }
         if (teach.IsRecordingStopped)
         {
-            _teachMessage = $"recording stopped: {teach.RecordingError}";
-            return false;
+            if (!keyPress) return false; // a held key does not retry: the line under the bars says why
+            teach.ResumeRecording(); // a new key press tries again (e.g. after space was freed)
         }
         if (!_s.Paused && _worker.Failure is null && _feed.State == FeedState.Live)
         {
@@ -546,7 +546,7 @@ internal sealed class LiveSession
     }
 
     private static string RecordDropped(TeachSession teach) =>
-        teach.RecordingError is { } err ? $"recording stopped: {err}" : "frame dropped (the disk is behind)";
+        teach.RecordingError ?? "frame dropped (the disk is behind)";
 
     /// <summary>R: renames the class under the mouse pointer, else the current one; typed text goes into a box.</summary>
     private void StartRename()
@@ -666,7 +666,7 @@ internal sealed class LiveSession
         _s.RenameText = _renameText.ToString();
         var classes = teach.Classes;
         _s.TeachTiles = classes.Where(c => c.Index < LiveRenderer.ThumbSlots)
-            .Select(c => new TeachTile(c.Index, $"{c.Index + 1} {c.Name}: {c.Count}")).ToArray();
+            .Select(c => new TeachTile(c.Index, $"{c.Index + 1} {c.Name}", c.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
 
         var lines = new List<string>();
         int frames = classes.Sum(c => c.Count);
@@ -683,7 +683,8 @@ internal sealed class LiveSession
                 ? $"prediction: {TeachSession.UnknownLabel} ({p.Confidence:P0} < {teach.Threshold:P0})"
                 : $"prediction: {p.Label} ({p.Confidence:P0})");
         }
-        if (teach.IsRecordingStopped) lines.Add($"recording stopped: {teach.RecordingError}");
+        if (teach.TakeRecorderProblem() is { } failed && !teach.IsRecordingStopped) _teachMessage = failed;
+        if (teach.IsRecordingStopped) lines.Add($"{teach.RecordingError ?? "recording stopped"} (press 1-9 to try again)");
         else if (_recordProblem is { } problem)
         {
             _teachMessage = problem;

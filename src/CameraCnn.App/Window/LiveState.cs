@@ -4,8 +4,8 @@ using CameraCnn.Engine;
 
 namespace CameraCnn.App.Window;
 
-/// <summary>A class in teach mode's strip: its number (key - 1) and its caption.</summary>
-internal readonly record struct TeachTile(int Index, string Caption);
+/// <summary>A class in teach mode's strip: its number (key - 1), its caption ("1 apple") and its frame count.</summary>
+internal readonly record struct TeachTile(int Index, string Caption, string Count);
 
 /// <summary>The render thread's view model.</summary>
 internal sealed class LiveState
@@ -46,7 +46,7 @@ internal sealed class LiveState
     /// <summary>The last training's validation confusion matrix as text lines (V shows it).</summary>
     public string[]? ConfusionLines;
     public bool ShowConfusion;
-    /// <summary>One tile per recorded class (thumbnail + "k name: count"), in the strip at the bottom left.</summary>
+    /// <summary>One tile per recorded class (thumbnail, "k name", frame count), in the strip at the bottom left.</summary>
     public TeachTile[] TeachTiles = [];
     /// <summary>The class keys act on (highlighted), the one being recorded into (a held digit), the one being renamed; -1: none.</summary>
     public int TeachCurrent = -1, TeachHeld = -1, TeachRenaming = -1;

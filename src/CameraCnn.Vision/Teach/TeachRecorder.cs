@@ -233,10 +233,10 @@ public sealed class TeachRecorder : IDisposable
                     RefreshThumbnail(gone.ClassIndex);
                     Deleted?.Invoke(gone);
                 }
-                catch (IOException e)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    _error = e.Message;
-                    Failed?.Invoke(e.Message);
+                    _error = $"delete failed: {e.Message}";
+                    Failed?.Invoke(_error);
                 }
                 return;
             case Kind.Rename:
@@ -245,7 +245,7 @@ public sealed class TeachRecorder : IDisposable
                     Dataset.EnsureClass(c.ClassIndex);
                     ClassChanged?.Invoke(Dataset.Rename(c.ClassIndex, c.Name!));
                 }
-                catch (Exception e) when (e is IOException or ArgumentException or KeyNotFoundException)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or KeyNotFoundException)
                 {
                     _error = $"rename failed: {e.Message}";
                     Failed?.Invoke(_error);
