@@ -161,7 +161,7 @@ internal sealed class LiveSession
         int[] keyFrames = new int[script.Length];
         for (int i = 0; i < script.Length; i++) keyFrames[i] = frames > 0 ? frames / 4 + (script[i].Token - 1) * spacing : 0;
         int steadyStart = frames > 0 ? Math.Max(frames / 2, script.Length == 0 ? 0 : keyFrames[^1] + 5) : 120;
-        long lastStepAt = Stopwatch.GetTimestamp();
+        long lastStepAt = Stopwatch.GetTimestamp(), scriptDoneAt = 0; // when the frames were drawn and the script played
 
         var renderRate = new RateMeter();
         var latencies = new SampleRing(16384);
@@ -249,8 +249,9 @@ internal sealed class LiveSession
             bool done = false;
             if (frames > 0 && frame + 1 >= frames && nextKey >= script.Length)
             {
+                if (scriptDoneAt == 0) scriptDoneAt = now;
                 settled = Settled(now, firstResultAt, lastKeyAt);
-                done = settled || Seconds(now - start) > SettleTimeoutSeconds + frames / Math.Max(1.0, _maxFps);
+                done = settled || Seconds(now - scriptDoneAt) > SettleTimeoutSeconds;
             }
             if (done)
             {
