@@ -643,9 +643,16 @@ internal sealed unsafe class LiveRenderer : IDisposable
         foreach (var l in lines) w = Math.Max(w, _font.Measure(l));
         float x = M + 8 * _ui, y = BarsRect.Bottom + M + Lh + 14 * _ui;
         w = Math.Min(w, _fbW - x - M - 8 * _ui);
-        _font.Rect(_batch, x - 8 * _ui, y - 4 * _ui, x + w + 8 * _ui, y + lines.Length * step + 2 * _ui, 0.03f, 0.03f, 0.05f, 0.8f);
+        float bar = _s.TeachProgress >= 0 ? 8 * _ui : 0, bottom = y + lines.Length * step + 2 * _ui;
+        _font.Rect(_batch, x - 8 * _ui, y - 4 * _ui, x + w + 8 * _ui, bottom + bar, 0.03f, 0.03f, 0.05f, 0.8f);
         for (int i = 0; i < lines.Length; i++)
             Text(lines[i], x, y + i * step, i == 0 ? 1f : 0.9f, i == 0 ? 0.85f : 0.9f, i == 0 ? 0.45f : 0.9f, right: _fbW - M);
+        if (bar > 0) // the trainer's progress bar along the bottom of the box
+        {
+            float p = Math.Clamp(_s.TeachProgress, 0, 1);
+            _font.Rect(_batch, x, bottom, x + w, bottom + 4 * _ui, 1, 1, 1, 0.15f);
+            _font.Rect(_batch, x, bottom, x + w * p, bottom + 4 * _ui, 0.35f, 0.8f, 0.45f, 0.95f);
+        }
     }
 
     /// <summary>A centred box of text lines (the confusion matrix), <paramref name="at"/> of the way down.</summary>

@@ -675,7 +675,9 @@ internal sealed class LiveSession
         lines.Add(classes.Count == 0 ? "teach: no frames yet (hold 1-9 to record into a class)"
             : $"teach: {frames} frame(s) in {classes.Count} class(es){holding}");
         var st = teach.Status;
-        string progress = st.Phase is TeachPhase.Extracting or TeachPhase.Training ? $" [{st.Fraction:P0}]" : "";
+        bool busy = st.Phase is TeachPhase.Extracting or TeachPhase.Training;
+        _s.TeachProgress = busy ? (float)st.Fraction : -1;
+        string progress = busy ? $" [{st.Fraction:P0}]" : "";
         lines.Add($"{st.Phase.ToString().ToLowerInvariant()}{progress}: {st.Message}");
         if (_shownHead is not null)
         {

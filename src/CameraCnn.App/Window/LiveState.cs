@@ -50,6 +50,8 @@ internal sealed class LiveState
     public TeachTile[] TeachTiles = [];
     /// <summary>The class keys act on (highlighted), the one being recorded into (a held digit), the one being renamed; -1: none.</summary>
     public int TeachCurrent = -1, TeachHeld = -1, TeachRenaming = -1;
+    /// <summary>The trainer's progress (0..1) while it computes features or trains; -1 otherwise (no bar).</summary>
+    public float TeachProgress = -1;
     /// <summary>The name typed so far while renaming.</summary>
     public string RenameText = "";
     public readonly int[] Top = new int[TopK];
