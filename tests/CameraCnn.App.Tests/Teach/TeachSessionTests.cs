@@ -192,19 +192,22 @@ public sealed class TeachSessionTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("left out", s.Status.Message);
     }
 
-    [Fact]
-    public void A_full_disk_stops_recording_with_a_message_and_keeps_what_was_saved()
+    [Theory]
+    [InlineData("full", "No space left on device")]
+    [InlineData("read-only", "is denied")] // what opening a file in a read-only folder throws (tests run as root, so chmod cannot show it)
+    public void A_full_or_read_only_disk_stops_recording_with_a_message_and_keeps_what_was_saved(string disk, string message)
     {
         using var s = Open(_dir["data"]);
         using var frame = TeachKit.RenderFrame(0, 0, 1);
         for (int i = 0; i < 4; i++) Assert.True(s.Record(0, frame));
         Assert.True(s.Flush(Timeout));
         var saved = s.Dataset.SamplesOf(0).Select(x => x.Path).ToArray();
-        s.Dataset.OpenTempFile = p => new TeachDatasetTests.FullDiskStream(p);
+        s.Dataset.OpenTempFile = disk == "full" ? p => new TeachDatasetTests.FullDiskStream(p)
+            : p => throw new UnauthorizedAccessException($"Access to the path '{p}' is denied.");
         Assert.True(s.Record(1, frame)); // accepted into the queue, fails on the recorder thread
         Assert.True(s.Flush(Timeout));
         Assert.True(s.IsRecordingStopped);
-        Assert.Contains("No space left on device", s.RecordingError);
+        Assert.Contains(message, s.RecordingError);
         Assert.Contains("recording stopped", s.RecordingError);
         Assert.False(s.Record(0, frame), "recording must stay stopped until resumed");
         Assert.All(saved, p => Assert.True(File.Exists(p)));
