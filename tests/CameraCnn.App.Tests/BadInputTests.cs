@@ -170,6 +170,17 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void A_mistyped_option_gets_one_line_with_the_likely_one_and_no_type_names()
+    {
+        var r = Run("train", "--data", "fashion-mnist", "--out", "m.onnx", "--epoch", "3");
+        CliAssert.ParseError(r, "'--epoch'", "did you mean --epochs?", "camcnn train --help");
+        Assert.Equal(Program.UsageError, r.ExitCode);
+        var n = Run("train", "--data", "fashion-mnist", "--out", "m.onnx", "--lr", "fast");
+        CliAssert.ParseError(n, "'fast'", "--lr", "(a number)");
+        Assert.DoesNotContain("System.", n.Stderr);
+    }
+
+    [Fact]
     public void Missing_required_option_is_a_parse_error()
     {
         var r = Run("train", "--data", "fashion-mnist");

@@ -64,7 +64,9 @@ public static partial class CliAssert
     {
         if (r.ExitCode == 0) throw new XunitException($"expected a non-zero exit code:\n{r}");
         NoStackTrace(r);
-        if (r.StderrLines.Length == 0) throw new XunitException($"expected the parse error on stderr:\n{r}");
+        if (r.StderrLines.Length != 1 || !r.StderrLines[0].StartsWith("camcnn: error: ", StringComparison.Ordinal))
+            throw new XunitException($"expected the parse error as one 'camcnn: error:' line on stderr:\n{r}");
+        if (r.Stdout.Length > 0) throw new XunitException($"a parse error should print nothing on stdout (no help text):\n{r}");
         foreach (string m in mentions)
             if (!r.Stderr.Contains(m, StringComparison.OrdinalIgnoreCase))
                 throw new XunitException($"stderr should mention '{m}':\n{r}");
