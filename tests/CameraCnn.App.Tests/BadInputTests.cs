@@ -232,6 +232,15 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void Out_under_a_file_names_the_file()
+    {
+        string file = Path.Combine(_dir.Path, "notes.txt");
+        File.WriteAllText(file, "not a directory");
+        var r = Run("train", "--data", "fashion-mnist", "--out", Path.Combine(file, "sub", "m.onnx"));
+        CliAssert.Error(r, file, "is a file, not a directory");
+    }
+
+    [Fact]
     public void Out_pointing_to_a_directory()
     {
         string d = _dir.Sub("adir");

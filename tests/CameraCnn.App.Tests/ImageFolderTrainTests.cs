@@ -18,6 +18,27 @@ public sealed class ImageFolderTrainTests(ITestOutputHelper output)
     public const double MinHeldOutAccuracy = 0.75;
 
     [Fact]
+    public void Limit_caps_both_splits_of_an_image_folder_with_every_class_in_them()
+    {
+        using var dir = new TempDir();
+        string data = dir.Sub("shapes");
+        TestData.WriteShapesFolder(Path.Combine(data, "train"), 20, Size, DataSeed);
+        TestData.WriteShapesFolder(Path.Combine(data, "test"), 20, Size, DataSeed + 1);
+        var r = Camcnn.Run(["train", "--data", "shapes", "--arch", "lenet", "--input-size", $"{Size}", "--epochs", "1", "--limit", "12",
+            "--val-fraction", "0.25", "--out", "m.onnx", "--json"], dir.Path, timeout: TimeSpan.FromSeconds(120));
+        CliAssert.Succeeded(r);
+        var json = CliAssert.LastLineJson(r);
+        Assert.Equal(9, CliAssert.Number(json, "train_samples", r)); // 12 minus a quarter for validation
+        Assert.Equal(12, CliAssert.Number(json, "test_samples", r));
+        // The 12 are spread over the folder (class by class on disk), so every class is in both splits.
+        var eval = Camcnn.Run(["eval", "--model", "m.onnx", "--data", Path.Combine("shapes", "test"), "--all", "--limit", "12", "--json"], dir.Path);
+        CliAssert.Succeeded(eval);
+        var summary = CliAssert.LastLineJson(eval);
+        Assert.Equal(12, CliAssert.Number(summary, "count", eval));
+        Assert.All(summary.GetProperty("per_class").EnumerateObject(), c => Assert.NotEqual(-1, c.Value.GetDouble())); // -1: no sample of it
+    }
+
+    [Fact]
     public void Small_resnet_learns_drawn_shapes_and_eval_reproduces_the_split()
     {
         using var dir = new TempDir();

@@ -31,11 +31,11 @@ public static class DataSets
         {
             var tr = LoadFolder(train, size, grayscale, classNames, resize);
             var te = LoadFolder(test, size, grayscale, classNames ?? tr.ClassNames, resize);
-            return new(Limit(tr, limit), te, $"image folder {data} (train/test)", grayscale);
+            return new(Limit(tr, limit), Limit(te, limit), $"image folder {data} (train/test)", grayscale);
         }
         var all = LoadFolder(data, size, grayscale, classNames, resize);
         var (a, b) = Split(all, 0.2, seed);
-        return new(Limit(a, limit), b, $"image folder {data} (80/20 split, seed {seed})", grayscale);
+        return new(Limit(a, limit), Limit(b, limit), $"image folder {data} (80/20 split, seed {seed})", grayscale);
     }
 
     /// <summary>An IDX directory in the Fashion-MNIST layout (the four gzip files); --limit caps both splits.</summary>
@@ -55,7 +55,12 @@ public static class DataSets
         return r.Dataset;
     }
 
-    private static Dataset Limit(Dataset d, int? limit) => limit is { } n && n < d.Count ? d.Take(n) : d;
+    /// <summary>
+    /// --limit for an image folder: n samples spread evenly over the set (its order is class by class, so the first n
+    /// could all be one class).
+    /// </summary>
+    private static Dataset Limit(Dataset d, int? limit) =>
+        limit is { } n && n < d.Count ? d.Subset(Enumerable.Range(0, n).Select(i => (int)((long)i * d.Count / n)).ToArray()) : d;
 
     /// <summary>Seeded random split: the first part gets 1 - fraction of the samples.</summary>
     public static (Dataset, Dataset) Split(Dataset all, double fraction, int seed)

@@ -9,7 +9,14 @@ public static class OutputPath
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full)) throw new CliException($"{option} {path} is a directory, expected a file path");
         string dir = Path.GetDirectoryName(full) ?? ".";
-        if (!Directory.Exists(dir)) throw new CliException($"cannot write {option} {path}: directory {dir} does not exist");
+        if (!Directory.Exists(dir))
+        {
+            // Name the real obstacle: the nearest existing ancestor may be a file ("--out notes.txt/m.onnx").
+            string? up = dir;
+            while (up is not null && !Directory.Exists(up) && !File.Exists(up)) up = Path.GetDirectoryName(up);
+            if (up is not null && File.Exists(up)) throw new CliException($"cannot write {option} {path}: {up} is a file, not a directory");
+            throw new CliException($"cannot write {option} {path}: directory {dir} does not exist");
+        }
         string probe = Path.Combine(dir, $".camcnn-write-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
