@@ -200,8 +200,22 @@ public sealed class Graph
     /// Backpropagates <paramref name="dOutput"/> (the loss gradient w.r.t. <paramref name="from"/>'s output)
     /// through every node before it, adding into the parameters' Grad tensors.
     /// </summary>
-    public void Backward(Node from, Tensor dOutput)
+    public void Backward(Node from, Tensor dOutput) => Backward(from, dOutput, default);
+
+    /// <summary>
+    /// A backward that also records each node's wall time in Stopwatch ticks, indexed by <see cref="Node.Index"/>, as
+    /// <see cref="ForwardTimed"/> does for the forward. For benchmarks.
+    /// </summary>
+    public void BackwardTimed(Node from, Tensor dOutput, Span<long> nodeTicks)
     {
+        if (nodeTicks.Length < _nodes.Count) throw new ArgumentException($"nodeTicks needs {_nodes.Count} entries");
+        nodeTicks[.._nodes.Count].Clear();
+        Backward(from, dOutput, nodeTicks);
+    }
+
+    private void Backward(Node from, Tensor dOutput, Span<long> nodeTicks)
+    {
+        bool timed = !nodeTicks.IsEmpty;
         if (!dOutput.HasShape(from.Output.Shape))
             throw new ShapeException($"gradient {dOutput.ShapeString} does not match {from}'s output {from.Output.ShapeString}");
         foreach (var node in _nodes)
@@ -227,7 +241,9 @@ public sealed class Graph
                 grads.Add(i.IsInput ? null : i.Grad);
                 if (!i.IsInput) i.GradLive = true;
             }
+            long t0 = timed ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             layer.Backward(values, node.Output, k == from.Index ? dOutput : node.Grad!, grads);
+            if (timed) nodeTicks[k] = System.Diagnostics.Stopwatch.GetTimestamp() - t0;
         }
     }
 

@@ -168,6 +168,11 @@ public static class BenchCommand
         var dLogits = new Tensor(0);
         int per = set.Images.SampleLength, batches = Math.Max(1, set.Count / batch);
         var times = new double[iterations];
+        var nodes = graph.Nodes;
+        var forwardTicks = new long[iterations][];
+        var backwardTicks = new long[iterations][];
+        for (int i = 0; i < iterations; i++) (forwardTicks[i], backwardTicks[i]) = (new long[nodes.Count], new long[nodes.Count]);
+        var scratch = new long[nodes.Count];
         Report.Note($"bench: training {arch} on {loaded.Description}, batch {batch}, {threads} thread(s), GEMM path {Gemm.ActivePath}");
         for (int step = 0; step < warmup + iterations; step++)
         {
@@ -179,17 +184,30 @@ public static class BenchCommand
                 labels[i] = set.Labels[src];
             }
             pre.NormalizeUnit(x);
+            bool measured = step >= warmup;
             long t0 = Stopwatch.GetTimestamp();
-            graph.Forward(x, training: true);
+            graph.ForwardTimed([x], measured ? forwardTicks[step - warmup] : scratch, training: true);
             float loss = Loss.SoftmaxCrossEntropy(logits.Output, labels, dLogits, out _);
             sgd.ZeroGrad();
-            graph.Backward(logits, dLogits);
+            graph.BackwardTimed(logits, dLogits, measured ? backwardTicks[step - warmup] : scratch);
             sgd.Step();
             double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
             if (!float.IsFinite(loss)) throw new DivergedException($"the loss became {loss} at step {step}");
             if (step >= warmup) times[step - warmup] = ms;
         }
         double median = Median(times);
+        // Per layer: the medians of its forward and backward times, and its share of the step.
+        var layers = new List<(string Name, string Kind, double Forward, double Backward, double Share)>();
+        var fw = new double[iterations];
+        var bw = new double[iterations];
+        foreach (var node in nodes)
+        {
+            if (node.Layer is not { } layer) continue;
+            for (int i = 0; i < iterations; i++)
+                (fw[i], bw[i]) = (forwardTicks[i][node.Index] * 1000.0 / Stopwatch.Frequency, backwardTicks[i][node.Index] * 1000.0 / Stopwatch.Frequency);
+            double f = Median(fw), b = Median(bw);
+            layers.Add((node.Name, layer.GetType().Name, f, b, (f + b) / median));
+        }
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(new
@@ -203,9 +221,19 @@ public static class BenchCommand
                 median_ms_per_step = Math.Round(median, 3),
                 min_ms_per_step = Math.Round(times.Min(), 3),
                 samples_per_second = Math.Round(batch * 1000 / median, 1),
+                layers = layers.Select(l => new
+                {
+                    name = l.Name, kind = l.Kind, forward_ms = Math.Round(l.Forward, 4), backward_ms = Math.Round(l.Backward, 4),
+                    share = Math.Round(l.Share, 4),
+                }),
             }));
             return CliRunner.Ok;
         }
+        var table = new Table().AddColumns("layer", "kind", "forward ms", "backward ms", "share");
+        foreach (var l in layers)
+            table.AddRow(Markup.Escape(l.Name), l.Kind, l.Forward.ToString("F3"), l.Backward.ToString("F3"), l.Share.ToString("P1"));
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        console.Write(table);
         Console.WriteLine($"{arch} training step (forward + backward + SGD), batch {batch}: median {median:F2} ms " +
             $"(min {times.Min():F2}, {iterations} steps) = {batch * 1000 / median:F0} samples/s on {threads} thread(s)");
         return CliRunner.Ok;

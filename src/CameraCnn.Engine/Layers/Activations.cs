@@ -1,5 +1,6 @@
 // Activations: the element-wise nonlinearities phi of the lecture's eq. (7); backward multiplies by phi'(Z) (eq. 12).
 using System.Numerics.Tensors;
+using CameraCnn.Engine.Kernels;
 
 namespace CameraCnn.Engine.Layers;
 
@@ -13,8 +14,8 @@ public sealed class ReLU : ElementwiseLayer
     {
         if (dInputs[0] is not { } dX) return;
         float[] x = inputs[0].Data, dy = dOutput.Data, dx = dX.Data;
-        for (int i = 0; i < dx.Length; i++)
-            if (x[i] > 0) dx[i] += dy[i];
+        Parallelism.For(dx.Length, 65536, (i0, i1, _) =>
+            TrainingMath.AddWherePositive(x.AsSpan(i0, i1 - i0), dy.AsSpan(i0, i1 - i0), dx.AsSpan(i0, i1 - i0)));
     }
 }
 

@@ -1,5 +1,8 @@
 // BatchNorm2d: per-channel normalisation with batch statistics when training (and running averages updated),
 // running statistics at inference. y = scale * (x - mean) / sqrt(var + eps) + bias.
+using CameraCnn.Engine.Kernels;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+
 namespace CameraCnn.Engine.Layers;
 
 /// <summary>
@@ -51,43 +54,68 @@ public sealed class BatchNorm2d : Layer
         return s;
     }
 
+    /// <summary>
+    /// Channels are independent, so workers take whole channels: each channel's sums run in one fixed order whatever
+    /// the thread count (results are bit-identical from 1 to N threads). Small tensors stay on the calling thread.
+    /// </summary>
+    private static int MinChannelsPerWorker(int n, int spatial) => Math.Max(1, 32768 / Math.Max(1, n * spatial));
+
     public override void Forward(IReadOnlyList<Tensor> inputs, Tensor output)
     {
         Tensor x = inputs[0];
         int N = x.N, C = Channels, S = Spatial(x);
         if (_mean.Length != C) { _mean = new float[C]; _invStd = new float[C]; }
         float[] xd = x.Data, y = output.Data;
-        for (int c = 0; c < C; c++)
+        var job = new ChannelJob { Layer = this, N = N, S = S, X = xd, Y = y, Training = Training, Backward = false };
+        Parallelism.For(C, MinChannelsPerWorker(N, S), ref job); // a struct body: the inference forward allocates nothing
+    }
+
+    /// <summary>Whole channels of a forward or backward, as one worker's slice.</summary>
+    private struct ChannelJob : IParallelBody
+    {
+        public BatchNorm2d Layer;
+        public int N, S;
+        public float[] X, Y, Dy;
+        public float[]? Dx;
+        public bool Training, Backward;
+
+        public readonly void Run(int start, int end, int worker)
         {
-            float mean, variance;
-            if (Training)
-            {
-                double sum = 0, sq = 0;
-                for (int n = 0; n < N; n++)
-                    foreach (float v in xd.AsSpan((n * C + c) * S, S)) sum += v;
-                long count = (long)N * S;
-                mean = (float)(sum / count);
-                for (int n = 0; n < N; n++)
-                    foreach (float v in xd.AsSpan((n * C + c) * S, S)) sq += (v - mean) * (double)(v - mean);
-                variance = (float)(sq / count);
-                float unbiased = count > 1 ? (float)(sq / (count - 1)) : variance;
-                RunningMean.Value.Data[c] = Momentum * RunningMean.Value.Data[c] + (1 - Momentum) * mean;
-                RunningVar.Value.Data[c] = Momentum * RunningVar.Value.Data[c] + (1 - Momentum) * unbiased;
-            }
-            else
-            {
-                mean = RunningMean.Value.Data[c];
-                variance = RunningVar.Value.Data[c];
-            }
-            float invStd = 1f / MathF.Sqrt(variance + Epsilon);
-            _mean[c] = mean;
-            _invStd[c] = invStd;
-            float a = Scale.Value.Data[c] * invStd, b = Shift.Value.Data[c] - mean * a;
-            for (int n = 0; n < N; n++)
-            {
-                int o = (n * C + c) * S;
-                for (int i = 0; i < S; i++) y[o + i] = xd[o + i] * a + b;
-            }
+            for (int c = start; c < end; c++)
+                if (Backward) Layer.BackwardChannel(c, N, S, X, Dy, Dx, Training);
+                else Layer.ForwardChannel(c, N, S, X, Y, Training);
+        }
+    }
+
+    private void ForwardChannel(int c, int N, int S, float[] xd, float[] y, bool training)
+    {
+        int C = Channels;
+        float mean, variance;
+        if (training)
+        {
+            double sum = 0, sq = 0;
+            for (int n = 0; n < N; n++) sum += TensorPrimitives.Sum(xd.AsSpan((n * C + c) * S, S));
+            long count = (long)N * S;
+            mean = (float)(sum / count);
+            for (int n = 0; n < N; n++) sq += TrainingMath.SumSquaredDeviation(xd.AsSpan((n * C + c) * S, S), mean);
+            variance = (float)(sq / count);
+            float unbiased = count > 1 ? (float)(sq / (count - 1)) : variance;
+            RunningMean.Value.Data[c] = Momentum * RunningMean.Value.Data[c] + (1 - Momentum) * mean;
+            RunningVar.Value.Data[c] = Momentum * RunningVar.Value.Data[c] + (1 - Momentum) * unbiased;
+        }
+        else
+        {
+            mean = RunningMean.Value.Data[c];
+            variance = RunningVar.Value.Data[c];
+        }
+        float invStd = 1f / MathF.Sqrt(variance + Epsilon);
+        _mean[c] = mean;
+        _invStd[c] = invStd;
+        float a = Scale.Value.Data[c] * invStd, b = Shift.Value.Data[c] - mean * a;
+        for (int n = 0; n < N; n++)
+        {
+            int o = (n * C + c) * S;
+            TrainingMath.ScaleShift(xd.AsSpan(o, S), a, b, y.AsSpan(o, S));
         }
     }
 
@@ -97,45 +125,45 @@ public sealed class BatchNorm2d : Layer
         int N = x.N, C = Channels, S = Spatial(x);
         float[] xd = x.Data, dy = dOutput.Data;
         float[]? dx = dInputs[0]?.Data;
+        var job = new ChannelJob { Layer = this, N = N, S = S, X = xd, Dy = dy, Dx = dx, Training = Training, Backward = true };
+        Parallelism.For(C, MinChannelsPerWorker(N, S), ref job);
+    }
+
+    private void BackwardChannel(int c, int N, int S, float[] xd, float[] dy, float[]? dx, bool training)
+    {
+        int C = Channels;
         long count = (long)N * S;
-        for (int c = 0; c < C; c++)
+        float mean = _mean[c], invStd = _invStd[c], gamma = Scale.Value.Data[c];
+        double sumDy = 0, sumDyDeviation = 0;
+        for (int n = 0; n < N; n++)
         {
-            float mean = _mean[c], invStd = _invStd[c], gamma = Scale.Value.Data[c];
-            double sumDy = 0, sumDyXhat = 0;
+            int o = (n * C + c) * S;
+            var (s, p) = TrainingMath.SumDyAndDyDeviation(dy.AsSpan(o, S), xd.AsSpan(o, S), mean);
+            sumDy += s;
+            sumDyDeviation += p;
+        }
+        double sumDyXhat = sumDyDeviation * invStd;
+        Scale.Grad.Data[c] += (float)sumDyXhat;
+        Shift.Grad.Data[c] += (float)sumDy;
+        if (dx is null) return;
+        if (training)
+        {
+            // Batch statistics depend on x: dx = gamma*invStd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)), xhat = (x - mean)*invStd.
+            float k = gamma * invStd / count;
+            float a = k * count, b = -(float)(k * sumDyXhat * invStd), constant = -(float)(k * sumDy);
             for (int n = 0; n < N; n++)
             {
                 int o = (n * C + c) * S;
-                for (int i = 0; i < S; i++)
-                {
-                    sumDy += dy[o + i];
-                    sumDyXhat += dy[o + i] * (xd[o + i] - mean) * invStd;
-                }
+                TrainingMath.AddAffineDeviation(dx.AsSpan(o, S), dy.AsSpan(o, S), xd.AsSpan(o, S), mean, a, b, constant);
             }
-            Scale.Grad.Data[c] += (float)sumDyXhat;
-            Shift.Grad.Data[c] += (float)sumDy;
-            if (dx is null) continue;
-            if (Training)
+        }
+        else
+        {
+            float k = gamma * invStd;
+            for (int n = 0; n < N; n++)
             {
-                // Batch statistics depend on x: dx = gamma*invStd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)).
-                float k = gamma * invStd / count, mDy = (float)(sumDy), mXh = (float)(sumDyXhat);
-                for (int n = 0; n < N; n++)
-                {
-                    int o = (n * C + c) * S;
-                    for (int i = 0; i < S; i++)
-                    {
-                        float xhat = (xd[o + i] - mean) * invStd;
-                        dx[o + i] += k * (count * dy[o + i] - mDy - xhat * mXh);
-                    }
-                }
-            }
-            else
-            {
-                float k = gamma * invStd;
-                for (int n = 0; n < N; n++)
-                {
-                    int o = (n * C + c) * S;
-                    for (int i = 0; i < S; i++) dx[o + i] += k * dy[o + i];
-                }
+                int o = (n * C + c) * S;
+                TensorPrimitives.MultiplyAdd(dy.AsSpan(o, S), k, dx.AsSpan(o, S), dx.AsSpan(o, S));
             }
         }
     }
