@@ -480,6 +480,7 @@ public sealed class TeachSession : IDisposable
                 return;
             }
             SetStatus(new TeachStatus(TeachPhase.Extracting, "computing features"));
+            _cacheDirty = true; // features computed before a cancel or failure are kept too
             var clock = Stopwatch.StartNew();
             var result = TeachTraining.Run(Dataset, _extractor, _cache, options, _o.Augment, _o.AugmentOptions,
                 new InlineProgress<(int Done, int Total)>(p =>
@@ -494,7 +495,6 @@ public sealed class TeachSession : IDisposable
                     $"training epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:F3}, validation accuracy {Percent(p.ValAccuracy)}",
                     0, 0, p.Epoch, p.Epochs, p.Loss, p.TrainAccuracy, p.ValAccuracy))),
                 cancel);
-            _cacheDirty |= result.Features.Computed > 0;
             foreach (string path in result.Features.Unreadable) _unreadable.Add(TeachDataset.KeyOf(new FileInfo(path)));
 
             // Classes renamed while training: the head shows today's names.

@@ -251,7 +251,7 @@ internal sealed unsafe class LiveRenderer : IDisposable
         DrawNotice();
         if (_s.TeachLines is { } teach) DrawTeach(teach);
         DrawTileCaptions();
-        if (_s.ShowConfusion && _s.ConfusionLines is { } confusion) DrawBox(confusion, 0.55f);
+        if (_s.ShowConfusion && _s.ConfusionTable is { } confusion) DrawTable(confusion, 0.55f);
         if (_s.ShowHelp) DrawHelp();
         _batch.Flush();
     }
@@ -655,15 +655,39 @@ internal sealed unsafe class LiveRenderer : IDisposable
         }
     }
 
-    /// <summary>A centred box of text lines (the confusion matrix), <paramref name="at"/> of the way down.</summary>
-    private void DrawBox(string[] lines, float at)
+    /// <summary>
+    /// A centred box with a title row and a table under it (the confusion matrix), <paramref name="at"/> of the way
+    /// down: the first column left-aligned, the others right-aligned on measured widths (the font is proportional).
+    /// </summary>
+    private void DrawTable(string[][] rows, float at)
     {
-        float step = Lh + 2 * _ui, w = 0;
-        foreach (var l in lines) w = Math.Max(w, _font.Measure(l));
-        float h = lines.Length * step;
+        float step = Lh + 2 * _ui, gap = 14 * _ui;
+        int columns = rows.Skip(1).Select(r => r.Length).DefaultIfEmpty(0).Max();
+        var widths = new float[columns];
+        foreach (var row in rows.Skip(1))
+            for (int c = 0; c < row.Length; c++) widths[c] = Math.Max(widths[c], _font.Measure(row[c]));
+        float tableW = widths.Sum() + gap * Math.Max(0, columns - 1);
+        float w = Math.Max(tableW, rows.Length > 0 && rows[0].Length > 0 ? _font.Measure(rows[0][0]) : 0);
+        float h = rows.Length * step;
         float x = MathF.Round(Math.Max(M, (_fbW - w) / 2)), y = MathF.Round(Math.Max(M, (_fbH - h) * at));
         _font.Rect(_batch, x - 12 * _ui, y - 8 * _ui, x + w + 12 * _ui, y + h + 6 * _ui, 0.02f, 0.02f, 0.04f, 0.9f);
-        for (int i = 0; i < lines.Length; i++) Text(lines[i], x, y + i * step, i == 0 ? 1f : 0.95f, i == 0 ? 0.85f : 0.95f, i == 0 ? 0.45f : 0.95f);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var row = rows[i];
+            if (i == 0)
+            {
+                if (row.Length > 0) Text(row[0], x, y, 1f, 0.85f, 0.45f);
+                continue;
+            }
+            float cx = x;
+            for (int c = 0; c < row.Length; c++)
+            {
+                float tx = c == 0 ? cx : cx + widths[c] - _font.Measure(row[c]);
+                bool diagonal = i >= 2 && c == i - 1; // correct predictions
+                Text(row[c], tx, y + i * step, diagonal ? 0.5f : 0.95f, 0.95f, diagonal ? 0.55f : 0.95f);
+                cx += widths[c] + gap;
+            }
+        }
     }
 
     private void DrawHelp()

@@ -697,30 +697,25 @@ internal sealed class LiveSession
         else if (_awaitingClass) lines.Add("W: press 1-9, the class this frame belongs to");
         else if (_teachMessage is { } m) lines.Add(m);
         _s.TeachLines = lines.ToArray();
-        _s.ConfusionLines = _s.ShowConfusion ? ConfusionText(teach.LastTraining) : null;
+        _s.ConfusionTable = _s.ShowConfusion ? ConfusionTable(teach.LastTraining) : null;
     }
 
     private double RecordRate => Stopwatch.Frequency / (double)_recordPeriod;
 
-    private static string[] ConfusionText(TeachTrainingResult? last)
+    /// <summary>The confusion matrix as table cells: the title, then a header row and one row per true class.</summary>
+    private static string[][] ConfusionTable(TeachTrainingResult? last)
     {
-        if (last is null) return ["no training yet: T trains a head and measures it on held-out frames"];
+        if (last is null) return [["no training yet: T trains a head and measures it on held-out frames"]];
         var h = last.Head;
         var labels = h.Head.Labels;
         int k = labels.Count;
-        var lines = new List<string> { $"validation confusion (rows: true, columns: predicted), accuracy {(float.IsNaN(h.ValAccuracy) ? "n/a" : h.ValAccuracy.ToString("P1"))}" };
-        var header = new StringBuilder("            ");
-        for (int c = 0; c < k; c++) header.Append($"{c + 1,6}");
-        lines.Add(header.ToString());
+        string accuracy = float.IsNaN(h.ValAccuracy) ? "n/a" : h.ValAccuracy.ToString("P1");
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var rows = new List<string[]> { new[] { $"validation confusion (rows: true, columns: predicted), accuracy {accuracy}" } };
+        rows.Add(["", .. Enumerable.Range(1, k).Select(c => c.ToString(inv))]);
         for (int r = 0; r < k; r++)
-        {
-            var row = new StringBuilder();
-            string name = labels[r].Length > 9 ? labels[r][..9] : labels[r];
-            row.Append($"{r + 1} {name,-9} ");
-            for (int c = 0; c < k; c++) row.Append($"{h.Confusion[r, c],6}");
-            lines.Add(row.ToString());
-        }
-        return lines.ToArray();
+            rows.Add([$"{r + 1} {labels[r]}", .. Enumerable.Range(0, k).Select(c => h.Confusion[r, c].ToString(inv))]);
+        return rows.ToArray();
     }
 
     private void Page(int step)

@@ -43,8 +43,8 @@ internal sealed class LiveState
     // Teach mode (null / false without a teach session).
     /// <summary>Class counters, trainer status, the head's verdict: rebuilt when they change, drawn under the bars.</summary>
     public string[]? TeachLines;
-    /// <summary>The last training's validation confusion matrix as text lines (V shows it).</summary>
-    public string[]? ConfusionLines;
+    /// <summary>The last training's validation confusion matrix (V shows it): a title row, then rows of cells.</summary>
+    public string[][]? ConfusionTable;
     public bool ShowConfusion;
     /// <summary>One tile per recorded class (thumbnail, "k name", frame count), in the strip at the bottom left.</summary>
     public TeachTile[] TeachTiles = [];
