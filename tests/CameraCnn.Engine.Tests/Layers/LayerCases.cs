@@ -54,6 +54,12 @@ internal static class LayerCases
         ["k3s2_pad1_ceil"] = new(2, 2, 6, 9, Window2d.Square(3, 2, 1), true),
         ["k3x2_s1x2"] = new(2, 2, 5, 7, new Window2d(3, 2, 1, 2), false),
         ["k2s2"] = new(2, 3, 6, 5, Window2d.Square(2, 2), false),
+        // Rows long enough for the 4-lane (SSE4.1) and 8-lane (AVX2) max-pool paths, with their overlapping last step.
+        ["k2s2_w14_lenet"] = new(2, 3, 14, 14, Window2d.Square(2, 2), false),
+        ["k3s2_pad1_w11"] = new(2, 2, 11, 11, Window2d.Square(3, 2, 1), false),
+        ["k3s1_pad1_w9"] = new(1, 2, 5, 9, Window2d.Square(3, 1, 1), false),
+        ["k2s2_w21_ceil"] = new(2, 2, 6, 21, Window2d.Square(2, 2), true),
+        ["k3s1_w20"] = new(1, 2, 4, 20, Window2d.Square(3, 1), false),
     };
 
     public static TheoryData<string> ConvNames => new(Conv.Keys);
