@@ -173,6 +173,11 @@ public static class BenchCommand
         var backwardTicks = new long[iterations][];
         for (int i = 0; i < iterations; i++) (forwardTicks[i], backwardTicks[i]) = (new long[nodes.Count], new long[nodes.Count]);
         var scratch = new long[nodes.Count];
+        var phases = new double[4][]; // forward, loss + zeroing the gradients, backward, optimizer step
+        for (int p = 0; p < phases.Length; p++) phases[p] = new double[iterations];
+        static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+        long allocatedBefore = 0;
+        int collectionsBefore = GC.CollectionCount(0);
         Report.Note($"bench: training {arch} on {loaded.Description}, batch {batch}, {threads} thread(s), GEMM path {Gemm.ActivePath}");
         for (int step = 0; step < warmup + iterations; step++)
         {
@@ -185,16 +190,27 @@ public static class BenchCommand
             }
             pre.NormalizeUnit(x);
             bool measured = step >= warmup;
+            if (step == warmup) allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
             long t0 = Stopwatch.GetTimestamp();
             graph.ForwardTimed([x], measured ? forwardTicks[step - warmup] : scratch, training: true);
+            long t1 = Stopwatch.GetTimestamp();
             float loss = Loss.SoftmaxCrossEntropy(logits.Output, labels, dLogits, out _);
             sgd.ZeroGrad();
+            long t2 = Stopwatch.GetTimestamp();
             graph.BackwardTimed(logits, dLogits, measured ? backwardTicks[step - warmup] : scratch);
+            long t3 = Stopwatch.GetTimestamp();
             sgd.Step();
-            double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            long t4 = Stopwatch.GetTimestamp();
             if (!float.IsFinite(loss)) throw new DivergedException($"the loss became {loss} at step {step}");
-            if (step >= warmup) times[step - warmup] = ms;
+            if (measured)
+            {
+                int i = step - warmup;
+                times[i] = Stopwatch.GetElapsedTime(t0, t4).TotalMilliseconds;
+                (phases[0][i], phases[1][i], phases[2][i], phases[3][i]) = (Ms(t1 - t0), Ms(t2 - t1), Ms(t3 - t2), Ms(t4 - t3));
+            }
         }
+        long allocatedPerStep = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / iterations;
+        int collections = GC.CollectionCount(0) - collectionsBefore;
         double median = Median(times);
         // Per layer: the medians of its forward and backward times, and its share of the step.
         var layers = new List<(string Name, string Kind, double Forward, double Backward, double Share)>();
@@ -221,6 +237,12 @@ public static class BenchCommand
                 median_ms_per_step = Math.Round(median, 3),
                 min_ms_per_step = Math.Round(times.Min(), 3),
                 samples_per_second = Math.Round(batch * 1000 / median, 1),
+                forward_ms = Math.Round(Median(phases[0]), 3),
+                loss_ms = Math.Round(Median(phases[1]), 3),
+                backward_ms = Math.Round(Median(phases[2]), 3),
+                optimizer_ms = Math.Round(Median(phases[3]), 3),
+                allocated_bytes_per_step = allocatedPerStep,
+                gc_collections = collections,
                 layers = layers.Select(l => new
                 {
                     name = l.Name, kind = l.Kind, forward_ms = Math.Round(l.Forward, 4), backward_ms = Math.Round(l.Backward, 4),
@@ -236,6 +258,9 @@ public static class BenchCommand
         console.Write(table);
         Console.WriteLine($"{arch} training step (forward + backward + SGD), batch {batch}: median {median:F2} ms " +
             $"(min {times.Min():F2}, {iterations} steps) = {batch * 1000 / median:F0} samples/s on {threads} thread(s)");
+        Console.WriteLine($"phases (medians): forward {Median(phases[0]):F2} ms, loss {Median(phases[1]):F2} ms, backward {Median(phases[2]):F2} ms " +
+            $"(layers {layers.Sum(l => l.Backward):F2}), optimizer step {Median(phases[3]):F2} ms");
+        Console.WriteLine($"allocated per step (all threads): {allocatedPerStep} bytes; {collections} gen-0 collection(s) in the run");
         return CliRunner.Ok;
     }
 }
