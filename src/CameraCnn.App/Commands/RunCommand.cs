@@ -127,12 +127,16 @@ public static class RunCommand
             string modelName = File.Exists(modelArg) ? Path.GetFileNameWithoutExtension(modelArg) : modelArg;
             // Teach mode: a backbone (no labels, e.g. resnet18) or a model saved by teach mode; not headless.
             bool teachable = TeachModel.IsTeachModel(model) || model.Labels.Count == 0;
-            if ((data ?? classNames) is not null && (headless || !teachable))
-                Report.Note("camcnn: note: --data and --classes are ignored: teach mode needs the window and a backbone --model (resnet18 or a saved teach model)");
+            string dataDir = data ?? TeachDataset.DefaultDirectory;
+            // Headless, a teach folder only classifies (no keys to record with): used when given or when it exists.
+            if (headless && teachable && data is not null && !Directory.Exists(data))
+                throw new CliException($"--data {data}: no such teach folder (record classes into it in the window first: camcnn run --data {data})");
+            bool teachWanted = teachable && (!headless || data is not null || Directory.Exists(dataDir));
+            if (!teachable && (data ?? classNames) is not null)
+                Report.Note("camcnn: note: --data and --classes are ignored: teach mode needs a backbone --model (resnet18 or a saved teach model)");
             TeachSession? teach = null;
             Engine.Node? featureNode = null;
-            string dataDir = data ?? TeachDataset.DefaultDirectory;
-            if (!headless && teachable)
+            if (teachWanted)
             {
                 try
                 {
@@ -144,6 +148,7 @@ public static class RunCommand
                         Backbone = BackboneSource.For(model, modelArg),
                         Threshold = threshold ?? TeachModel.Threshold(model) ?? 0.5f,
                         InitialHead = head,
+                        TrainOnStart = true,
                         Head = new HeadOptions { Hidden = t.Hidden },
                         Augment = t.Augment,
                     });
@@ -176,7 +181,8 @@ public static class RunCommand
                     RecordRate = recordRate,
                     TeachSavePath = teach is null ? null : Path.Combine(teach.Dataset.Directory, "teach.onnx"),
                 };
-                return headless ? new HeadlessSession(options, model, capture).Run() : new LiveSession(options, model, capture, notice, teach, featureNode).Run();
+                return headless ? new HeadlessSession(options, model, capture, teach, featureNode).Run()
+                                : new LiveSession(options, model, capture, notice, teach, featureNode).Run();
             }
             finally
             {

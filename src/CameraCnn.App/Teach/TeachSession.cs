@@ -35,6 +35,11 @@ public sealed record TeachOptions
     public int RecordQueue { get; init; } = 32;
     /// <summary>A head to predict with until the first training (e.g. read from the --model file with <see cref="TeachModel.ReadHead"/>).</summary>
     public ClassifierHead? InitialHead { get; init; }
+    /// <summary>
+    /// Without an initial head, train one as soon as the backbone is loaded when the folder already holds two or more
+    /// classes with frames (a reopened folder predicts again without pressing T; cached features make it quick).
+    /// </summary>
+    public bool TrainOnStart { get; init; }
 }
 
 /// <summary>What the trainer thread is doing.</summary>
@@ -439,6 +444,7 @@ public sealed class TeachSession : IDisposable
         }
         Volatile.Write(ref _cache, cache);
         SetStatus(new TeachStatus(TeachPhase.Idle, $"ready: {_backbone.Name} loaded, {cache.Count} cached feature vector(s){note}"));
+        if (_o.TrainOnStart && _head is null && Dataset.Classes.Count(c => c.Count > 0) >= 2) StartTraining();
     }
 
     /// <summary>Computes the features of one recorded frame that has none yet. False when there was nothing to do.</summary>

@@ -1,5 +1,6 @@
 // HeadlessSession: `camcnn run --headless`: the same capture and inference threads as the window, without a
-// window: one line per second on stdout with the top classes and the figures, stats at the end.
+// window: one line per second on stdout with the top classes and the figures, stats at the end. With a backbone and
+// a teach folder, the classes are the teach head's (trained on start from the folder, as the window does).
 using System.Diagnostics;
 using CameraCnn.App.Cli;
 using CameraCnn.Engine.Models;
@@ -8,7 +9,8 @@ using CameraCnn.Vision;
 namespace CameraCnn.App.Window;
 
 /// <summary>The live pipeline without a display (servers, CI, no GPU at all).</summary>
-internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread capture)
+internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread capture, App.Teach.TeachSession? teach = null,
+    Engine.Node? featureNode = null)
 {
     private static volatile bool _interrupted;
 
@@ -16,10 +18,14 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
     {
         using var frameArrived = new AutoResetEvent(false);
         using var feed = new FrameFeed(capture, frameArrived);
-        using var worker = new InferenceWorker(model, feed.ForInference, frameArrived, o.Fuse);
+        using var worker = new InferenceWorker(model, feed.ForInference, frameArrived, o.Fuse, teach is null ? null : featureNode);
+        string? lastTop = null;
         var latencies = new SampleRing(16384);
         var top = new int[3];
         long start = Stopwatch.GetTimestamp(), firstResult = 0, lastPrint = start, inferred = 0;
+        if (!worker.IsClassifier && teach is null)
+            Console.Error.WriteLine($"camcnn: note: {o.ModelName} has no classes, so only its feature shape is printed; teach it classes " +
+                "in the window (hold 1-9, then T) and run headless with that --data folder, or give a classifier --model");
         feed.Start();
         worker.Start();
         Console.CancelKeyPress += OnCancel;
@@ -43,7 +49,9 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
                 if (now - lastPrint >= Stopwatch.Frequency)
                 {
                     lastPrint = now;
-                    Console.WriteLine(Line(worker, feed, r, top, (now - start) / (double)Stopwatch.Frequency));
+                    string line = teach is null ? Line(worker, feed, r, top, (now - start) / (double)Stopwatch.Frequency)
+                        : TeachLine(teach, worker, feed, r, (now - start) / (double)Stopwatch.Frequency, out lastTop);
+                    Console.WriteLine(line);
                 }
                 if (o.Frames is { } n && inferred >= n) break;
                 if (o.Seconds is { } secs && now - start >= secs * Stopwatch.Frequency) break;
@@ -69,6 +77,13 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
                 ["framesNotInferred"] = feed.ForInference.Dropped,
                 ["reconnects"] = feed.Reconnects,
                 ["sourceState"] = feed.State.ToString(),
+                ["teach"] = teach is null ? null : new Dictionary<string, object?>
+                {
+                    ["data"] = teach.Dataset.Directory,
+                    ["head"] = teach.CurrentHead is not null,
+                    ["status"] = teach.Status.Message,
+                    ["lastTop"] = lastTop,
+                },
             });
         return CliRunner.Ok;
     }
@@ -77,6 +92,30 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
     {
         e.Cancel = true;
         _interrupted = true;
+    }
+
+    /// <summary>The teach head's top 3 for this result (or what the trainer is doing while there is no head yet).</summary>
+    private static string TeachLine(App.Teach.TeachSession teach, InferenceWorker w, FrameFeed feed, InferenceResult r, double t,
+        out string? topLabel)
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.Append($"{t,6:F1} s  ");
+        topLabel = null;
+        var head = teach.CurrentHead;
+        if (head is null || r.TeachFeatures.Length != head.Dimension)
+            sb.Append($"no teach head yet ({teach.Status.Message})  ");
+        else
+        {
+            var probs = new float[head.Classes]; // once a second
+            var p = teach.Classify(r.TeachFeatures, probs);
+            topLabel = p.Label;
+            if (p.IsUnknown) sb.Append($"{App.Teach.TeachSession.UnknownLabel} ({p.Confidence:P1} < {teach.Threshold:P0})  ");
+            foreach (int i in Enumerable.Range(0, head.Classes).OrderByDescending(i => probs[i]).Take(3))
+                sb.Append($"{head.Labels[i]} {probs[i]:P1}  ");
+        }
+        sb.Append($"| inference {w.Rate.Rate:F1} fps ({r.ForwardMs:F1} ms) | capture {feed.Rate.Rate:F1} fps");
+        if (feed.State == FeedState.Reconnecting) sb.Append(" | reconnecting");
+        return sb.ToString();
     }
 
     private static string Line(InferenceWorker w, FrameFeed feed, InferenceResult r, int[] top, double t)

@@ -75,6 +75,9 @@ public sealed class RunFailureTests(WindowFixture f)
         CliAssert.Error(Camcnn.RunInProcess("run", "--classes", "apple,,none", "--model", f.Runner.ModelPath), "empty name");
         CliAssert.Error(Camcnn.RunInProcess("run", "--classes", "apple,Apple", "--model", f.Runner.ModelPath), "twice");
         CliAssert.Error(Camcnn.RunInProcess("run", "--classes", "a,b,c,d,e,f,g,h,i,j", "--model", f.Runner.ModelPath), "at most 9");
+        string missing = Path.Combine(f.Runner.Directory, "no-such-teach-folder");
+        CliAssert.Error(Camcnn.RunInProcess("run", "--headless", "--source", "synthetic", "--data", missing), "no such teach folder");
+        Assert.False(Directory.Exists(missing), "a headless run must not create the teach folder");
     }
 
     [Fact]

@@ -2,7 +2,8 @@
 // record one frame each and W then a digit adds one; held digits record a few frames a second with the inference
 // thread's own features; over three runs on one --data folder (reopened and extended each time) three videos of
 // different scenes become three classes, a tile click + R + typed text renames one, Backspace deletes a frame, T trains
-// while the camera keeps running, S saves, and the saved model predicts held-out videos.
+// while the camera keeps running, S saves, and the saved model predicts held-out videos; headless, the folder's head
+// is trained on start and names what it sees.
 using System.Text.Json;
 using CameraCnn.App.Tests.Infrastructure;
 using CameraCnn.App.Tests.Teach;
@@ -83,6 +84,20 @@ public sealed class TeachWindowTests(WindowFixture f, ITestOutputHelper log)
         Assert.True(training.GetProperty("seconds").GetDouble() > 0.5, $"the training was too short to measure: {fps}");
         Assert.True(training.GetProperty("captureFps").GetDouble() > 0, $"no frame captured during the training: {fps}");
         Assert.InRange(training.GetProperty("longestFrameGapMs").GetDouble(), 0, 1000);
+
+        // Headless with the folder (no --model: resnet18): the head is trained from the folder on start and names the
+        // held-out red disc, which was renamed "ruby".
+        string headlessStats = Path.Combine(root, "headless.json");
+        var headless = Camcnn.Run(["run", "--headless", "--source", heldOut[0], "--seconds", "8", "--data", data, "--stats-json", headlessStats],
+            null, null, TimeSpan.FromSeconds(120));
+        CliAssert.Succeeded(headless);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(headlessStats)))
+        {
+            var teachStats = doc.RootElement.GetProperty("teach");
+            Assert.True(teachStats.GetProperty("head").GetBoolean(), $"no head trained on start: {teachStats}");
+            Assert.Equal("ruby", teachStats.GetProperty("lastTop").GetString());
+        }
+        Assert.Contains(headless.StdoutLines, l => l.Contains("ruby 1") || l.Contains("ruby 9")); // "ruby 100.0 %" or "ruby 99.x %"
 
         // The saved model classifies every held-out frame of the three scenes in `camcnn eval` (>= 95 %).
         string[] names = ["ruby", "green", "blue"];
