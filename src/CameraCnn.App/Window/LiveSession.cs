@@ -1,9 +1,9 @@
 // LiveSession: `camcnn run` with a window. Starts the capture and inference threads, then runs the render loop on
 // this thread (which owns the GL context): wait for input or a wake-up, take the newest frame and result if any,
 // draw when something changed, swap. The loop never waits for inference. With --frames it draws every frame, replays
-// a key script, saves a screenshot; --stats-json writes the figures at the end.
+// a key script, saves a screenshot; --stats-json writes the figures at the end. Teach mode's keys and overlay live in
+// TeachController, which this loop feeds with input, results and time.
 using System.Diagnostics;
-using System.Text;
 using CameraCnn.App.Teach;
 using CameraCnn.Engine.Models;
 using CameraCnn.Vision;
@@ -29,40 +29,13 @@ internal sealed class LiveSession
     private bool _quit;
     private static volatile bool _interrupted;
 
-    // Teach mode (all null / unused without a session).
+    // Teach mode (null without a session).
     private readonly TeachSession? _teach;
     private readonly Engine.Node? _featureNode;
-    private readonly long _recordPeriod;
-    private volatile bool _teachChanged = true;
-    private volatile string? _recordProblem;
-    private long _teachLinesAt, _nextRecordAt, _headVersion = -1;
-    private int _heldClass = -1, _currentClass = -1, _recorded, _requested;
-    private bool _awaitingClass;
-    // Renaming (R): the class being renamed (-1: not renaming), the text typed so far, and whether the next typed
-    // character is the R itself (GLFW sends a key's text after its key event).
-    private int _renaming = -1;
-    private readonly StringBuilder _renameText = new();
-    private bool _swallowChar;
-    private readonly TeachFpsMeter _teachFps = new();
-    private float[] _teachProbs = [];
-    private Engine.Teach.ClassifierHead? _shownHead;
-    private TeachPrediction _prediction = TeachPrediction.None;
-    private string? _teachMessageText;
-    private long _teachMessageAt;
-
-    /// <summary>A short answer to the last teach key, shown for a few seconds.</summary>
-    private string? _teachMessage
-    {
-        get => _teachMessageText is not null && Seconds(Stopwatch.GetTimestamp() - _teachMessageAt) < 4 ? _teachMessageText : null;
-        set
-        {
-            _teachMessageText = value;
-            _teachMessageAt = Stopwatch.GetTimestamp();
-        }
-    }
+    private TeachController? _tc;
 
     /// <param name="capture">a started capture thread (the session owns it from here).</param>
-    /// <param name="teach">a teach session the keys 1-9, Backspace, T, S, W and V drive (owned by the caller), or null.</param>
+    /// <param name="teach">a teach session the keys 1-9, R, Backspace, T, S, W and V drive (owned by the caller), or null.</param>
     /// <param name="featureNode">the model's node whose output the teach head classifies.</param>
     public LiveSession(RunOptions options, Model model, CaptureThread capture, string? notice, TeachSession? teach = null, Engine.Node? featureNode = null)
     {
@@ -72,7 +45,6 @@ internal sealed class LiveSession
         _notice = notice;
         _teach = teach;
         _featureNode = teach is null ? null : featureNode;
-        _recordPeriod = (long)(Stopwatch.Frequency / Math.Clamp(options.RecordRate, 0.1, 60));
     }
 
     public int Run()
@@ -106,12 +78,7 @@ internal sealed class LiveSession
 
             feed.Published = GlWindow.Wake;
             worker.Published = GlWindow.Wake;
-            if (_teach is not null)
-            {
-                _teach.Changed += OnTeachChanged;
-                worker.FrameTaken = OnFrameTaken;
-                _s.NoClassesText = "no head yet: hold 1-9 to record, T to train";
-            }
+            if (_teach is not null) _tc = new TeachController(_teach, _s, worker, feed, window, renderer, _o.TeachSavePath!, _o.RecordRate);
             feed.Start();
             worker.Start();
             Console.CancelKeyPress += OnCancel;
@@ -120,7 +87,7 @@ internal sealed class LiveSession
         finally
         {
             Console.CancelKeyPress -= OnCancel;
-            if (_teach is not null) _teach.Changed -= OnTeachChanged;
+            _tc?.Detach();
             // Join the threads while the window still exists: they wake it (glfwPostEmptyEvent) until they stop.
             worker.Dispose();
             feed.Dispose();
@@ -137,12 +104,6 @@ internal sealed class LiveSession
 
     private static IReadOnlyList<string> LabelsFor(InferenceWorker w) =>
         w.IsClassifier ? w.Labels : Enumerable.Range(0, w.OutputLength).Select(i => $"class {i}").ToArray();
-
-    private void OnTeachChanged()
-    {
-        _teachChanged = true;
-        GlWindow.Wake();
-    }
 
     private static void OnCancel(object? sender, ConsoleCancelEventArgs e)
     {
@@ -184,7 +145,7 @@ internal sealed class LiveSession
             // Sleep no longer than the next scripted step or held-digit recording is due.
             if (nextKey < script.Length && script[nextKey].Delay > 0)
                 wait = Math.Min(wait, Math.Max(0.001, script[nextKey].Delay - Seconds(Stopwatch.GetTimestamp() - lastStepAt)));
-            if (_heldClass >= 0) wait = Math.Min(wait, Math.Max(0.001, Seconds(_nextRecordAt - Stopwatch.GetTimestamp())));
+            if (_tc is not null) wait = _tc.Wait(wait);
             _window.WaitEvents(wait);
             if (_window.ShouldClose) break;
             while (nextKey < script.Length && frame >= keyFrames[nextKey]
@@ -202,11 +163,7 @@ internal sealed class LiveSession
             if (_quit) break;
             long now = Stopwatch.GetTimestamp();
             if (now >= stopAt) break;
-            if (_heldClass >= 0 && now >= _nextRecordAt)
-            {
-                RecordFrame(_heldClass, keyPress: false);
-                _nextRecordAt = now + _recordPeriod;
-            }
+            _tc?.Tick(now);
             if (period > 0 && lastDraw != 0 && now < lastDraw + period)
             {
                 wait = Seconds(lastDraw + period - now);
@@ -242,7 +199,7 @@ internal sealed class LiveSession
             _s.FeedState = _feed.State;
             _s.FeedStatus = _feed.Status;
             _s.WorkerFailure = _worker.Failure;
-            if (_teach is not null) UpdateTeachLines(now);
+            _tc?.Update(now);
             long drawStart = Stopwatch.GetTimestamp();
             _renderer.Draw(fbW, fbH);
 
@@ -262,13 +219,7 @@ internal sealed class LiveSession
             _window.SwapBuffers();
             long swapped = Stopwatch.GetTimestamp();
             renderRate.Tick(swapped);
-            if (_teach is not null)
-                _teachFps.Frame(swapped, _teach.Status.Phase switch
-                {
-                    TeachPhase.Idle => false,
-                    TeachPhase.Extracting or TeachPhase.Training => true,
-                    _ => null,
-                }, _feed.Rate.Total, _worker.Rate.Total);
+            _tc?.FrameDrawn(swapped, _feed.Rate.Total, _worker.Rate.Total);
             if (!done) drawTimes.Add(Seconds(swapped - drawStart) * 1000);
             if (pendingLatencyFrom != 0)
             {
@@ -307,7 +258,7 @@ internal sealed class LiveSession
     {
         if (!_s.HaveFrame || firstResultAt == 0 || Seconds(now - firstResultAt) < 1.0) return false;
         if (lastKeyAt != 0 && Seconds(now - lastKeyAt) < 0.25) return false;
-        if (_teach is not null && _worker.Failure is null && _worker.PendingRequests() > 0) return false; // frames still to record
+        if (_tc is { RecordsPending: true }) return false; // frames still to record
         return !_s.ShowFeatures || _renderer.AtlasTap?.Index == _s.Tap;
     }
 
@@ -315,7 +266,7 @@ internal sealed class LiveSession
     {
         if (r.NewFrame)
         {
-            if (_teach is not null) ApplyTeach(r);
+            if (_tc is not null) _tc.Apply(r, ref _target);
             else
             {
                 int n = Math.Min(_target.Length, r.Probabilities.Length);
@@ -351,32 +302,14 @@ internal sealed class LiveSession
 
     private void Handle(in InputEvent e)
     {
+        if (_tc is not null && _tc.Handle(e)) return; // teach keys, its text box, tile clicks
         switch (e.Kind)
         {
-            case InputKind.Key when _renaming >= 0:
-            case InputKind.KeyRepeat when _renaming >= 0:
-                RenameKey(e.Key);
-                break;
-            case InputKind.Key:
+            case InputKind.Key or InputKind.KeyRepeat:
                 Key(e.Key, e.Mods);
-                break;
-            case InputKind.KeyRepeat when !(_teach is not null && e.Key is >= '1' and <= '9'): // a held digit records on its own clock
-                Key(e.Key, e.Mods);
-                break;
-            case InputKind.KeyRelease when e.Key - '1' == _heldClass:
-                _heldClass = -1;
-                _teachChanged = true;
-                break;
-            case InputKind.Char when _renaming >= 0:
-                RenameChar(e.Key);
                 break;
             case InputKind.Scroll:
                 if (_s.ShowFeatures) Page(e.Delta > 0 ? -1 : 1);
-                break;
-            case InputKind.Click when _teach is not null && e.Key == Glfw.MouseButtonLeft && _renderer.ClassAt(e.X, e.Y) is >= 0 and var cls:
-                _currentClass = cls;
-                _teachMessage = $"class {cls + 1} selected (R renames it, Backspace deletes its last frame)";
-                _teachChanged = true;
                 break;
             case InputKind.Click:
                 if (e.Key == Glfw.MouseButtonRight)
@@ -432,35 +365,6 @@ internal sealed class LiveSession
             case Glfw.KeyA + ('N' - 'A'):
                 _s.GlobalNorm = !_s.GlobalNorm;
                 break;
-            case >= '1' and <= '9' when _teach is not null:
-                DigitDown(key - '1');
-                break;
-            case Glfw.KeyA + ('R' - 'A') when _teach is not null:
-                StartRename();
-                break;
-            case Glfw.KeyBackspace when _teach is not null:
-                _teach.DeleteLast(_currentClass >= 0 ? _currentClass : null);
-                _teachMessage = _currentClass >= 0 ? $"deleted the last frame of class {_currentClass + 1}" : "deleted the last frame";
-                _teachChanged = true;
-                break;
-            case Glfw.KeyA + ('T' - 'A') when _teach is not null && (mods & Glfw.ModShift) == 0:
-                _teachMessage = _teach.StartTraining() ? "training requested" : "a training is already running";
-                _teachChanged = true;
-                break;
-            case Glfw.KeyA + ('S' - 'A') when _teach is not null:
-                _teach.RequestSave(_o.TeachSavePath!);
-                _teachMessage = $"saving {_o.TeachSavePath}";
-                _teachChanged = true;
-                break;
-            case Glfw.KeyA + ('W' - 'A') when _teach is not null:
-                _awaitingClass = !_awaitingClass;
-                _teachMessage = _awaitingClass ? "wrong? press 1-9: the class this frame belongs to" : null;
-                _teachChanged = true;
-                break;
-            case Glfw.KeyA + ('V' - 'A') when _teach is not null:
-                _s.ShowConfusion = !_s.ShowConfusion;
-                _teachChanged = true;
-                break;
             case Glfw.KeyA + ('T' - 'A'):
                 _s.ShowTiming = !_s.ShowTiming;
                 _worker.Timing = _s.ShowTiming;
@@ -479,243 +383,6 @@ internal sealed class LiveSession
                 _s.ZoomOpacity = Math.Max(0.1f, MathF.Round((_s.ZoomOpacity - 0.1f) * 10) / 10);
                 break;
         }
-    }
-
-    // ---- teach mode ------------------------------------------------------------------------------------------------
-
-    /// <summary>
-    /// A digit went down: after W it adds one frame to that class (a correction); otherwise it selects the class and
-    /// records frames into it until the key is released (the loop records every <see cref="_recordPeriod"/>).
-    /// </summary>
-    private void DigitDown(int classIndex)
-    {
-        _currentClass = classIndex;
-        _teachChanged = true;
-        if (_awaitingClass)
-        {
-            _awaitingClass = false;
-            if (RecordFrame(classIndex, keyPress: true)) _teachMessage = $"adding this frame to class {classIndex + 1}";
-            return;
-        }
-        // The first frame at once (a tap records one), then one every period while held.
-        _heldClass = classIndex;
-        _nextRecordAt = Stopwatch.GetTimestamp() + _recordPeriod;
-        RecordFrame(classIndex, keyPress: true);
-    }
-
-    /// <summary>
-    /// Records the next frame into a class. While the camera runs, the inference thread hands over the next frame it
-    /// infers together with its backbone features (no second forward); paused or without inference, the frame on
-    /// screen is recorded and its features are computed in the background. False if nothing could be recorded.
-    /// </summary>
-    private bool RecordFrame(int classIndex, bool keyPress)
-    {
-        var teach = _teach!;
-        _teachChanged = true;
-        if (!_s.HaveFrame)
-        {
-            _teachMessage = "no frame to record yet";
-            return false;
-        }
-        if (teach.IsRecordingStopped)
-        {
-            if (!keyPress) return false; // a held key does not retry: the line under the bars says why
-            teach.ResumeRecording(); // a new key press tries again (e.g. after space was freed)
-        }
-        if (!_s.Paused && _worker.Failure is null && _feed.State == FeedState.Live)
-        {
-            // A held key whose last request is still waiting adds none (no pile-up while inference is slow).
-            if (!keyPress && _worker.PendingRequests(classIndex) > 0) return true;
-            if (_worker.RequestFrame(classIndex)) _requested++;
-            else _teachMessage = "frame dropped (inference is behind)";
-            return true;
-        }
-        var frame = _feed.ForRender.Front; // the frame on screen (unmirrored), copied by the recorder
-        if (teach.Record(classIndex, frame.AsMat())) Interlocked.Increment(ref _recorded);
-        else _recordProblem = RecordDropped(teach);
-        return true;
-    }
-
-    /// <summary>Serves <see cref="RecordFrame"/> on the inference thread: the inferred frame and its features go to the recorder.</summary>
-    private void OnFrameTaken(int classIndex, OpenCvSharp.Mat frame, ReadOnlySpan<float> features)
-    {
-        var teach = _teach!;
-        if (teach.Record(classIndex, frame, features)) Interlocked.Increment(ref _recorded);
-        else _recordProblem = RecordDropped(teach);
-        _teachChanged = true;
-        GlWindow.Wake();
-    }
-
-    private static string RecordDropped(TeachSession teach) =>
-        teach.RecordingError ?? "frame dropped (the disk is behind)";
-
-    /// <summary>R: renames the class under the mouse pointer, else the current one; typed text goes into a box.</summary>
-    private void StartRename()
-    {
-        var (x, y) = _window.CursorPosition;
-        int cls = _renderer.ClassAt(x, y);
-        if (cls < 0) cls = _currentClass;
-        if (cls < 0)
-        {
-            _teachMessage = "R renames a class: record into it (1-9) or point at its tile first";
-            return;
-        }
-        _heldClass = -1;
-        _renaming = cls;
-        _renameText.Clear();
-        _swallowChar = true;
-        _teachChanged = true;
-    }
-
-    /// <summary>Keys while renaming: Enter keeps the name, Esc cancels, Backspace deletes a character; text comes as Char.</summary>
-    private void RenameKey(int key)
-    {
-        _swallowChar = false; // a new key: its text is typed text
-        switch (key)
-        {
-            case Glfw.KeyEnter or Glfw.KeyKpEnter:
-                string name = _renameText.ToString().Trim();
-                int cls = _renaming;
-                _renaming = -1;
-                if (name.Length == 0)
-                {
-                    _teachMessage = "rename cancelled (empty name)";
-                    break;
-                }
-                try
-                {
-                    string saved = _teach!.Rename(cls, name);
-                    _teachMessage = $"class {cls + 1} is now '{saved}'";
-                }
-                catch (ArgumentException e)
-                {
-                    _teachMessage = $"cannot rename: {e.Message}";
-                }
-                break;
-            case Glfw.KeyEscape:
-                _renaming = -1;
-                _teachMessage = "rename cancelled";
-                break;
-            case Glfw.KeyBackspace when _renameText.Length > 0:
-                int cut = _renameText.Length - 1;
-                if (cut > 0 && char.IsLowSurrogate(_renameText[cut]) && char.IsHighSurrogate(_renameText[cut - 1])) cut--;
-                _renameText.Length = cut;
-                break;
-        }
-        _teachChanged = true;
-    }
-
-    private void RenameChar(int codePoint)
-    {
-        if (_swallowChar)
-        {
-            _swallowChar = false; // the text of the R that opened the box
-            return;
-        }
-        if (codePoint < 0x20 || _renameText.Length >= 40 || !Rune.IsValid(codePoint)) return;
-        _renameText.Append(char.ConvertFromUtf32(codePoint));
-        _teachChanged = true;
-    }
-
-    /// <summary>The teach head's verdict on this result's features becomes the bars (nothing while there is no head).</summary>
-    private void ApplyTeach(InferenceResult r)
-    {
-        var teach = _teach!;
-        var head = teach.CurrentHead;
-        if (head is null || r.TeachFeatures.Length != head.Dimension)
-        {
-            if (_shownHead is not null) ShowHead(null);
-            _prediction = TeachPrediction.None;
-            if (head is not null) _s.NoClassesText = $"the head expects {head.Dimension} features; this backbone gives {r.TeachFeatures.Length}";
-            return;
-        }
-        if (!ReferenceEquals(head, _shownHead) || teach.HeadVersion != _headVersion) ShowHead(head);
-        var p = teach.Classify(r.TeachFeatures, _teachProbs);
-        // A newer head may have been swapped in between: its outputs show from the next result on.
-        if (p.Output >= head.Classes) return;
-        _prediction = p;
-        _teachProbs.AsSpan(0, head.Classes).CopyTo(_target);
-        _teachChanged = true;
-    }
-
-    private void ShowHead(Engine.Teach.ClassifierHead? head)
-    {
-        _shownHead = head;
-        _headVersion = _teach!.HeadVersion;
-        int n = head?.Classes ?? 0;
-        _teachProbs = new float[Math.Max(64, n)];
-        _target = new float[n];
-        _s.Smoothed = new float[n];
-        _s.Labels = head?.Labels.ToArray() ?? [];
-        _s.IsClassifier = head is not null;
-        _s.HaveResult = false;
-        _s.TopCount = 0;
-    }
-
-    /// <summary>Rebuilds the teach lines and tiles when something changed (or twice a second, for the trainer's progress).</summary>
-    private void UpdateTeachLines(long now)
-    {
-        var teach = _teach!;
-        _renderer.UpdateThumbnails(teach.Recorder);
-        _s.TeachCurrent = _currentClass;
-        _s.TeachHeld = _heldClass;
-        _s.TeachRenaming = _renaming;
-        if (_renaming >= 0 && _s.RenameText.Length != _renameText.Length) _s.RenameText = _renameText.ToString();
-        if (!_teachChanged && Seconds(now - _teachLinesAt) < 0.5) return;
-        _teachChanged = false;
-        _teachLinesAt = now;
-        _s.RenameText = _renameText.ToString();
-        var classes = teach.Classes;
-        _s.TeachTiles = classes.Where(c => c.Index < LiveRenderer.ThumbSlots)
-            .Select(c => new TeachTile(c.Index, $"{c.Index + 1} {c.Name}", c.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
-
-        var lines = new List<string>();
-        int frames = classes.Sum(c => c.Count);
-        string holding = _heldClass >= 0 ? $"; recording into class {_heldClass + 1} ({RecordRate:0.#}/s while held)" : "";
-        lines.Add(classes.Count == 0 ? "teach: no frames yet (hold 1-9 to record into a class)"
-            : $"teach: {frames} frame(s) in {classes.Count} class(es){holding}");
-        var st = teach.Status;
-        bool busy = st.Phase is TeachPhase.Extracting or TeachPhase.Training;
-        _s.TeachProgress = busy ? (float)st.Fraction : -1;
-        string progress = busy ? $" [{st.Fraction:P0}]" : "";
-        lines.Add($"{st.Phase.ToString().ToLowerInvariant()}{progress}: {st.Message}");
-        if (_shownHead is not null)
-        {
-            var p = _prediction;
-            lines.Add(p.Output < 0 ? "prediction: waiting..." : p.IsUnknown
-                ? $"prediction: {TeachSession.UnknownLabel} ({p.Confidence:P0} < {teach.Threshold:P0})"
-                : $"prediction: {p.Label} ({p.Confidence:P0})");
-        }
-        if (teach.TakeRecorderProblem() is { } failed && !teach.IsRecordingStopped) _teachMessage = failed;
-        if (teach.IsRecordingStopped) lines.Add($"{teach.RecordingError ?? "recording stopped"} (press 1-9 to try again)");
-        else if (_recordProblem is { } problem)
-        {
-            _teachMessage = problem;
-            _recordProblem = null;
-        }
-        if (_renaming >= 0) lines.Add($"rename class {_renaming + 1}: type a name, Enter keeps it, Esc cancels");
-        else if (_awaitingClass) lines.Add("W: press 1-9, the class this frame belongs to");
-        else if (_teachMessage is { } m) lines.Add(m);
-        _s.TeachLines = lines.ToArray();
-        _s.ConfusionTable = _s.ShowConfusion ? ConfusionTable(teach.LastTraining) : null;
-    }
-
-    private double RecordRate => Stopwatch.Frequency / (double)_recordPeriod;
-
-    /// <summary>The confusion matrix as table cells: the title, then a header row and one row per true class.</summary>
-    private static string[][] ConfusionTable(TeachTrainingResult? last)
-    {
-        if (last is null) return [["no training yet: T trains a head and measures it on held-out frames"]];
-        var h = last.Head;
-        var labels = h.Head.Labels;
-        int k = labels.Count;
-        string accuracy = float.IsNaN(h.ValAccuracy) ? "n/a" : h.ValAccuracy.ToString("P1");
-        var inv = System.Globalization.CultureInfo.InvariantCulture;
-        var rows = new List<string[]> { new[] { $"validation confusion (rows: true, columns: predicted), accuracy {accuracy}" } };
-        rows.Add(["", .. Enumerable.Range(1, k).Select(c => c.ToString(inv))]);
-        for (int r = 0; r < k; r++)
-            rows.Add([$"{r + 1} {labels[r]}", .. Enumerable.Range(0, k).Select(c => h.Confusion[r, c].ToString(inv))]);
-        return rows.ToArray();
     }
 
     private void Page(int step)
@@ -771,23 +438,7 @@ internal sealed class LiveSession
                 ["mirror"] = _s.Mirror,
                 ["paused"] = _s.Paused,
             },
-            ["teach"] = _teach is null ? null : new Dictionary<string, object?>
-            {
-                ["data"] = _teach.Dataset.Directory,
-                ["recorded"] = _recorded,
-                ["recordRequests"] = _requested,
-                ["recordRate"] = RunStats.Round(RecordRate),
-                ["classes"] = _teach.Classes.Select(c => new { index = c.Index, name = c.Name, count = c.Count }).ToArray(),
-                ["phase"] = _teach.Status.Phase.ToString(),
-                ["status"] = _teach.Status.Message,
-                ["head"] = _shownHead is not null,
-                ["valAccuracy"] = _teach.LastTraining is { } lt ? RunStats.Round(lt.Head.ValAccuracy, 4) : null,
-                ["trainSeconds"] = _teach.LastTraining is { } lt2 ? RunStats.Round(lt2.Head.Seconds, 3) : null,
-                ["featureSeconds"] = _teach.LastTraining is { } lt3 ? RunStats.Round(lt3.Features.Seconds, 3) : null,
-                ["featuresComputed"] = _teach.LastTraining?.Features.Computed,
-                ["saved"] = _teach.LastSaved,
-                ["fps"] = _teachFps.ToStats(),
-            },
+            ["teach"] = _tc?.Stats(),
             ["top"] = _s.IsClassifier
                 ? Enumerable.Range(0, _s.TopCount).Select(k => new { label = _s.Labels[_s.Top[k]], probability = Math.Round(_s.Smoothed[_s.Top[k]], 4) }).ToArray()
                 : null,

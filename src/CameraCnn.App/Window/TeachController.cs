@@ -1,0 +1,428 @@
+// TeachController: teach mode's side of the live window: the keys (hold 1-9, W, R with its text box, Backspace, T, S,
+// V, a click on a class tile), recording through the inference thread, the head's verdict as the bars, and the teach
+// lines, tiles and confusion table the renderer draws. LiveSession owns the loop and hands it input, results and time;
+// the TeachSession (Teach/) does the recording, training and saving on its own threads.
+using System.Diagnostics;
+using System.Text;
+using CameraCnn.App.Teach;
+
+namespace CameraCnn.App.Window;
+
+/// <summary>The window's teach mode: what the render thread does for a <see cref="TeachSession"/>. Render thread only, except where said.</summary>
+internal sealed class TeachController
+{
+    private readonly TeachSession _teach;
+    private readonly LiveState _s;
+    private readonly InferenceWorker _worker;
+    private readonly FrameFeed _feed;
+    private readonly GlWindow _window;
+    private readonly LiveRenderer _renderer;
+    private readonly string _savePath;
+    private readonly long _recordPeriod;
+    private volatile bool _teachChanged = true;
+    private volatile string? _recordProblem;
+    private long _teachLinesAt, _nextRecordAt, _headVersion = -1;
+    private int _heldClass = -1, _currentClass = -1, _recorded, _requested;
+    private bool _awaitingClass;
+    // Renaming (R): the class being renamed (-1: not renaming), the text typed so far, and whether the next typed
+    // character is the R itself (GLFW sends a key's text after its key event).
+    private int _renaming = -1;
+    private readonly StringBuilder _renameText = new();
+    private bool _swallowChar;
+    private readonly TeachFpsMeter _fps = new();
+    private float[] _teachProbs = [];
+    private Engine.Teach.ClassifierHead? _shownHead;
+    private TeachPrediction _prediction = TeachPrediction.None;
+    private string? _teachMessageText;
+    private long _teachMessageAt;
+
+    /// <param name="savePath">where S saves (DATA/teach.onnx).</param>
+    /// <param name="recordRate">frames per second recorded while a digit is held.</param>
+    public TeachController(TeachSession teach, LiveState state, InferenceWorker worker, FrameFeed feed, GlWindow window, LiveRenderer renderer,
+        string savePath, double recordRate)
+    {
+        _teach = teach;
+        _s = state;
+        _worker = worker;
+        _feed = feed;
+        _window = window;
+        _renderer = renderer;
+        _savePath = savePath;
+        _recordPeriod = (long)(Stopwatch.Frequency / Math.Clamp(recordRate, 0.1, 60));
+        _s.NoClassesText = "no head yet: hold 1-9 to record, T to train";
+        teach.Changed += OnTeachChanged;
+        worker.FrameTaken = OnFrameTaken;
+    }
+
+    /// <summary>Stops listening to the session (call before the worker and window go).</summary>
+    public void Detach()
+    {
+        _teach.Changed -= OnTeachChanged;
+        _worker.FrameTaken = null;
+    }
+
+    /// <summary>Frames asked of the inference thread and not yet recorded (a scripted run waits for them).</summary>
+    public bool RecordsPending => _worker.Failure is null && _worker.PendingRequests() > 0;
+
+    private static double Seconds(long ticks) => ticks / (double)Stopwatch.Frequency;
+
+    /// <summary>A short answer to the last teach key, shown for a few seconds.</summary>
+    private string? _teachMessage
+    {
+        get => _teachMessageText is not null && Seconds(Stopwatch.GetTimestamp() - _teachMessageAt) < 4 ? _teachMessageText : null;
+        set
+        {
+            _teachMessageText = value;
+            _teachMessageAt = Stopwatch.GetTimestamp();
+        }
+    }
+
+    private void OnTeachChanged() // a teach thread
+    {
+        _teachChanged = true;
+        GlWindow.Wake();
+    }
+
+    /// <summary>Takes the input teach mode owns (true: consumed): the rename box, digits held and released, tile clicks, teach keys.</summary>
+    public bool Handle(in InputEvent e)
+    {
+        switch (e.Kind)
+        {
+            case InputKind.Key or InputKind.KeyRepeat when _renaming >= 0:
+                RenameKey(e.Key);
+                return true;
+            case InputKind.Char when _renaming >= 0:
+                RenameChar(e.Key);
+                return true;
+            case InputKind.Key:
+                return Key(e.Key, e.Mods);
+            case InputKind.KeyRepeat when e.Key is >= '1' and <= '9':
+                return true; // a held digit records on its own clock
+            case InputKind.KeyRelease when e.Key - '1' == _heldClass:
+                _heldClass = -1;
+                _teachChanged = true;
+                return true;
+            case InputKind.Click when e.Key == Glfw.MouseButtonLeft && _renderer.ClassAt(e.X, e.Y) is >= 0 and var cls:
+                _currentClass = cls;
+                _teachMessage = $"class {cls + 1} selected (R renames it, Backspace deletes its last frame)";
+                _teachChanged = true;
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private bool Key(int key, int mods)
+    {
+        switch (key)
+        {
+            case >= '1' and <= '9':
+                DigitDown(key - '1');
+                break;
+            case Glfw.KeyA + ('R' - 'A'):
+                StartRename();
+                break;
+            case Glfw.KeyBackspace:
+                _teach.DeleteLast(_currentClass >= 0 ? _currentClass : null);
+                _teachMessage = _currentClass >= 0 ? $"deleted the last frame of class {_currentClass + 1}" : "deleted the last frame";
+                break;
+            case Glfw.KeyA + ('T' - 'A') when (mods & Glfw.ModShift) == 0: // Shift+T: the window's timing strip
+                _teachMessage = _teach.StartTraining() ? "training requested" : "a training is already running";
+                break;
+            case Glfw.KeyA + ('S' - 'A'):
+                _teach.RequestSave(_savePath);
+                _teachMessage = $"saving {_savePath}";
+                break;
+            case Glfw.KeyA + ('W' - 'A'):
+                _awaitingClass = !_awaitingClass;
+                _teachMessage = _awaitingClass ? "wrong? press 1-9: the class this frame belongs to" : null;
+                break;
+            case Glfw.KeyA + ('V' - 'A'):
+                _s.ShowConfusion = !_s.ShowConfusion;
+                break;
+            default:
+                return false;
+        }
+        _teachChanged = true;
+        return true;
+    }
+
+    /// <summary>Records the next frame of a held digit when it is due.</summary>
+    public void Tick(long now)
+    {
+        if (_heldClass < 0 || now < _nextRecordAt) return;
+        RecordFrame(_heldClass, keyPress: false);
+        _nextRecordAt = now + _recordPeriod;
+    }
+
+    /// <summary>The event wait, cut to when the next frame of a held digit is due.</summary>
+    public double Wait(double wait) =>
+        _heldClass < 0 ? wait : Math.Min(wait, Math.Max(0.001, Seconds(_nextRecordAt - Stopwatch.GetTimestamp())));
+
+    /// <summary>One drawn frame, for the idle vs training rates.</summary>
+    public void FrameDrawn(long swapped, long captured, long inferred) =>
+        _fps.Frame(swapped, _teach.Status.Phase switch
+        {
+            TeachPhase.Idle => false,
+            TeachPhase.Extracting or TeachPhase.Training => true,
+            _ => null,
+        }, captured, inferred);
+
+    /// <summary>
+    /// A digit went down: after W it adds one frame to that class (a correction); otherwise it selects the class and
+    /// records frames into it until the key is released (the loop records every <see cref="_recordPeriod"/>).
+    /// </summary>
+    private void DigitDown(int classIndex)
+    {
+        _currentClass = classIndex;
+        _teachChanged = true;
+        if (_awaitingClass)
+        {
+            _awaitingClass = false;
+            if (RecordFrame(classIndex, keyPress: true)) _teachMessage = $"adding this frame to class {classIndex + 1}";
+            return;
+        }
+        // The first frame at once (a tap records one), then one every period while held.
+        _heldClass = classIndex;
+        _nextRecordAt = Stopwatch.GetTimestamp() + _recordPeriod;
+        RecordFrame(classIndex, keyPress: true);
+    }
+
+    /// <summary>
+    /// Records the next frame into a class. While the camera runs, the inference thread hands over the next frame it
+    /// infers together with its backbone features (no second forward); paused or without inference, the frame on
+    /// screen is recorded and its features are computed in the background. False if nothing could be recorded.
+    /// </summary>
+    private bool RecordFrame(int classIndex, bool keyPress)
+    {
+        var teach = _teach;
+        _teachChanged = true;
+        if (!_s.HaveFrame)
+        {
+            _teachMessage = "no frame to record yet";
+            return false;
+        }
+        if (teach.IsRecordingStopped)
+        {
+            if (!keyPress) return false; // a held key does not retry: the line under the bars says why
+            teach.ResumeRecording(); // a new key press tries again (e.g. after space was freed)
+        }
+        if (!_s.Paused && _worker.Failure is null && _feed.State == FeedState.Live)
+        {
+            // A held key whose last request is still waiting adds none (no pile-up while inference is slow).
+            if (!keyPress && _worker.PendingRequests(classIndex) > 0) return true;
+            if (_worker.RequestFrame(classIndex)) _requested++;
+            else _teachMessage = "frame dropped (inference is behind)";
+            return true;
+        }
+        var frame = _feed.ForRender.Front; // the frame on screen (unmirrored), copied by the recorder
+        if (teach.Record(classIndex, frame.AsMat())) Interlocked.Increment(ref _recorded);
+        else _recordProblem = RecordDropped(teach);
+        return true;
+    }
+
+    /// <summary>Serves <see cref="RecordFrame"/> on the inference thread: the inferred frame and its features go to the recorder.</summary>
+    private void OnFrameTaken(int classIndex, OpenCvSharp.Mat frame, ReadOnlySpan<float> features)
+    {
+        var teach = _teach;
+        if (teach.Record(classIndex, frame, features)) Interlocked.Increment(ref _recorded);
+        else _recordProblem = RecordDropped(teach);
+        _teachChanged = true;
+        GlWindow.Wake();
+    }
+
+    private static string RecordDropped(TeachSession teach) =>
+        teach.RecordingError ?? "frame dropped (the disk is behind)";
+
+    /// <summary>R: renames the class under the mouse pointer, else the current one; typed text goes into a box.</summary>
+    private void StartRename()
+    {
+        var (x, y) = _window.CursorPosition;
+        int cls = _renderer.ClassAt(x, y);
+        if (cls < 0) cls = _currentClass;
+        if (cls < 0)
+        {
+            _teachMessage = "R renames a class: record into it (1-9) or point at its tile first";
+            return;
+        }
+        _heldClass = -1;
+        _renaming = cls;
+        _renameText.Clear();
+        _swallowChar = true;
+        _teachChanged = true;
+    }
+
+    /// <summary>Keys while renaming: Enter keeps the name, Esc cancels, Backspace deletes a character; text comes as Char.</summary>
+    private void RenameKey(int key)
+    {
+        _swallowChar = false; // a new key: its text is typed text
+        switch (key)
+        {
+            case Glfw.KeyEnter or Glfw.KeyKpEnter:
+                string name = _renameText.ToString().Trim();
+                int cls = _renaming;
+                _renaming = -1;
+                if (name.Length == 0)
+                {
+                    _teachMessage = "rename cancelled (empty name)";
+                    break;
+                }
+                try
+                {
+                    string saved = _teach.Rename(cls, name);
+                    _teachMessage = $"class {cls + 1} is now '{saved}'";
+                }
+                catch (ArgumentException e)
+                {
+                    _teachMessage = $"cannot rename: {e.Message}";
+                }
+                break;
+            case Glfw.KeyEscape:
+                _renaming = -1;
+                _teachMessage = "rename cancelled";
+                break;
+            case Glfw.KeyBackspace when _renameText.Length > 0:
+                int cut = _renameText.Length - 1;
+                if (cut > 0 && char.IsLowSurrogate(_renameText[cut]) && char.IsHighSurrogate(_renameText[cut - 1])) cut--;
+                _renameText.Length = cut;
+                break;
+        }
+        _teachChanged = true;
+    }
+
+    private void RenameChar(int codePoint)
+    {
+        if (_swallowChar)
+        {
+            _swallowChar = false; // the text of the R that opened the box
+            return;
+        }
+        if (codePoint < 0x20 || _renameText.Length >= 40 || !Rune.IsValid(codePoint)) return;
+        _renameText.Append(char.ConvertFromUtf32(codePoint));
+        _teachChanged = true;
+    }
+
+    /// <summary>The teach head's verdict on this result's features becomes the bars (nothing while there is no head).</summary>
+    public void Apply(InferenceResult r, ref float[] target)
+    {
+        var teach = _teach;
+        var head = teach.CurrentHead;
+        if (head is null || r.TeachFeatures.Length != head.Dimension)
+        {
+            if (_shownHead is not null) ShowHead(null, ref target);
+            _prediction = TeachPrediction.None;
+            if (head is not null) _s.NoClassesText = $"the head expects {head.Dimension} features; this backbone gives {r.TeachFeatures.Length}";
+            return;
+        }
+        if (!ReferenceEquals(head, _shownHead) || teach.HeadVersion != _headVersion) ShowHead(head, ref target);
+        var p = teach.Classify(r.TeachFeatures, _teachProbs);
+        // A newer head may have been swapped in between: its outputs show from the next result on.
+        if (p.Output >= head.Classes) return;
+        _prediction = p;
+        _teachProbs.AsSpan(0, head.Classes).CopyTo(target);
+        _teachChanged = true;
+    }
+
+    private void ShowHead(Engine.Teach.ClassifierHead? head, ref float[] target)
+    {
+        _shownHead = head;
+        _headVersion = _teach.HeadVersion;
+        int n = head?.Classes ?? 0;
+        _teachProbs = new float[Math.Max(64, n)];
+        target = new float[n];
+        _s.Smoothed = new float[n];
+        _s.Labels = head?.Labels.ToArray() ?? [];
+        _s.IsClassifier = head is not null;
+        _s.HaveResult = false;
+        _s.TopCount = 0;
+    }
+
+    /// <summary>Rebuilds the teach lines and tiles when something changed (or twice a second, for the trainer's progress).</summary>
+    public void Update(long now)
+    {
+        var teach = _teach;
+        _renderer.UpdateThumbnails(teach.Recorder);
+        _s.TeachCurrent = _currentClass;
+        _s.TeachHeld = _heldClass;
+        _s.TeachRenaming = _renaming;
+        if (_renaming >= 0 && _s.RenameText.Length != _renameText.Length) _s.RenameText = _renameText.ToString();
+        if (!_teachChanged && Seconds(now - _teachLinesAt) < 0.5) return;
+        _teachChanged = false;
+        _teachLinesAt = now;
+        _s.RenameText = _renameText.ToString();
+        var classes = teach.Classes;
+        _s.TeachTiles = classes.Where(c => c.Index < LiveRenderer.ThumbSlots)
+            .Select(c => new TeachTile(c.Index, $"{c.Index + 1} {c.Name}", c.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+
+        var lines = new List<string>();
+        int frames = classes.Sum(c => c.Count);
+        string holding = _heldClass >= 0 ? $"; recording into class {_heldClass + 1} ({RecordRate:0.#}/s while held)" : "";
+        lines.Add(classes.Count == 0 ? "teach: no frames yet (hold 1-9 to record into a class)"
+            : $"teach: {frames} frame(s) in {classes.Count} class(es){holding}");
+        var st = teach.Status;
+        bool busy = st.Phase is TeachPhase.Extracting or TeachPhase.Training;
+        _s.TeachProgress = busy ? (float)st.Fraction : -1;
+        string progress = busy ? $" [{st.Fraction:P0}]" : "";
+        lines.Add($"{st.Phase.ToString().ToLowerInvariant()}{progress}: {st.Message}");
+        if (_shownHead is not null)
+        {
+            var p = _prediction;
+            lines.Add(p.Output < 0 ? "prediction: waiting..." : p.IsUnknown
+                ? $"prediction: {TeachSession.UnknownLabel} ({p.Confidence:P0} < {teach.Threshold:P0})"
+                : $"prediction: {p.Label} ({p.Confidence:P0})");
+        }
+        if (teach.TakeRecorderProblem() is { } failed && !teach.IsRecordingStopped) _teachMessage = failed;
+        if (teach.IsRecordingStopped) lines.Add($"{teach.RecordingError ?? "recording stopped"} (press 1-9 to try again)");
+        else if (_recordProblem is { } problem)
+        {
+            _teachMessage = problem;
+            _recordProblem = null;
+        }
+        if (_renaming >= 0) lines.Add($"rename class {_renaming + 1}: type a name, Enter keeps it, Esc cancels");
+        else if (_awaitingClass) lines.Add("W: press 1-9, the class this frame belongs to");
+        else if (_teachMessage is { } m) lines.Add(m);
+        _s.TeachLines = lines.ToArray();
+        _s.ConfusionTable = _s.ShowConfusion ? ConfusionTable(teach.LastTraining) : null;
+    }
+
+    private double RecordRate => Stopwatch.Frequency / (double)_recordPeriod;
+
+    /// <summary>The confusion matrix as table cells: the title, then a header row and one row per true class.</summary>
+    private static string[][] ConfusionTable(TeachTrainingResult? last)
+    {
+        if (last is null) return [["no training yet: T trains a head and measures it on held-out frames"]];
+        var h = last.Head;
+        var labels = h.Head.Labels;
+        int k = labels.Count;
+        string accuracy = float.IsNaN(h.ValAccuracy) ? "n/a" : h.ValAccuracy.ToString("P1");
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var rows = new List<string[]> { new[] { $"validation confusion (rows: true, columns: predicted), accuracy {accuracy}" } };
+        rows.Add(["", .. Enumerable.Range(1, k).Select(c => c.ToString(inv))]);
+        for (int r = 0; r < k; r++)
+            rows.Add([$"{r + 1} {labels[r]}", .. Enumerable.Range(0, k).Select(c => h.Confusion[r, c].ToString(inv))]);
+        return rows.ToArray();
+    }
+
+    /// <summary>The "teach" block of --stats-json (after the recorder has written what was queued).</summary>
+    public Dictionary<string, object?> Stats()
+    {
+        var last = _teach.LastTraining;
+        return new()
+        {
+            ["data"] = _teach.Dataset.Directory,
+            ["recorded"] = _recorded,
+            ["recordRequests"] = _requested,
+            ["recordRate"] = RunStats.Round(RecordRate),
+            ["classes"] = _teach.Classes.Select(c => new { index = c.Index, name = c.Name, count = c.Count }).ToArray(),
+            ["phase"] = _teach.Status.Phase.ToString(),
+            ["status"] = _teach.Status.Message,
+            ["head"] = _shownHead is not null,
+            ["valAccuracy"] = last is null ? null : RunStats.Round(last.Head.ValAccuracy, 4),
+            ["trainSeconds"] = last is null ? null : RunStats.Round(last.Head.Seconds, 3),
+            ["featureSeconds"] = last is null ? null : RunStats.Round(last.Features.Seconds, 3),
+            ["featuresComputed"] = last?.Features.Computed,
+            ["saved"] = _teach.LastSaved,
+            ["fps"] = _fps.ToStats(),
+        };
+    }
+}
