@@ -47,6 +47,8 @@ internal static unsafe class GemmDriver
         public int LdResidual;
         /// <summary>The split dimension is cut into Chunks contiguous chunks of ChunkSize units (N) or panels (M).</summary>
         public int Chunks, ChunkSize;
+        /// <summary>N split only: each N chunk is further cut into this many row ranges (few, wide N chunks balance badly).</summary>
+        public int RowParts;
         /// <summary>Next unclaimed chunk, shared by every thread running this job (the struct is run in place).</summary>
         public int NextChunk;
 
@@ -57,17 +59,22 @@ internal static unsafe class GemmDriver
             int mr = TK.MR, nr = TK.NR, nu = TK.NU;
             float* aBase = null, bAll = null;
             int aStride = 0;
-            for (int chunk; (chunk = Interlocked.Increment(ref NextChunk) - 1) < Chunks;)
+            int parts = Math.Max(1, RowParts), total = SplitN ? Chunks * parts : Chunks;
+            for (int claimed; (claimed = Interlocked.Increment(ref NextChunk) - 1) < total;)
             {
                 if (SplitN)
                 {
+                    int chunk = claimed / parts, part = claimed % parts;
                     int n0 = chunk * ChunkSize * nu, n1 = Math.Min(N, n0 + ChunkSize * nu);
-                    // N split: every chunk needs all of A, packed once per thread (or pre-packed).
+                    // N split: every chunk needs all of A, packed once per thread (or pre-packed); a row part takes
+                    // its share of A's panels.
                     if (aBase == null) aBase = PanelsOfA(0, M, out aStride);
-                    Slice(aBase, aStride, 0, 0, M, n0, n1, null);
+                    int panels = (M + mr - 1) / mr, p0 = panels * part / parts, p1 = panels * (part + 1) / parts;
+                    Slice(aBase, aStride, p0, p0 * mr, Math.Min(M, p1 * mr), n0, n1, null);
                 }
                 else
                 {
+                    int chunk = claimed;
                     int m0 = chunk * ChunkSize * mr, m1 = Math.Min(M, m0 + ChunkSize * mr);
                     // M split: every chunk needs all of B, packed once per thread.
                     if (bAll == null && B.IsPrepacked) bAll = B.Panels(0, 0);
@@ -207,13 +214,17 @@ internal static unsafe class GemmDriver
             else if (size > perPanel) size = (size + perPanel - 1) / perPanel * perPanel;
             job.ChunkSize = size;
             job.Chunks = (nUnits + size - 1) / size;
+            // A few whole weight panels that do not divide among the workers (ResNet's 7x7 stage, transposed: 512
+            // channels = 11 panels on 2 threads, 6/5) balance badly: each panel's rows are then taken in two halves.
+            // Only for pre-packed B: a packed-per-chunk B would be packed twice.
+            job.RowParts = b.IsPrepacked && mPanels >= 2 && job.Chunks % threads != 0 && job.Chunks < 8 * threads ? 2 : 1;
         }
         else
         {
             job.ChunkSize = Math.Max(1, (mPanels + target - 1) / target);
             job.Chunks = (mPanels + job.ChunkSize - 1) / job.ChunkSize;
         }
-        Parallelism.For(Math.Min(threads, job.Chunks), 1, ref job);
+        Parallelism.For(Math.Min(threads, job.SplitN ? job.Chunks * Math.Max(1, job.RowParts) : job.Chunks), 1, ref job);
     }
 
     /// <summary>Largest B (floats) a worker packs whole when M is split; beyond it N is split instead.</summary>
