@@ -203,7 +203,7 @@ public static class RunCommand
     {
         if (list is null) return [];
         string[] names = list.Split(',').Select(n => n.Trim()).ToArray();
-        if (names.Length > TeachDataset.MaxClasses || names.Length > 9)
+        if (names.Length > 9)
             throw new CliException($"--classes: at most 9 names (keys 1-9); got {names.Length}");
         if (names.Any(n => n.Length == 0)) throw new CliException("--classes: empty name in the list (use e.g. apple,banana,none)");
         string[] clean;
