@@ -25,6 +25,46 @@ public static class ImageFile
         return tensor;
     }
 
+    /// <summary>
+    /// Decodes encoded image bytes as 8-bit BGR (or grey with <paramref name="grayscale"/>). Null when OpenCV cannot
+    /// decode them: empty, malformed (some codecs throw rather than return an empty Mat) or another pixel type.
+    /// </summary>
+    public static Mat? TryDecode(byte[] encoded, bool grayscale = false)
+    {
+        ArgumentNullException.ThrowIfNull(encoded);
+        // Decoding from memory rather than Cv2.ImRead keeps "file missing/unreadable" (an IO exception from the
+        // caller's read) apart from "not an image" (null here), and avoids OpenCV's platform path handling.
+        if (encoded.Length == 0) return null;
+        Mat decoded;
+        try
+        {
+            decoded = Cv2.ImDecode(encoded, grayscale ? ImreadModes.Grayscale : ImreadModes.Color);
+        }
+        catch (OpenCVException)
+        {
+            return null;
+        }
+        // Grayscale/Color modes always yield 8-bit 1 or 3 channels; anything else would be misread by the callers.
+        if (!decoded.Empty() && decoded.Type() == MatType.CV_8UC(grayscale ? 1 : 3)) return decoded;
+        decoded.Dispose();
+        return null;
+    }
+
+    /// <summary>The file decoded as 8-bit BGR (or grey), or null when it cannot be read or decoded.</summary>
+    public static Mat? TryDecodeFile(string path, bool grayscale = false)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        return TryDecode(bytes, grayscale);
+    }
+
     internal static void CheckSize(int height, int width)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
@@ -38,47 +78,26 @@ public static class ImageFile
     /// </summary>
     internal static bool TryDecodeInto(byte[] encoded, int height, int width, bool grayscale, Span<float> chw, string resize = "stretch")
     {
-        // Decoding from memory rather than Cv2.ImRead keeps "file missing/unreadable" (an IO exception from the
-        // caller's read) apart from "not an image" (an empty Mat here), and avoids OpenCV's platform path handling.
-        if (encoded.Length == 0) return false;
-        Mat decoded;
-        try
+        using var decoded = TryDecode(encoded, grayscale);
+        if (decoded is null) return false;
+        int channels = grayscale ? 1 : 3;
+        if (resize != "stretch")
         {
-            decoded = Cv2.ImDecode(encoded, grayscale ? ImreadModes.Grayscale : ImreadModes.Color);
-        }
-        catch (OpenCVException)
-        {
-            // Some codecs report malformed data by throwing rather than by returning an empty Mat.
-            return false;
-        }
-
-        using (decoded)
-        {
-            if (decoded.Empty()) return false;
-            int channels = grayscale ? 1 : 3;
-            // Grayscale/Color modes always yield 8-bit 1 or 3 channels; anything else would be misread below.
-            if (decoded.Type() != MatType.CV_8UC(channels)) return false;
-            if (resize != "stretch")
-            {
-                CopyWithGeometry(decoded, height, width, channels, resize, chw);
-                return true;
-            }
-
-            if (decoded.Rows == height && decoded.Cols == width)
-            {
-                CopyOut(decoded, height, width, channels, chw);
-                return true;
-            }
-
-            // INTER_AREA averages all source pixels when shrinking (no aliasing); when enlarging it degenerates to
-            // nearest-neighbour, so anything not shrinking in both directions uses bilinear.
-            bool shrinking = height <= decoded.Rows && width <= decoded.Cols;
-            using var resized = new Mat();
-            Cv2.Resize(decoded, resized, new Size(width, height), 0, 0,
-                shrinking ? InterpolationFlags.Area : InterpolationFlags.Linear);
-            CopyOut(resized, height, width, channels, chw);
+            CopyWithGeometry(decoded, height, width, channels, resize, chw);
             return true;
         }
+        if (decoded.Rows == height && decoded.Cols == width)
+        {
+            CopyOut(decoded, height, width, channels, chw);
+            return true;
+        }
+        // INTER_AREA averages all source pixels when shrinking (no aliasing); when enlarging it degenerates to
+        // nearest-neighbour, so anything not shrinking in both directions uses bilinear.
+        bool shrinking = height <= decoded.Rows && width <= decoded.Cols;
+        using var resized = new Mat();
+        Cv2.Resize(decoded, resized, new Size(width, height), 0, 0, shrinking ? InterpolationFlags.Area : InterpolationFlags.Linear);
+        CopyOut(resized, height, width, channels, chw);
+        return true;
     }
 
     /// <summary>A "crop" or "letterbox" resize as <see cref="FramePreprocessor"/> does it: the source rectangle resized onto the target one, black around it.</summary>

@@ -111,26 +111,9 @@ public sealed class ImageFolderSource : FrameSource
 
     private static bool TryDecode(string path, Mat frame)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-        if (bytes.Length == 0) return false;
-        try
-        {
-            using var decoded = Cv2.ImDecode(bytes, ImreadModes.Color);
-            if (decoded.Empty() || decoded.Type() != MatType.CV_8UC3) return false;
-            NativeCv.Copy(decoded, frame);
-            return true;
-        }
-        catch (OpenCVException)
-        {
-            return false; // some codecs throw on malformed data instead of returning an empty Mat
-        }
+        using var decoded = ImageFile.TryDecodeFile(path);
+        if (decoded is null) return false;
+        NativeCv.Copy(decoded, frame);
+        return true;
     }
 }

@@ -87,22 +87,7 @@ public static class PredictCommand
     private static Mat DecodeImage(string path, bool grayscale)
     {
         if (!File.Exists(path)) throw new CliException($"image not found: {path}");
-        byte[] bytes = File.ReadAllBytes(path);
-        Mat? decoded = null;
-        try
-        {
-            if (bytes.Length > 0) decoded = Cv2.ImDecode(bytes, grayscale ? ImreadModes.Grayscale : ImreadModes.Color);
-        }
-        catch (OpenCVException)
-        {
-            decoded = null; // some codecs throw on malformed data instead of returning an empty Mat
-        }
-        if (decoded is null || decoded.Empty())
-        {
-            decoded?.Dispose();
-            throw new CliException($"cannot decode image: {path}");
-        }
-        return decoded;
+        return ImageFile.TryDecode(File.ReadAllBytes(path), grayscale) ?? throw new CliException($"cannot decode image: {path}");
     }
 
     private static int RunSource(string modelName, SourceOptions source, ParseResult r, int? frames, int top, bool json)

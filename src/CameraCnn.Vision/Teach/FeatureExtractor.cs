@@ -60,37 +60,10 @@ public sealed class FeatureExtractor : IDisposable
     /// </summary>
     public bool TryExtractFile(string path, Span<float> features)
     {
-        using var image = TryDecode(path);
+        using var image = ImageFile.TryDecodeFile(path);
         if (image is null) return false;
         Extract(image, features);
         return true;
-    }
-
-    /// <summary>The file decoded as 8-bit BGR, or null when it cannot be read or decoded.</summary>
-    public static Mat? TryDecode(string path)
-    {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-        if (bytes.Length == 0) return null;
-        Mat image;
-        try
-        {
-            image = Cv2.ImDecode(bytes, ImreadModes.Color);
-        }
-        catch (OpenCVException)
-        {
-            return null;
-        }
-        if (!image.Empty() && image.Type() == MatType.CV_8UC3) return image;
-        image.Dispose();
-        return null;
     }
 
     public void Dispose() => _prep.Dispose();

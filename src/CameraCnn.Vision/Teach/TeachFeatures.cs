@@ -39,7 +39,7 @@ public static class TeachFeatures
         for (int a = 1; a <= augment && !missing; a++) missing = !cache.Contains(AugmentedKey(sample.Key, a));
         if (!missing) return 0;
 
-        using var image = FeatureExtractor.TryDecode(sample.Path);
+        using var image = ImageFile.TryDecodeFile(sample.Path);
         if (image is null) return -1;
         var features = new float[extractor.Dimension];
         int runs = 0;

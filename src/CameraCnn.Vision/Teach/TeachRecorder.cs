@@ -265,7 +265,7 @@ public sealed class TeachRecorder : IDisposable
         var samples = Dataset.SamplesOf(classIndex);
         for (int i = samples.Count - 1; i >= 0; i--)
         {
-            using var image = FeatureExtractor.TryDecode(samples[i].Path);
+            using var image = ImageFile.TryDecodeFile(samples[i].Path);
             if (image is null) continue;
             SetThumbnail(classIndex, image);
             return;
