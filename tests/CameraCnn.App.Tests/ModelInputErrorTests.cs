@@ -7,32 +7,21 @@ using Xunit.Abstractions;
 namespace CameraCnn.App.Tests;
 
 [Collection(TrainingCollection.Name)]
-public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutputHelper output) : IDisposable
+public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutputHelper output) : CliTest(output)
 {
-    private readonly TempDir _dir = new();
-
-    public void Dispose() => _dir.Dispose();
-
-    private CliResult Run(params string[] args)
-    {
-        var r = Camcnn.Run(args, _dir.Path);
-        output.WriteLine(r.ToString());
-        return r;
-    }
-
     /// <summary>The real model cut to <paramref name="keep"/> bytes (negative: that many bytes short of the end).</summary>
     private string TruncatedModel(int keep)
     {
         byte[] bytes = File.ReadAllBytes(fixture.RequireModel());
         int n = keep >= 0 ? keep : bytes.Length + keep;
-        string path = _dir[$"truncated-{n}.onnx"];
+        string path = Dir[$"truncated-{n}.onnx"];
         File.WriteAllBytes(path, bytes[..n]);
         return path;
     }
 
     private string GoodInput(int n = 1)
     {
-        Npy.Write(_dir["x.npy"], new Tensor(n, 1, 28, 28));
+        Npy.Write(Dir["x.npy"], new Tensor(n, 1, 28, 28));
         return "x.npy";
     }
 
@@ -43,7 +32,7 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     public void Truncated_model_for_eval_infer_and_predict(int keep)
     {
         string model = TruncatedModel(keep);
-        TestData.WriteGrayPng(_dir["x.png"], new byte[28 * 28], 28, 28);
+        TestData.WriteGrayPng(Dir["x.png"], new byte[28 * 28], 28, 28);
         CliAssert.Error(Run("eval", "--model", model, "--data", "fashion-mnist", "--limit", "10"), Path.GetFileName(model));
         CliAssert.Error(Run("infer", "--model", model, "--input", GoodInput(), "--output-dir", "out"), Path.GetFileName(model));
         CliAssert.Error(Run("predict", "--model", model, "--image", "x.png"), Path.GetFileName(model));
@@ -54,7 +43,7 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     {
         var r = Run("infer", "--model", fixture.RequireModel(), "--input", "input=missing.npy", "--output-dir", "out");
         CliAssert.Error(r, "input file not found", "missing.npy");
-        Assert.False(Directory.Exists(_dir["out"]));
+        Assert.False(Directory.Exists(Dir["out"]));
     }
 
     [Fact]
@@ -68,11 +57,11 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     public void Infer_with_the_same_input_twice_uses_the_last()
     {
         // Not an error: the later binding wins, like repeated flags elsewhere.
-        Npy.Write(_dir["a.npy"], new Tensor(2, 1, 28, 28));
-        Npy.Write(_dir["b.npy"], new Tensor(1, 1, 28, 28));
+        Npy.Write(Dir["a.npy"], new Tensor(2, 1, 28, 28));
+        Npy.Write(Dir["b.npy"], new Tensor(1, 1, 28, 28));
         var r = Run("infer", "--model", fixture.RequireModel(), "--input", "input=a.npy", "input=b.npy", "--output-dir", "out");
         CliAssert.Succeeded(r);
-        Assert.Equal([1, 10], Npy.Read(Path.Combine(_dir["out"], "probabilities.npy")).Shape);
+        Assert.Equal([1, 10], Npy.Read(Path.Combine(Dir["out"], "probabilities.npy")).Shape);
     }
 
     public static TheoryData<string, string> BadNpy => new()
@@ -89,7 +78,7 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     [MemberData(nameof(BadNpy))]
     public void Infer_with_a_bad_npy(string kind, string mention)
     {
-        string path = _dir["x.npy"];
+        string path = Dir["x.npy"];
         switch (kind)
         {
             case "not-npy": File.WriteAllBytes(path, TestData.RandomBytes(100, 5)); break;
@@ -106,7 +95,7 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
         }
         var r = Run("infer", "--model", fixture.RequireModel(), "--input", "x.npy", "--output-dir", "out");
         CliAssert.Error(r, mention);
-        Assert.False(Directory.Exists(_dir["out"]));
+        Assert.False(Directory.Exists(Dir["out"]));
     }
 
     private static byte[] NpyHeader(string dict)
@@ -119,7 +108,7 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     [Fact]
     public void Predict_with_a_corrupt_image()
     {
-        File.WriteAllBytes(_dir["x.png"], TestData.RandomBytes(2000, 8));
+        File.WriteAllBytes(Dir["x.png"], TestData.RandomBytes(2000, 8));
         var r = Run("predict", "--model", fixture.RequireModel(), "--image", "x.png");
         CliAssert.Error(r, "cannot decode image", "x.png");
     }
@@ -127,7 +116,7 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     [Fact]
     public void Predict_with_an_empty_image()
     {
-        File.WriteAllBytes(_dir["x.jpg"], []);
+        File.WriteAllBytes(Dir["x.jpg"], []);
         var r = Run("predict", "--model", fixture.RequireModel(), "--image", "x.jpg");
         CliAssert.Error(r, "x.jpg");
     }
@@ -142,7 +131,7 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     [Fact]
     public void Predict_with_a_directory_as_image()
     {
-        _dir.Sub("pics");
+        Dir.Sub("pics");
         var r = Run("predict", "--model", fixture.RequireModel(), "--image", "pics");
         CliAssert.Error(r, "pics");
     }
@@ -150,7 +139,7 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     [Fact]
     public void Predict_with_top_zero()
     {
-        TestData.WriteGrayPng(_dir["x.png"], new byte[28 * 28], 28, 28);
+        TestData.WriteGrayPng(Dir["x.png"], new byte[28 * 28], 28, 28);
         CliAssert.Error(Run("predict", "--model", fixture.RequireModel(), "--image", "x.png", "--top", "0"), "--top");
     }
 
@@ -165,7 +154,7 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     public void Eval_on_an_image_folder_with_foreign_classes()
     {
         // The model's classes are the Fashion-MNIST names; folders "circles" etc. are not among them.
-        string data = _dir.Sub("shapes");
+        string data = Dir.Sub("shapes");
         TestData.WriteShapesFolder(data, 2, 28, seed: 3);
         var r = Run("eval", "--model", fixture.RequireModel(), "--data", data, "--all");
         CliAssert.Error(r, "not among the 10 known classes");
@@ -174,16 +163,16 @@ public sealed class ModelInputErrorTests(FashionModelFixture fixture, ITestOutpu
     [Fact]
     public void Infer_with_an_output_dir_that_is_a_file()
     {
-        File.WriteAllText(_dir["out"], "a file");
+        File.WriteAllText(Dir["out"], "a file");
         var r = Run("infer", "--model", fixture.RequireModel(), "--input", GoodInput(), "--output-dir", "out");
         CliAssert.Error(r, "out");
-        Assert.Equal("a file", File.ReadAllText(_dir["out"]));
+        Assert.Equal("a file", File.ReadAllText(Dir["out"]));
     }
 
     [Fact]
     public void Model_given_as_a_directory()
     {
-        _dir.Sub("m.onnx");
+        Dir.Sub("m.onnx");
         CliAssert.Error(Run("infer", "--model", "m.onnx", "--input", GoodInput(), "--output-dir", "out"), "m.onnx");
     }
 }

@@ -8,21 +8,10 @@ using static CameraCnn.App.Tests.Capture.CaptureTestData;
 
 namespace CameraCnn.App.Tests.Capture;
 
-public sealed class CollectTests(ITestOutputHelper output) : IDisposable
+public sealed class CollectTests(ITestOutputHelper output) : CliTest(output, "camcnn-collect")
 {
-    private readonly TempDir _dir = new("camcnn-collect");
-
-    public void Dispose() => _dir.Dispose();
-
-    private CliResult Run(params string[] args)
-    {
-        var r = Camcnn.Run(args, _dir.Path);
-        output.WriteLine(r.ToString());
-        return r;
-    }
-
     private string[] Files(string cls) =>
-        Directory.GetFiles(Path.Combine(_dir.Path, "data", cls), "*", new EnumerationOptions { AttributesToSkip = 0 })
+        Directory.GetFiles(Path.Combine(Dir.Path, "data", cls), "*", new EnumerationOptions { AttributesToSkip = 0 })
             .Select(p => Path.GetFileName(p)).Order(StringComparer.Ordinal).ToArray();
 
     [Fact]
@@ -33,15 +22,15 @@ public sealed class CollectTests(ITestOutputHelper output) : IDisposable
         CliAssert.Succeeded(first);
         Assert.Equal(["cat_000001.png", "cat_000002.png", "cat_000003.png"], Files("cat"));
         Assert.Contains("saved 3 frame(s)", first.Stdout);
-        byte[] hash = SHA256.HashData(File.ReadAllBytes(_dir["data/cat/cat_000002.png"]));
-        using (var png = Cv2.ImRead(_dir["data/cat/cat_000001.png"]))
+        byte[] hash = SHA256.HashData(File.ReadAllBytes(Dir["data/cat/cat_000002.png"]));
+        using (var png = Cv2.ImRead(Dir["data/cat/cat_000001.png"]))
             Assert.Equal((80, 60), (png.Cols, png.Rows));
 
         var second = Run("collect", "--source", "synthetic", "--width", "80", "--height", "60", "--fps", "60",
             "--class", "cat", "--frames", "2", "--data", "data", "--json");
         CliAssert.Succeeded(second);
         Assert.Equal(["cat_000001.png", "cat_000002.png", "cat_000003.png", "cat_000004.png", "cat_000005.png"], Files("cat"));
-        Assert.Equal(hash, SHA256.HashData(File.ReadAllBytes(_dir["data/cat/cat_000002.png"])));
+        Assert.Equal(hash, SHA256.HashData(File.ReadAllBytes(Dir["data/cat/cat_000002.png"])));
         var json = CliAssert.LastLineJson(second);
         Assert.Equal(2, CliAssert.Number(json, "saved", second));
         Assert.Equal("cat_000004.png", json.GetProperty("first").GetString());
@@ -50,7 +39,7 @@ public sealed class CollectTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Every_k_saves_every_kth_frame_of_a_video_and_stops_at_its_end()
     {
-        WriteVideo(_dir["clip.avi"], 12);
+        WriteVideo(Dir["clip.avi"], 12);
         var r = Run("collect", "--source", "clip.avi", "--class", "grey", "--every", "4", "--frames", "10", "--data", "data");
         Assert.Equal(0, r.ExitCode);
         CliAssert.NoStackTrace(r);
@@ -59,7 +48,7 @@ public sealed class CollectTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(3, files.Length);
         int[] numbers = files.Select(f =>
         {
-            using var png = Cv2.ImRead(_dir[Path.Combine("data", "grey", f)]);
+            using var png = Cv2.ImRead(Dir[Path.Combine("data", "grey", f)]);
             return FrameNumberOf(png);
         }).ToArray();
         Assert.Equal([0, 4, 8], numbers);
@@ -72,7 +61,7 @@ public sealed class CollectTests(ITestOutputHelper output) : IDisposable
         CliAssert.Succeeded(r);
         Assert.Equal(["escape_000001.png"], Files("escape"));
         Assert.Contains("is saved as 'escape'", r.Stderr);
-        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(_dir.Path)!, "escape")));
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(Dir.Path)!, "escape")));
     }
 
     [Fact]
@@ -82,7 +71,7 @@ public sealed class CollectTests(ITestOutputHelper output) : IDisposable
         CliAssert.Error(Run("collect", "--source", "synthetic", "--class", "", "--data", "data"), "no letters or digits");
         CliAssert.Error(Run("collect", "--source", "synthetic", "--data", "data"), "--class");
         CliAssert.Error(Run("collect", "--source", "synthetic", "--class", "a", "--data", "data", "--every", "0"), "--every");
-        File.WriteAllText(_dir["plain-file"], "x");
+        File.WriteAllText(Dir["plain-file"], "x");
         CliAssert.Error(Run("collect", "--source", "synthetic", "--class", "a", "--data", "plain-file"), "plain-file", "not a directory");
         if (!File.Exists("/dev/video3"))
             CliAssert.Error(Run("collect", "--source", "3", "--class", "a", "--data", "data"), "camera 3");

@@ -10,24 +10,13 @@ using static CameraCnn.App.Tests.Capture.CaptureTestData;
 
 namespace CameraCnn.App.Tests.Capture;
 
-public sealed class PredictSourceTests(ITestOutputHelper output) : IDisposable
+public sealed class PredictSourceTests(ITestOutputHelper output) : CliTest(output, "camcnn-capture")
 {
-    private readonly TempDir _dir = new("camcnn-capture");
-
-    public void Dispose() => _dir.Dispose();
-
-    private CliResult Run(params string[] args)
-    {
-        var r = Camcnn.Run(args, _dir.Path);
-        output.WriteLine(r.ToString());
-        return r;
-    }
-
     [Fact]
     public void A_video_gives_one_json_line_per_frame_in_order_and_a_summary()
     {
-        string model = WriteClassifier(_dir["m.onnx"]);
-        WriteVideo(_dir["clip.avi"], 12);
+        string model = WriteClassifier(Dir["m.onnx"]);
+        WriteVideo(Dir["clip.avi"], 12);
         var r = Run("predict", "--model", model, "--source", "clip.avi", "--json", "--top", "2");
         CliAssert.Succeeded(r);
         var lines = JsonLines(r);
@@ -54,8 +43,8 @@ public sealed class PredictSourceTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Frames_caps_a_looping_or_live_source()
     {
-        string model = WriteClassifier(_dir["m.onnx"]);
-        WriteVideo(_dir["clip.avi"], 4);
+        string model = WriteClassifier(Dir["m.onnx"]);
+        WriteVideo(Dir["clip.avi"], 4);
         var looped = Run("predict", "--model", model, "--source", "clip.avi", "--loop", "--frames", "10", "--json");
         CliAssert.Succeeded(looped);
         var lines = JsonLines(looped);
@@ -73,8 +62,8 @@ public sealed class PredictSourceTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Image_uses_the_models_crop_and_bgr_preprocessing()
     {
-        string modelPath = WriteClassifier(_dir["m.onnx"]);
-        string image = WriteImage(_dir["wide.png"], 20, 50, new Scalar(30, 90, 220));
+        string modelPath = WriteClassifier(Dir["m.onnx"]);
+        string image = WriteImage(Dir["wide.png"], 20, 50, new Scalar(30, 90, 220));
 
         var r = Run("predict", "--model", modelPath, "--image", image, "--json", "--top", "3");
         CliAssert.Succeeded(r);
@@ -102,8 +91,8 @@ public sealed class PredictSourceTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void A_model_without_labels_prints_the_embedding_shape_and_norm()
     {
-        string modelPath = WriteBackbone(_dir["backbone.onnx"]);
-        string image = WriteImage(_dir["tall.png"], 40, 24, new Scalar(200, 10, 60));
+        string modelPath = WriteBackbone(Dir["backbone.onnx"]);
+        string image = WriteImage(Dir["tall.png"], 40, 24, new Scalar(200, 10, 60));
 
         var json = Run("predict", "--model", modelPath, "--image", image, "--json");
         CliAssert.Succeeded(json);
@@ -133,7 +122,7 @@ public sealed class PredictSourceTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void A_camera_that_does_not_exist_fails_fast_in_one_line()
     {
-        string model = WriteClassifier(_dir["m.onnx"]);
+        string model = WriteClassifier(Dir["m.onnx"]);
         const string index = "9";
         if (File.Exists("/dev/video" + index)) return; // a machine with ten cameras: nothing to check here
         var r = Run("predict", "--model", model, "--source", index);
@@ -145,16 +134,16 @@ public sealed class PredictSourceTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Bad_sources_fail_cleanly()
     {
-        string model = WriteClassifier(_dir["m.onnx"]);
-        File.WriteAllBytes(_dir["garbage.avi"], TestData.RandomBytes(4000, 3));
+        string model = WriteClassifier(Dir["m.onnx"]);
+        File.WriteAllBytes(Dir["garbage.avi"], TestData.RandomBytes(4000, 3));
         CliAssert.Error(Run("predict", "--model", model, "--source", "garbage.avi"), "cannot open video file", "garbage.avi");
         CliAssert.Error(Run("predict", "--model", model, "--source", "missing.mp4"), "source not found", "missing.mp4");
-        _dir.Sub("empty");
+        Dir.Sub("empty");
         CliAssert.Error(Run("predict", "--model", model, "--source", "empty"), "no images", "empty");
         CliAssert.Error(Run("predict", "--model", model, "--source", "synthetic", "--image", "x.png"), "--image", "--source");
         CliAssert.Error(Run("predict", "--model", model, "--source", "synthetic", "--frames", "0"), "--frames");
 
-        string bad = _dir.Sub("bad");
+        string bad = Dir.Sub("bad");
         File.WriteAllBytes(Path.Combine(bad, "a.png"), TestData.RandomBytes(100, 1));
         File.WriteAllBytes(Path.Combine(bad, "b.jpg"), []);
         var none = Run("predict", "--model", model, "--source", "bad");
@@ -164,8 +153,8 @@ public sealed class PredictSourceTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void A_corrupt_image_in_a_folder_is_skipped_with_a_warning_and_counted()
     {
-        string model = WriteClassifier(_dir["m.onnx"]);
-        string folder = _dir.Sub("pics");
+        string model = WriteClassifier(Dir["m.onnx"]);
+        string folder = Dir.Sub("pics");
         WriteImage(Path.Combine(folder, "1.png"), 20, 20, new Scalar(0, 0, 255));
         File.WriteAllBytes(Path.Combine(folder, "2.png"), TestData.RandomBytes(300, 2));
         WriteImage(Path.Combine(folder, "3.jpg"), 30, 10, new Scalar(255, 0, 0));

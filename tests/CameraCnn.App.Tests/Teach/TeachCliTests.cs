@@ -9,22 +9,11 @@ using Xunit.Abstractions;
 
 namespace CameraCnn.App.Tests.Teach;
 
-public sealed class TeachCliTests(ITestOutputHelper output) : IDisposable
+public sealed class TeachCliTests(ITestOutputHelper output) : CliTest(output, "camcnn-teach-cli")
 {
-    private readonly TempDir _dir = new("camcnn-teach-cli");
-
-    public void Dispose() => _dir.Dispose();
-
-    private CliResult Run(params string[] args)
-    {
-        var r = Camcnn.Run(args, _dir.Path);
-        output.WriteLine(r.ToString());
-        return r;
-    }
-
     private string TinyBackboneFile()
     {
-        string path = _dir["tiny.onnx"];
+        string path = Dir["tiny.onnx"];
         if (!File.Exists(path)) TeachKit.TinyBackbone().Save(path);
         return path;
     }
@@ -32,7 +21,7 @@ public sealed class TeachCliTests(ITestOutputHelper output) : IDisposable
     /// <summary>data/&lt;scene&gt;/NNNN.png from the synthetic scenes (frames 0..n-1 of seed 1).</summary>
     private string Scenes(string name, int perClass, int classes = 3)
     {
-        string root = _dir[name];
+        string root = Dir[name];
         for (int k = 0; k < classes; k++)
             TeachKit.WriteFolder(root, TeachKit.SceneNames[k], Enumerable.Range(0, perClass).Select(t => TeachKit.RenderFrame(k, t, seed: 1)));
         return root;
@@ -61,7 +50,7 @@ public sealed class TeachCliTests(ITestOutputHelper output) : IDisposable
         foreach (string key in new[] { "seconds", "feature_seconds", "total_seconds", "train_samples", "val_samples", "epochs" })
             CliAssert.Number(json, key, r);
 
-        var model = Model.Load(_dir["m.onnx"]);
+        var model = Model.Load(Dir["m.onnx"]);
         Assert.Equal(["blue_triangle", "green_square", "red_disc"], model.Labels); // no manifest: folder-name order
         Assert.True(TeachModel.IsTeachModel(model));
 
@@ -97,12 +86,12 @@ public sealed class TeachCliTests(ITestOutputHelper output) : IDisposable
         string backbone = TinyBackboneFile();
         string one = Scenes("one", 4, classes: 1);
         CliAssert.FailedCleanly(Run("train", "--data", one, "--backbone", backbone, "--out", "m.onnx"), 1, true, "at least two classes", "red_disc");
-        Assert.False(File.Exists(_dir["m.onnx"]));
-        CliAssert.Error(Run("train", "--data", _dir["missing"], "--backbone", backbone, "--out", "m.onnx"), "not found");
+        Assert.False(File.Exists(Dir["m.onnx"]));
+        CliAssert.Error(Run("train", "--data", Dir["missing"], "--backbone", backbone, "--out", "m.onnx"), "not found");
         CliAssert.Error(Run("train", "--data", one, "--backbone", "no-such-net", "--out", "m.onnx"), "backbone not found");
         CliAssert.Error(Run("train", "--data", one, "--backbone", backbone, "--arch", "lenet", "--out", "m.onnx"), "--arch");
         CliAssert.Error(Run("train", "--data", one, "--backbone", backbone, "--augment", "-1", "--out", "m.onnx"), "--augment");
-        Directory.CreateDirectory(_dir["empty"]);
-        CliAssert.Error(Run("train", "--data", _dir["empty"], "--backbone", backbone, "--out", "m.onnx"), "no class sub-folders");
+        Directory.CreateDirectory(Dir["empty"]);
+        CliAssert.Error(Run("train", "--data", Dir["empty"], "--backbone", backbone, "--out", "m.onnx"), "no class sub-folders");
     }
 }
