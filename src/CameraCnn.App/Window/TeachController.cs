@@ -195,17 +195,16 @@ internal sealed class TeachController
     /// </summary>
     private bool RecordFrame(int classIndex, bool keyPress)
     {
-        var teach = _teach;
         _teachChanged = true;
         if (!_s.HaveFrame)
         {
             _teachMessage = "no frame to record yet";
             return false;
         }
-        if (teach.IsRecordingStopped)
+        if (_teach.IsRecordingStopped)
         {
             if (!keyPress) return false; // a held key does not retry: the line under the bars says why
-            teach.ResumeRecording(); // a new key press tries again (e.g. after space was freed)
+            _teach.ResumeRecording(); // a new key press tries again (e.g. after space was freed)
         }
         if (!_s.Paused && _worker.Failure is null && _feed.State == FeedState.Live)
         {
@@ -216,23 +215,24 @@ internal sealed class TeachController
             return true;
         }
         var frame = _feed.ForRender.Front; // the frame on screen (unmirrored), copied by the recorder
-        if (teach.Record(classIndex, frame.AsMat())) Interlocked.Increment(ref _recorded);
-        else _recordProblem = RecordDropped(teach);
+        if (_teach.Record(classIndex, frame.AsMat())) Interlocked.Increment(ref _recorded);
+        else _recordProblem = RecordDropped(_teach);
         return true;
     }
 
     /// <summary>Serves <see cref="RecordFrame"/> on the inference thread: the inferred frame and its features go to the recorder.</summary>
     private void OnFrameTaken(int classIndex, OpenCvSharp.Mat frame, ReadOnlySpan<float> features)
     {
-        var teach = _teach;
-        if (teach.Record(classIndex, frame, features)) Interlocked.Increment(ref _recorded);
-        else _recordProblem = RecordDropped(teach);
+        if (_teach.Record(classIndex, frame, features)) Interlocked.Increment(ref _recorded);
+        else _recordProblem = RecordDropped(_teach);
         _teachChanged = true;
         GlWindow.Wake();
     }
 
+    /// <summary>Why a frame was not taken: the write error that stopped recording, else a full queue (the recorder's
+    /// last error may be an earlier delete or rename failure, which stops nothing).</summary>
     private static string RecordDropped(TeachSession teach) =>
-        teach.RecordingError ?? "frame dropped (the disk is behind)";
+        teach.IsRecordingStopped ? teach.RecordingError ?? "recording stopped" : "frame dropped (the disk is behind)";
 
     /// <summary>R: renames the class under the mouse pointer, else the current one; typed text goes into a box.</summary>
     private void StartRename()
@@ -305,8 +305,7 @@ internal sealed class TeachController
     /// <summary>The teach head's verdict on this result's features becomes the bars (nothing while there is no head).</summary>
     public void Apply(InferenceResult r, ref float[] target)
     {
-        var teach = _teach;
-        var head = teach.CurrentHead;
+        var head = _teach.CurrentHead;
         if (head is null || r.TeachFeatures.Length != head.Dimension)
         {
             if (_shownHead is not null) ShowHead(null, ref target);
@@ -314,8 +313,8 @@ internal sealed class TeachController
             if (head is not null) _s.NoClassesText = $"the head expects {head.Dimension} features; this backbone gives {r.TeachFeatures.Length}";
             return;
         }
-        if (!ReferenceEquals(head, _shownHead) || teach.HeadVersion != _headVersion) ShowHead(head, ref target);
-        var p = teach.Classify(r.TeachFeatures, _teachProbs);
+        if (!ReferenceEquals(head, _shownHead) || _teach.HeadVersion != _headVersion) ShowHead(head, ref target);
+        var p = _teach.Classify(r.TeachFeatures, _teachProbs);
         // A newer head may have been swapped in between: its outputs show from the next result on.
         if (p.Output >= head.Classes) return;
         _prediction = p;
@@ -340,8 +339,7 @@ internal sealed class TeachController
     /// <summary>Rebuilds the teach lines and tiles when something changed (or twice a second, for the trainer's progress).</summary>
     public void Update(long now)
     {
-        var teach = _teach;
-        _renderer.UpdateThumbnails(teach.Recorder);
+        _renderer.UpdateThumbnails(_teach.Recorder);
         _s.TeachCurrent = _currentClass;
         _s.TeachHeld = _heldClass;
         _s.TeachRenaming = _renaming;
@@ -350,7 +348,7 @@ internal sealed class TeachController
         _teachChanged = false;
         _teachLinesAt = now;
         _s.RenameText = _renameText.ToString();
-        var classes = teach.Classes;
+        var classes = _teach.Classes;
         _s.TeachTiles = classes.Where(c => c.Index < LiveRenderer.ThumbSlots)
             .Select(c => new TeachTile(c.Index, $"{c.Index + 1} {c.Name}", c.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
 
@@ -359,7 +357,7 @@ internal sealed class TeachController
         string holding = _heldClass >= 0 ? $"; recording into class {_heldClass + 1} ({RecordRate:0.#}/s while held)" : "";
         lines.Add(classes.Count == 0 ? "teach: no frames yet (hold 1-9 to record into a class)"
             : $"teach: {frames} frame(s) in {classes.Count} class(es){holding}");
-        var st = teach.Status;
+        var st = _teach.Status;
         bool busy = st.Phase is TeachPhase.Extracting or TeachPhase.Training;
         _s.TeachProgress = busy ? (float)st.Fraction : -1;
         string progress = busy ? $" [{st.Fraction:P0}]" : "";
@@ -368,11 +366,11 @@ internal sealed class TeachController
         {
             var p = _prediction;
             lines.Add(p.Output < 0 ? "prediction: waiting..." : p.IsUnknown
-                ? $"prediction: {TeachSession.UnknownLabel} ({p.Confidence:P0} < {teach.Threshold:P0})"
+                ? $"prediction: {TeachSession.UnknownLabel} ({p.Confidence:P0} < {_teach.Threshold:P0})"
                 : $"prediction: {p.Label} ({p.Confidence:P0})");
         }
-        if (teach.TakeRecorderProblem() is { } failed && !teach.IsRecordingStopped) _teachMessage = failed;
-        if (teach.IsRecordingStopped) lines.Add($"{teach.RecordingError ?? "recording stopped"} (press 1-9 to try again)");
+        if (_teach.TakeRecorderProblem() is { } failed && !_teach.IsRecordingStopped) _teachMessage = failed;
+        if (_teach.IsRecordingStopped) lines.Add($"{_teach.RecordingError ?? "recording stopped"} (press 1-9 to try again)");
         else if (_recordProblem is { } problem)
         {
             _teachMessage = problem;
@@ -382,7 +380,7 @@ internal sealed class TeachController
         else if (_awaitingClass) lines.Add("W: press 1-9, the class this frame belongs to");
         else if (_teachMessage is { } m) lines.Add(m);
         _s.TeachLines = lines.ToArray();
-        _s.ConfusionTable = _s.ShowConfusion ? ConfusionTable(teach.LastTraining) : null;
+        _s.ConfusionTable = _s.ShowConfusion ? ConfusionTable(_teach.LastTraining) : null;
     }
 
     private double RecordRate => Stopwatch.Frequency / (double)_recordPeriod;
