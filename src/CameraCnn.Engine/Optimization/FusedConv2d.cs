@@ -27,6 +27,8 @@ public sealed class FusedConv2d : Layer
     /// <summary>True when a residual Add was fused: the second input is added before the ReLU.</summary>
     public bool HasResidual { get; }
     public bool Relu { get; }
+    /// <summary>How the convolution is computed: "gemm" (im2col + packed GEMM), "winograd" or "direct".</summary>
+    public string Algorithm => "gemm";
 
     internal FusedConv2d(Conv2d conv, BatchNorm2d? bn, bool residual, bool relu)
     {

@@ -26,8 +26,9 @@ namespace CameraCnn.Engine.Optimization;
 public static class InferenceFusion
 {
     /// <summary>Returns the fused inference graph of <paramref name="source"/> (same inputs, outputs and node names).</summary>
-    public static Graph Fuse(Graph source)
+    public static Graph Fuse(Graph source, FusionOptions? options = null)
     {
+        options ??= FusionOptions.Default;
         var nodes = source.Nodes;
         var consumers = new int[nodes.Count];
         var lastConsumer = new Node?[nodes.Count];
