@@ -170,23 +170,29 @@ public sealed class Conv2d : Layer
     /// dX [C, H, W] += the error of one sample carried back through the weights w [OC, C/G, KH, KW] (eq. 14): per
     /// group, dcol [rows, P] = W_g^T [rows, og] * dY_g [og, P], folded back onto the pixels it came from (col2im); a
     /// 1x1 stride-1 unpadded convolution adds W_g^T dY_g straight into dX. <paramref name="ws"/> holds rows * P floats
-    /// (unused for 1x1). Shared by <see cref="Conv2d"/> and the fused inference conv.
+    /// (unused for 1x1). <paramref name="packedWT"/>, when given, holds each group's W_g^T already packed as GEMM A
+    /// panels for the active path (a fixed snapshot such as the fused inference conv's); else W^T is packed per call.
+    /// Shared by <see cref="Conv2d"/> and the fused inference conv.
     /// </summary>
-    internal static void AddInputGradient(ReadOnlySpan<float> w, int groups, in Window2d window, ReadOnlySpan<float> dy, int OC, int OH, int OW,
-        Span<float> dX, int C, int H, int W, Span<float> ws)
+    internal static unsafe void AddInputGradient(ReadOnlySpan<float> w, int groups, in Window2d window, ReadOnlySpan<float> dy, int OC, int OH, int OW,
+        Span<float> dX, int C, int H, int W, Span<float> ws, PackedMatrix[]? packedWT = null)
     {
         int cg = C / groups, og = OC / groups, rows = cg * window.KH * window.KW, P = OH * OW;
+        bool pointwise = window.IsPointwise;
         for (int g = 0; g < groups; g++)
         {
-            ReadOnlySpan<float> wg = w.Slice(g * og * rows, og * rows), dyg = dy.Slice(g * og * P, og * P);
+            ReadOnlySpan<float> dyg = dy.Slice(g * og * P, og * P);
             Span<float> dxg = dX.Slice(g * cg * H * W, cg * H * W);
-            if (window.IsPointwise)
-                Gemm.Multiply(true, false, rows, P, og, wg, rows, dyg, P, dxg, P, true);
+            Span<float> dcol = pointwise ? dxg : ws[..(rows * P)];
+            if (packedWT is null)
+                Gemm.Multiply(true, false, rows, P, og, w.Slice(g * og * rows, og * rows), rows, dyg, P, dcol, P, pointwise);
             else
-            {
-                Gemm.Multiply(true, false, rows, P, og, wg, rows, dyg, P, ws, P, false);
-                Im2Col.FoldAdd(ws, cg, H, W, window, OH, OW, dxg);
-            }
+                fixed (float* pdy = dyg, pc = dcol)
+                {
+                    var b = new MatrixPanels(pdy, P, false);
+                    GemmDriver.Run(packedWT[g].Path, new GemmDriver.ASource { Packed = packedWT[g] }, ref b, rows, P, og, pc, P, pointwise);
+                }
+            if (!pointwise) Im2Col.FoldAdd(dcol, cg, H, W, window, OH, OW, dxg);
         }
     }
 }

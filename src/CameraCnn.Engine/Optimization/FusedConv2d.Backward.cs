@@ -11,12 +11,13 @@ public sealed partial class FusedConv2d
 {
     private float[] _dZ = [];   // the error at the pre-ReLU sum z, [N, OC, OH, OW]
     private float[] _dCol = []; // dcol [rows, P] of one group (col2im workspace)
+    private PackedMatrix[]? _packedWT; // each group's W^T [rows, og] as GEMM A panels, packed on the first backward
 
     /// <summary>
     /// With z = conv(x, W') + b' (+ residual) and y = relu?(z): dZ = dY where y &gt; 0 (all of dY without the ReLU; y &gt; 0
     /// exactly where z &gt; 0), dResidual += dZ, dX += W'^T dZ folded back onto the pixels (col2im, the lecture's eq. 14).
-    /// Reads the folded weights, whatever algorithm the forward runs. Allocates only when a shape grows; not thread-safe
-    /// (one graph, one thread, like the forward).
+    /// Reads the folded weights, whatever algorithm the forward runs; W'^T is packed once (per GEMM path) on the first
+    /// call. Allocates only then and when a shape grows; not thread-safe (one graph, one thread, like the forward).
     /// </summary>
     public override void BackwardInputs(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
     {
@@ -36,8 +37,16 @@ public sealed partial class FusedConv2d
         Tensor x = inputs[0];
         int OH = output.H, OW = output.W, xLength = x.C * x.H * x.W, yLength = OutChannels * OH * OW;
         if (!Window.IsPointwise && _dCol.Length < ColRows * OH * OW) _dCol = new float[ColRows * OH * OW];
+        GemmPath path = Gemm.ActivePath;
+        if (_packedWT is null || _packedWT[0].Path != path)
+        {
+            _packedWT ??= Conv2d.NewPacks(Groups);
+            int og = OutChannels / Groups;
+            for (int g = 0; g < Groups; g++)
+                _packedWT[g].Pack(_weights.AsSpan(g * og * ColRows, og * ColRows), ColRows, og, ColRows, true, path);
+        }
         for (int n = 0; n < x.N; n++)
             Conv2d.AddInputGradient(_weights, Groups, Window, dZ.Slice(n * yLength, yLength), OutChannels, OH, OW,
-                dX.Data.AsSpan(n * xLength, xLength), x.C, x.H, x.W, _dCol);
+                dX.Data.AsSpan(n * xLength, xLength), x.C, x.H, x.W, _dCol, _packedWT);
     }
 }
