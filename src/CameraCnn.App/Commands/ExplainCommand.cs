@@ -65,7 +65,7 @@ public static class ExplainCommand
             throw new CliException($"{name} has no classifier (no class labels, no softmax output): it computes features, not classes, so there is " +
                                    "no class to explain; teach it classes first (camcnn train --backbone) and explain that model");
         var logits = model.Logits;
-        int[] shape = LogitShape(model.Graph, logits);
+        int[] shape = Shapes(model.Graph)[logits.Name];
         long k = Tensor.CheckedLength(shape) / Math.Max(1, shape[0]);
         if (model.Labels.Count > 0 && model.Labels.Count != k)
             throw new CliException($"{name} has {model.Labels.Count} class labels but its scores '{logits.Name}' hold {k} values");
@@ -73,18 +73,15 @@ public static class ExplainCommand
         return new Classifier(model, pre, logits, labels);
     }
 
-    private static int[] LogitShape(Graph g, Node logits)
-    {
-        var inputs = g.Inputs.Select(i => i.InputShape!.Select(d => d < 0 ? 1 : d).ToArray()).ToList();
-        return g.InferShapes(inputs)[logits.Name];
-    }
+    /// <summary>Every node's output shape for one image (the batch and any other open dimension taken as 1).</summary>
+    private static Dictionary<string, int[]> Shapes(Graph g) =>
+        g.InferShapes(g.Inputs.Select(i => i.InputShape!.Select(d => d < 0 ? 1 : d).ToArray()).ToList());
 
     private static int ListLayers(string modelName)
     {
         var c = LoadClassifier(modelName);
         var g = c.Model.Graph;
-        var inputs = g.Inputs.Select(i => i.InputShape!.Select(d => d < 0 ? 1 : d).ToArray()).ToList();
-        var shapes = g.InferShapes(inputs);
+        var shapes = Shapes(g);
         var layers = GradCam.SpatialLayers(g, c.Logits);
         if (layers.Count == 0) throw new CliException($"{modelName}: no spatial layer (a convolutional feature map) feeds its classifier; nothing for Grad-CAM to explain");
         foreach (var n in layers)

@@ -10,6 +10,7 @@ using CameraCnn.Engine.Models;
 using CameraCnn.Engine.Optimization;
 using CameraCnn.Engine.Teach;
 using CameraCnn.Engine.Tests.Layers;
+using CameraCnn.Engine.Tests.Performance;
 using CameraCnn.Engine.Training;
 using Xunit.Abstractions;
 
@@ -224,16 +225,6 @@ public sealed class GradCamTests(ITestOutputHelper output)
         Assert.Contains("batch 1", Assert.Throws<InvalidOperationException>(() => cam.Compute(0)).Message);
     }
 
-    private static long BytesOverFrames(Action frame)
-    {
-        for (int i = 0; i < 100; i++) frame(); // sizes buffers, starts workers, lets the JIT tier up (see AllocationTests)
-        Thread.Sleep(300);
-        for (int i = 0; i < 10; i++) frame();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 50; i++) frame();
-        return GC.GetAllocatedBytesForCurrentThread() - before;
-    }
-
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -249,11 +240,11 @@ public sealed class GradCamTests(ITestOutputHelper output)
                 var fused = InferenceFusion.Fuse(g);
                 var cam = new GradCam(fused, fused["logits"], fused[layer]);
                 int k = 0;
-                long bytes = BytesOverFrames(() =>
+                long bytes = AllocationTests.BytesOverFrames(() =>
                 {
                     fused.Forward(x);
                     cam.Compute(k++ % 6);
-                });
+                }, 50);
                 Assert.True(bytes == 0, $"{arch} at {layer}, {threads} thread(s): {bytes} bytes over 50 frames");
             }
             var head = RandomHead(6, 9);
@@ -261,11 +252,11 @@ public sealed class GradCamTests(ITestOutputHelper output)
             var image = TestKit.RandomTensor(new Random(2), 0, 1, 1, 3, 16, 16);
             var headCam = new GradCam(backbone, backbone["pool"], backbone["relu1"]);
             int o = 0;
-            long headBytes = BytesOverFrames(() =>
+            long headBytes = AllocationTests.BytesOverFrames(() =>
             {
                 backbone.Forward(image);
                 headCam.Compute(head, o++ % 3);
-            });
+            }, 50);
             Assert.True(headBytes == 0, $"head path, {threads} thread(s): {headBytes} bytes over 50 frames");
         }
         finally

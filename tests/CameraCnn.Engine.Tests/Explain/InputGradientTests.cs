@@ -1,8 +1,8 @@
 // InputGradientTests: Layer.BackwardInputs, the input-only backward Grad-CAM runs: for the layers with parameters
-// (Conv2d, Dense, BatchNorm2d, Spatial1d) the input gradients against central finite differences of the naive double
-// forward with every parameter's Grad left untouched; the fused inference conv (folded batch norm, residual, ReLU) the
-// same way against its naive definition, on every GEMM path and thread count; and a guard that every layer type with
-// parameters overrides BackwardInputs, so a new one cannot silently add into gradients a trainer reads.
+// (Conv2d, BatchNorm2d, Spatial1d; Dense is in GradientTests) the input gradients against central finite differences of
+// the naive double forward with every parameter's Grad left untouched; the fused inference conv (folded batch norm,
+// residual, ReLU) the same way against its naive definition, on every GEMM path and thread count; and a guard that every
+// layer type with parameters overrides BackwardInputs, so a new one cannot silently add into gradients a trainer reads.
 using System.Reflection;
 using CameraCnn.Engine.Kernels;
 using CameraCnn.Engine.Layers;
@@ -41,19 +41,6 @@ public sealed class InputGradientTests
             conv.Backward([x], y, dy, [full]);
             conv.BackwardInputs([x], y, dy, [only]);
             Assert.True(full.Data.AsSpan().SequenceEqual(only.Data), $"{name}: dX differs");
-        }
-    }
-
-    [Fact]
-    public void Dense_input_gradient_only()
-    {
-        var rng = new Random(39);
-        foreach (bool bias in new[] { true, false })
-        {
-            var dense = new Dense(7, 5, bias);
-            foreach (var p in dense.Parameters) TestKit.Randomize(p, rng);
-            var x = TestKit.RandomTensor(rng, -1, 1, 3, 7);
-            TestKit.CheckGradients(dense, [x], false, (xs, ps) => Naive.Dense(xs[0], 3, 7, ps[0], bias ? ps[1] : null, 5), inputsOnly: true);
         }
     }
 
