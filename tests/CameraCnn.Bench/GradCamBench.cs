@@ -67,6 +67,7 @@ public static class GradCamBench
             var forward = new List<double>();
             var cam = cams.Select(_ => new List<double>()).ToList();
             var ratio = cams.Select(_ => new List<double>()).ToList();
+            var bytes = new long[cams.Count];
             for (int it = -5; it < iterations; it++)
             {
                 long t0 = Stopwatch.GetTimestamp();
@@ -75,10 +76,12 @@ public static class GradCamBench
                 if (it >= 0) forward.Add(f);
                 for (int k = 0; k < cams.Count; k++)
                 {
+                    long a0 = GC.GetAllocatedBytesForCurrentThread();
                     long t1 = Stopwatch.GetTimestamp();
                     cams[k].Compute(head, it & 1);
                     double c = Stopwatch.GetElapsedTime(t1).TotalMilliseconds;
                     if (it < 0) continue;
+                    bytes[k] += GC.GetAllocatedBytesForCurrentThread() - a0;
                     cam[k].Add(c);
                     ratio[k].Add(c / f);
                 }
@@ -90,7 +93,7 @@ public static class GradCamBench
                 var n = cams[k].Layer;
                 Console.WriteLine($"  Grad-CAM at {n.Name,-18} {n.Output.C}x{n.Output.H}x{n.Output.W}: median {Program.Median(cam[k]):F3} ms = " +
                                   $"{100 * Program.Median(cam[k]) / fm:F2} % of the forward (median of per-iteration ratios {100 * Program.Median(ratio[k]):F2} %); " +
-                                  $"backward through {cams[k].Path.Steps.Count} layer(s)");
+                                  $"backward through {cams[k].Path.Steps.Count} layer(s); {bytes[k]} bytes allocated in {iterations} Computes");
             }
         }
         return 0;

@@ -247,6 +247,24 @@ public sealed class GradCamTests(ITestOutputHelper output)
                 }, 50);
                 Assert.True(bytes == 0, $"{arch} at {layer}, {threads} thread(s): {bytes} bytes over 50 frames");
             }
+            // ResNet18's layer kinds at toy size: the default layer reached through AvgPool2d (as Pooling395), the stem
+            // through max pooling and a strided block with a projection.
+            var mini = AllocationTests.MiniBackbone();
+            InferenceFusionTests.Randomize(mini, 2);
+            var miniFused = InferenceFusion.Fuse(mini);
+            var miniInput = TestKit.RandomTensor(new Random(3), 0, 1, 1, 3, 32, 32);
+            foreach (string layer in new[] { "block_relu", "stem_relu" })
+            {
+                var miniCam = new GradCam(miniFused, miniFused["fc"], miniFused[layer]);
+                Assert.Contains(miniCam.Path.Steps, n => n.Layer is AvgPool2d);
+                int c = 0;
+                long miniBytes = AllocationTests.BytesOverFrames(() =>
+                {
+                    miniFused.Forward(miniInput);
+                    miniCam.Compute(c++ % 5);
+                }, 50);
+                Assert.True(miniBytes == 0, $"mini backbone at {layer}, {threads} thread(s): {miniBytes} bytes over 50 frames");
+            }
             var head = RandomHead(6, 9);
             var backbone = InferenceFusion.Fuse(TinyBackbone().Graph);
             var image = TestKit.RandomTensor(new Random(2), 0, 1, 1, 3, 16, 16);
