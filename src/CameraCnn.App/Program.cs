@@ -17,6 +17,7 @@ public static class Program
             InferCommand.Create(),
             BenchCommand.Create(),
             CollectCommand.Create(),
+            ExplainCommand.Create(),
         };
         if (args.Length == 0) // bare `camcnn`: what it can do, and that a command is missing
         {

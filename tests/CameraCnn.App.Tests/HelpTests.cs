@@ -32,6 +32,7 @@ public sealed class HelpTests
     [InlineData("eval", "--model")]
     [InlineData("predict", "--image")]
     [InlineData("infer", "--output-dir")]
+    [InlineData("explain", "--layer")]
     public void Subcommand_help_in_process(string command, string option)
     {
         var r = Camcnn.RunInProcess(command, "--help");

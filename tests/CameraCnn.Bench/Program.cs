@@ -2,6 +2,7 @@
 // interleaved runs, medians and ratios), the packed GEMM at the model's conv shapes against the machine's measured
 // FMA peak, and the SIMD micro-kernels against the scalar reference. Not a test: nothing here asserts; it prints.
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- --model resnet18.onnx [--threads 1,2] [--iterations 30]
+//   dotnet run -c Release --project tests/CameraCnn.Bench -- gradcam [...]   (GradCamBench.cs)
 using System.Diagnostics;
 using System.Text.Json;
 using CameraCnn.Engine;
@@ -18,6 +19,7 @@ public static unsafe class Program
 
     public static int Main(string[] args)
     {
+        if (args.FirstOrDefault() == "gradcam") return GradCamBench.Run(args[1..]);
         string? model = null;
         int[] threads = [1, 2];
         int iterations = 30;
@@ -54,7 +56,7 @@ public static unsafe class Program
         return 0;
     }
 
-    private static string? ResolveModel(string? arg)
+    internal static string? ResolveModel(string? arg)
     {
         if (arg is not null && File.Exists(arg)) return arg;
         string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
@@ -67,7 +69,7 @@ public static unsafe class Program
         return candidates.FirstOrDefault(File.Exists);
     }
 
-    private static double Median(IEnumerable<double> values)
+    internal static double Median(IEnumerable<double> values)
     {
         var s = values.Order().ToArray();
         return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;

@@ -13,9 +13,17 @@ public sealed class ReLU : ElementwiseLayer
     public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
     {
         if (dInputs[0] is not { } dX) return;
-        float[] x = inputs[0].Data, dy = dOutput.Data, dx = dX.Data;
-        Parallelism.For(dx.Length, 65536, (i0, i1, _) =>
-            TrainingMath.AddWherePositive(x.AsSpan(i0, i1 - i0), dy.AsSpan(i0, i1 - i0), dx.AsSpan(i0, i1 - i0)));
+        var job = new MaskedAdd { X = inputs[0].Data, Dy = dOutput.Data, Dx = dX.Data };
+        Parallelism.For(dX.Length, 65536, ref job); // a struct body: no closure per call
+    }
+
+    /// <summary>dx += dy where x &gt; 0, over one worker's slice.</summary>
+    private struct MaskedAdd : IParallelBody
+    {
+        public float[] X, Dy, Dx;
+
+        public readonly void Run(int start, int end, int worker) =>
+            TrainingMath.AddWherePositive(X.AsSpan(start, end - start), Dy.AsSpan(start, end - start), Dx.AsSpan(start, end - start));
     }
 }
 

@@ -50,11 +50,20 @@ public sealed class AvgPool2d : Layer
     {
         if (dInputs[0] is not { } dX) return;
         Tensor x = inputs[0];
-        int H = x.H, W = x.W, OH = output.H, OW = output.W;
-        float[] dy = dOutput.Data, dx = dX.Data;
-        var g = Window;
-        Parallelism.For(x.N * x.C, 8, (p0, p1, _) =>
+        var job = new SpreadJob { Layer = this, H = x.H, W = x.W, OH = output.H, OW = output.W, Dy = dOutput.Data, Dx = dX.Data };
+        Parallelism.For(x.N * x.C, 8, ref job); // a struct body: no closure per call
+    }
+
+    /// <summary>Each window's error spread evenly over its pixels, for one worker's planes.</summary>
+    private struct SpreadJob : IParallelBody
+    {
+        public AvgPool2d Layer;
+        public int H, W, OH, OW;
+        public float[] Dy, Dx;
+
+        public readonly void Run(int p0, int p1, int worker)
         {
+            var g = Layer.Window;
             for (int p = p0; p < p1; p++)
                 for (int oh = 0; oh < OH; oh++)
                 {
@@ -62,13 +71,13 @@ public sealed class AvgPool2d : Layer
                     for (int ow = 0; ow < OW; ow++)
                     {
                         var (w0, w1, wp) = Span1d(ow, g.SW, g.PadLeft, g.PadRight, g.KW, W);
-                        float d = Divisor(h0, h1, hp, w0, w1, wp);
+                        float d = Layer.Divisor(h0, h1, hp, w0, w1, wp);
                         if (d <= 0) continue;
-                        float share = dy[(p * OH + oh) * OW + ow] / d;
+                        float share = Dy[(p * OH + oh) * OW + ow] / d;
                         for (int ih = h0; ih < h1; ih++)
-                            for (int iw = w0; iw < w1; iw++) dx[(p * H + ih) * W + iw] += share;
+                            for (int iw = w0; iw < w1; iw++) Dx[(p * H + ih) * W + iw] += share;
                     }
                 }
-        });
+        }
     }
 }

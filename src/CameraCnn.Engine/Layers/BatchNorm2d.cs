@@ -77,12 +77,12 @@ public sealed class BatchNorm2d : Layer
         public int N, S;
         public float[] X, Y, Dy;
         public float[]? Dx;
-        public bool Training, Backward;
+        public bool Training, Backward, Parameters;
 
         public readonly void Run(int start, int end, int worker)
         {
             for (int c = start; c < end; c++)
-                if (Backward) Layer.BackwardChannel(c, N, S, X, Dy, Dx, Training);
+                if (Backward) Layer.BackwardChannel(c, N, S, X, Dy, Dx, Training, Parameters);
                 else Layer.ForwardChannel(c, N, S, X, Y, Training);
         }
     }
@@ -120,22 +120,31 @@ public sealed class BatchNorm2d : Layer
     }
 
     public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
+        => Backward(inputs, dOutput, dInputs, parameters: true);
+
+    /// <summary>dX only; the scale and shift gradients are left as they are.</summary>
+    public override void BackwardInputs(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
+    {
+        if (dInputs[0] is not null) Backward(inputs, dOutput, dInputs, parameters: false);
+    }
+
+    private void Backward(IReadOnlyList<Tensor> inputs, Tensor dOutput, IReadOnlyList<Tensor?> dInputs, bool parameters)
     {
         Tensor x = inputs[0];
         int N = x.N, C = Channels, S = Spatial(x);
         float[] xd = x.Data, dy = dOutput.Data;
         float[]? dx = dInputs[0]?.Data;
-        var job = new ChannelJob { Layer = this, N = N, S = S, X = xd, Dy = dy, Dx = dx, Training = Training, Backward = true };
+        var job = new ChannelJob { Layer = this, N = N, S = S, X = xd, Dy = dy, Dx = dx, Training = Training, Backward = true, Parameters = parameters };
         Parallelism.For(C, MinChannelsPerWorker(N, S), ref job);
     }
 
-    private void BackwardChannel(int c, int N, int S, float[] xd, float[] dy, float[]? dx, bool training)
+    private void BackwardChannel(int c, int N, int S, float[] xd, float[] dy, float[]? dx, bool training, bool parameters)
     {
         int C = Channels;
         long count = (long)N * S;
         float mean = _mean[c], invStd = _invStd[c], gamma = Scale.Value.Data[c];
         double sumDy = 0, sumDyDeviation = 0;
-        for (int n = 0; n < N; n++)
+        for (int n = 0; (parameters || training) && n < N; n++) // the inference dx needs no sums
         {
             int o = (n * C + c) * S;
             var (s, p) = TrainingMath.SumDyAndDyDeviation(dy.AsSpan(o, S), xd.AsSpan(o, S), mean);
@@ -143,8 +152,11 @@ public sealed class BatchNorm2d : Layer
             sumDyDeviation += p;
         }
         double sumDyXhat = sumDyDeviation * invStd;
-        Scale.Grad.Data[c] += (float)sumDyXhat;
-        Shift.Grad.Data[c] += (float)sumDy;
+        if (parameters)
+        {
+            Scale.Grad.Data[c] += (float)sumDyXhat;
+            Shift.Grad.Data[c] += (float)sumDy;
+        }
         if (dx is null) return;
         if (training)
         {

@@ -108,6 +108,15 @@ public sealed class Conv2d : Layer
     }
 
     public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
+        => Backward(inputs, output, dOutput, dInputs, parameters: true);
+
+    /// <summary>dX only: no im2col of x, no dW GEMM, no bias sums (half the work of a training backward).</summary>
+    public override void BackwardInputs(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
+    {
+        if (dInputs[0] is not null) Backward(inputs, output, dOutput, dInputs, parameters: false);
+    }
+
+    private void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs, bool parameters)
     {
         Tensor x = inputs[0];
         Tensor? dX = dInputs[0];
@@ -117,36 +126,34 @@ public sealed class Conv2d : Layer
         int workers = Parallelism.WorkerCount(N, 1);
         _ = Workspace(ref _cols, Parallelism.Threads - 1, 0);
         _ = Workspace(ref _dWPartial, Parallelism.Threads - 1, 0);
-        for (int t = 0; t < workers; t++) Workspace(ref _dWPartial, t, wLen).Clear();
+        if (parameters)
+            for (int t = 0; t < workers; t++) Workspace(ref _dWPartial, t, wLen).Clear();
         Parallelism.For(N, 1, (n0, n1, worker) =>
         {
-            Span<float> dW = Workspace(ref _dWPartial, worker, wLen);
+            Span<float> dW = parameters ? Workspace(ref _dWPartial, worker, wLen) : default;
+            Span<float> ws = Pointwise ? default : Workspace(ref _cols, worker, rows * P);
             for (int n = n0; n < n1; n++)
-                for (int g = 0; g < Groups; g++)
-                {
-                    ReadOnlySpan<float> xg = xd.AsSpan((n * C + g * cg) * H * W, cg * H * W);
-                    ReadOnlySpan<float> dyg = dy.AsSpan((n * OutChannels + g * og) * P, og * P);
-                    ReadOnlySpan<float> col = xg;
-                    Span<float> ws = Pointwise ? default : Workspace(ref _cols, worker, rows * P);
-                    if (!Pointwise)
+            {
+                if (parameters)
+                    for (int g = 0; g < Groups; g++)
                     {
-                        Im2Col.Unfold(xg, cg, H, W, Window, OH, OW, ws);
-                        col = ws;
+                        ReadOnlySpan<float> xg = xd.AsSpan((n * C + g * cg) * H * W, cg * H * W);
+                        ReadOnlySpan<float> col = xg;
+                        if (!Pointwise)
+                        {
+                            Im2Col.Unfold(xg, cg, H, W, Window, OH, OW, ws);
+                            col = ws;
+                        }
+                        // dW_g [og, rows] += dY_g [og, P] * col^T [P, rows]   (eq. 13: H * Delta^T)
+                        Gemm.Multiply(false, true, og, rows, P, dy.AsSpan((n * OutChannels + g * og) * P, og * P), P, col, P,
+                            dW.Slice(g * og * rows, og * rows), rows, true);
                     }
-                    // dW_g [og, rows] += dY_g [og, P] * col^T [P, rows]   (eq. 13: H * Delta^T)
-                    Gemm.Multiply(false, true, og, rows, P, dyg, P, col, P, dW.Slice(g * og * rows, og * rows), rows, true);
-                    if (dX is null) continue;
-                    // dcol [rows, P] = W_g^T [rows, og] * dY_g [og, P]; then fold back into dX (eq. 14)
-                    Span<float> dxg = dX.Data.AsSpan((n * C + g * cg) * H * W, cg * H * W);
-                    if (Pointwise)
-                        Gemm.Multiply(true, false, rows, P, og, w.AsSpan(g * og * rows, og * rows), rows, dyg, P, dxg, P, true);
-                    else
-                    {
-                        Gemm.Multiply(true, false, rows, P, og, w.AsSpan(g * og * rows, og * rows), rows, dyg, P, ws, P, false);
-                        Im2Col.FoldAdd(ws, cg, H, W, Window, OH, OW, dxg);
-                    }
-                }
+                if (dX is not null)
+                    AddInputGradient(w, Groups, Window, dy.AsSpan(n * OutChannels * P, OutChannels * P), OutChannels, OH, OW,
+                        dX.Data.AsSpan(n * C * H * W, C * H * W), C, H, W, ws);
+            }
         });
+        if (!parameters) return;
         Span<float> dWTotal = Weight.Grad.Data;
         for (int t = 0; t < workers; t++)
             System.Numerics.Tensors.TensorPrimitives.Add(dWTotal, _dWPartial[t].AsSpan(0, wLen), dWTotal);
@@ -156,6 +163,36 @@ public sealed class Conv2d : Layer
             for (int n = 0; n < N; n++)
                 for (int k = 0; k < OutChannels; k++)
                     db[k] += System.Numerics.Tensors.TensorPrimitives.Sum(dy.AsSpan((n * OutChannels + k) * P, P));
+        }
+    }
+
+    /// <summary>
+    /// dX [C, H, W] += the error of one sample carried back through the weights w [OC, C/G, KH, KW] (eq. 14): per
+    /// group, dcol [rows, P] = W_g^T [rows, og] * dY_g [og, P], folded back onto the pixels it came from (col2im); a
+    /// 1x1 stride-1 unpadded convolution adds W_g^T dY_g straight into dX. <paramref name="ws"/> holds rows * P floats
+    /// (unused for 1x1). <paramref name="packedWT"/>, when given, holds each group's W_g^T already packed as GEMM A
+    /// panels for the active path (a fixed snapshot such as the fused inference conv's); else W^T is packed per call.
+    /// Shared by <see cref="Conv2d"/> and the fused inference conv.
+    /// </summary>
+    internal static unsafe void AddInputGradient(ReadOnlySpan<float> w, int groups, in Window2d window, ReadOnlySpan<float> dy, int OC, int OH, int OW,
+        Span<float> dX, int C, int H, int W, Span<float> ws, PackedMatrix[]? packedWT = null)
+    {
+        int cg = C / groups, og = OC / groups, rows = cg * window.KH * window.KW, P = OH * OW;
+        bool pointwise = window.IsPointwise;
+        for (int g = 0; g < groups; g++)
+        {
+            ReadOnlySpan<float> dyg = dy.Slice(g * og * P, og * P);
+            Span<float> dxg = dX.Slice(g * cg * H * W, cg * H * W);
+            Span<float> dcol = pointwise ? dxg : ws[..(rows * P)];
+            if (packedWT is null)
+                Gemm.Multiply(true, false, rows, P, og, w.Slice(g * og * rows, og * rows), rows, dyg, P, dcol, P, pointwise);
+            else
+                fixed (float* pdy = dyg, pc = dcol)
+                {
+                    var b = new MatrixPanels(pdy, P, false);
+                    GemmDriver.Run(packedWT[g].Path, new GemmDriver.ASource { Packed = packedWT[g] }, ref b, rows, P, og, pc, P, pointwise);
+                }
+            if (!pointwise) Im2Col.FoldAdd(dcol, cg, H, W, window, OH, OW, dxg);
         }
     }
 }

@@ -58,8 +58,13 @@ public sealed class Dense : Layer
                 Span<float> db = Bias.Grad.Data;
                 System.Numerics.Tensors.TensorPrimitives.Add(db, dOutput.Data.AsSpan(i * OutFeatures, OutFeatures), db);
             }
-        // dX [N, In] += dY [N, Out] * W [Out, In]
+        BackwardInputs(inputs, output, dOutput, dInputs);
+    }
+
+    /// <summary>dX [N, In] += dY [N, Out] * W [Out, In]; dW and dB untouched.</summary>
+    public override void BackwardInputs(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
+    {
         if (dInputs[0] is { } dX)
-            Gemm.Multiply(false, false, n, InFeatures, OutFeatures, dOutput.Data, OutFeatures, Weight.Value.Data, InFeatures, dX.Data, InFeatures, true);
+            Gemm.Multiply(false, false, inputs[0].N, InFeatures, OutFeatures, dOutput.Data, OutFeatures, Weight.Value.Data, InFeatures, dX.Data, InFeatures, true);
     }
 }

@@ -21,6 +21,14 @@ public abstract class Layer
 
     public abstract void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs);
 
+    /// <summary>
+    /// <see cref="Backward"/> for the input gradients only: adds into <paramref name="dInputs"/> and leaves every
+    /// parameter's Grad as it was (gradients with respect to activations, e.g. Grad-CAM, must not disturb training and
+    /// need not pay for dW). Layers with trainable parameters override it; for the others it is <see cref="Backward"/>.
+    /// </summary>
+    public virtual void BackwardInputs(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
+        => Backward(inputs, output, dOutput, dInputs);
+
     /// <summary>Learnable tensors and state; empty for parameter-free layers.</summary>
     public virtual IReadOnlyList<Parameter> Parameters => [];
 

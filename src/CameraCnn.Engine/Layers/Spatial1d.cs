@@ -61,5 +61,12 @@ public sealed class Spatial1d : Layer
         Inner.Backward(_x, View(output), View(dOutput), _dX);
     }
 
+    public override void BackwardInputs(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
+    {
+        _x[0] = View(inputs[0]);
+        _dX[0] = dInputs[0] is { } d ? View(d) : null;
+        Inner.BackwardInputs(_x, View(output), View(dOutput), _dX);
+    }
+
     public override string ToString() => $"{GetType().Name}({Inner.GetType().Name}) '{Name}'";
 }

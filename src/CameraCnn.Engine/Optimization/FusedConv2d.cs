@@ -11,7 +11,7 @@ namespace CameraCnn.Engine.Optimization;
 /// when a batch norm was folded (a = scale / sqrt(var + eps)). Inputs: x [N, C, H, W] and, when
 /// <see cref="HasResidual"/>, residual [N, OC, OH, OW].
 /// </summary>
-public sealed class FusedConv2d : Layer
+public sealed partial class FusedConv2d : Layer
 {
     private readonly float[] _weights; // [OC, C/G, KH, KW], kept unpacked so another GEMM path can repack
     private readonly float[] _bias;    // [OC]

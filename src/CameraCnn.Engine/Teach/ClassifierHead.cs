@@ -103,6 +103,34 @@ public sealed class ClassifierHead
         return TensorPrimitives.IndexOfMax(logits);
     }
 
+    /// <summary>
+    /// The gradient of one output's logit (before the softmax) with respect to the features, what Grad-CAM sends back
+    /// into the backbone, written to <paramref name="dFeatures"/> (<see cref="Dimension"/> long): row
+    /// <paramref name="output"/> of W1 without a hidden layer, W1^T (relu'(h) * W2[output, :]) with one (h = W1 x + b1,
+    /// relu'(0) = 0 as in the ReLU layer's backward). Thread-safe; allocates nothing.
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong lengths, or <paramref name="output"/> is not in [0, <see cref="Classes"/>).</exception>
+    public void LogitGradient(ReadOnlySpan<float> features, int output, Span<float> dFeatures)
+    {
+        if (features.Length != Dimension)
+            throw new ArgumentException($"the head reads {Dimension} features, got {features.Length}", nameof(features));
+        if (dFeatures.Length != Dimension)
+            throw new ArgumentException($"the gradient has {Dimension} values, the destination holds {dFeatures.Length}", nameof(dFeatures));
+        if ((uint)output >= (uint)Classes) throw new ArgumentException($"output {output} is not in [0, {Classes})", nameof(output));
+        int n = Dimension;
+        if (Hidden == 0)
+        {
+            _w1.AsSpan(output * n, n).CopyTo(dFeatures);
+            return;
+        }
+        Span<float> h = stackalloc float[Hidden]; // at most MaxHidden floats (4 KB)
+        Affine(_w1, _b1, features, h);
+        dFeatures.Clear();
+        ReadOnlySpan<float> w2 = _w2.AsSpan(output * Hidden, Hidden);
+        for (int j = 0; j < h.Length; j++)
+            if (h[j] > 0) TensorPrimitives.MultiplyAdd(_w1.AsSpan(j * n, n), w2[j], dFeatures, dFeatures);
+    }
+
     /// <summary>y[o] = b[o] + W[o, :] . x</summary>
     private static void Affine(float[] w, float[] b, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -155,8 +155,10 @@ public sealed class GradientTests
         TestKit.CheckGradients(bn, [x], false, (xs, ps) => Naive.BatchNorm(xs[0], x.Shape, ps[0], ps[1], ps[2], ps[3], bn.Epsilon));
     }
 
-    [Fact]
-    public void Dense()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // BackwardInputs: dX only, the parameters' gradients untouched
+    public void Dense(bool inputsOnly)
     {
         var rng = new Random(39);
         foreach (bool bias in new[] { true, false })
@@ -164,7 +166,7 @@ public sealed class GradientTests
             var dense = new Dense(7, 5, bias);
             foreach (var p in dense.Parameters) TestKit.Randomize(p, rng);
             var x = TestKit.RandomTensor(rng, -1, 1, 3, 7);
-            TestKit.CheckGradients(dense, [x], false, (xs, ps) => Naive.Dense(xs[0], 3, 7, ps[0], bias ? ps[1] : null, 5));
+            TestKit.CheckGradients(dense, [x], false, (xs, ps) => Naive.Dense(xs[0], 3, 7, ps[0], bias ? ps[1] : null, 5), inputsOnly: inputsOnly);
         }
     }
 

@@ -71,9 +71,11 @@ internal static class TestKit
     /// </summary>
     /// <param name="skip">(input index, element) pairs to skip (kinks, ties).</param>
     /// <param name="onForward">Called with the forward output before the reference is used (dropout reads its mask).</param>
+    /// <param name="inputsOnly">Check <see cref="Layer.BackwardInputs"/> instead: the input gradients against finite
+    /// differences, and every parameter's Grad left exactly as it was.</param>
     public static void CheckGradients(Layer layer, Tensor[] inputs, bool training, ReferenceForward reference,
         Func<int, int, bool>? skip = null, Action<Tensor>? onForward = null,
-        double h = 1e-4, double atol = 1e-4, double rtol = 1e-3, int seed = 99)
+        double h = 1e-4, double atol = 1e-4, double rtol = 1e-3, int seed = 99, bool inputsOnly = false)
     {
         var rng = new Random(seed);
         Tensor output = Run(layer, training, inputs);
@@ -90,7 +92,13 @@ internal static class TestKit
         const float prefill = 0.5f, gradPrefill = 0.25f;
         var dInputs = inputs.Select(t => { var d = new Tensor(t.Shape); d.Data.AsSpan().Fill(prefill); return d; }).ToArray();
         foreach (var p in parameters) p.Grad.Data.AsSpan().Fill(gradPrefill);
-        layer.Backward(inputs, output, r, dInputs);
+        if (inputsOnly)
+        {
+            layer.BackwardInputs(inputs, output, r, dInputs);
+            foreach (var p in parameters)
+                Assert.True(p.Grad.Data.All(v => v == gradPrefill), $"{layer}: BackwardInputs changed the gradient of {p.Name}");
+        }
+        else layer.Backward(inputs, output, r, dInputs);
 
         double Loss()
         {
@@ -128,7 +136,7 @@ internal static class TestKit
         for (int k = 0; k < parameters.Count; k++)
         {
             var p = parameters[k];
-            if (!p.Trainable) continue;
+            if (!p.Trainable || inputsOnly) continue;
             var expected = new double[ps[k].Length];
             var actual = new float[ps[k].Length];
             for (int e = 0; e < expected.Length; e++)

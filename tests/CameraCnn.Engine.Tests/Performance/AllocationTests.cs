@@ -14,17 +14,20 @@ namespace CameraCnn.Engine.Tests.Performance;
 [Collection("Parallelism")]
 public sealed class AllocationTests
 {
-    private static long BytesOverFrames(Graph g, Tensor x, int frames)
+    private static long BytesOverFrames(Graph g, Tensor x, int frames) => BytesOverFrames(() => g.Forward(x), frames);
+
+    /// <summary>Bytes the calling thread allocates over <paramref name="frames"/> calls of <paramref name="frame"/>, after a warm-up.</summary>
+    internal static long BytesOverFrames(Action frame, int frames)
     {
-        for (int i = 0; i < 3; i++) g.Forward(x); // first frames size the outputs, workspaces and worker threads
+        for (int i = 0; i < 3; i++) frame(); // first frames size the outputs, workspaces and worker threads
         // Let the JIT settle: tier-up and on-stack replacement of hot methods allocate a few dozen bytes on the calling
         // thread (seen as 48-3,000 B with tiering on, 0 with DOTNET_TieredCompilation=0). That is start-up, not the
         // engine's steady state, so run enough frames for the call counts and give the background compiler time.
-        for (int i = 0; i < 100; i++) g.Forward(x);
+        for (int i = 0; i < 100; i++) frame();
         Thread.Sleep(300);
-        for (int i = 0; i < 10; i++) g.Forward(x);
+        for (int i = 0; i < 10; i++) frame();
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < frames; i++) g.Forward(x);
+        for (int i = 0; i < frames; i++) frame();
         return GC.GetAllocatedBytesForCurrentThread() - before;
     }
 
