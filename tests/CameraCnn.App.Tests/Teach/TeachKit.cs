@@ -136,7 +136,7 @@ internal static class TeachKit
         Assert.True(session.Flush(timeout), "the recorder did not finish writing");
         Assert.True(session.WaitUntilReady(timeout), "the backbone did not load");
         long version = session.HeadVersion;
-        Assert.True(session.StartTraining(options), "a training was already running");
+        session.StartTraining(options);
         Assert.True(session.WaitForTraining(timeout), $"training did not finish: {session.Status}");
         Assert.False(session.Status.IsError, session.Status.Message);
         Assert.True(session.HeadVersion > version, $"no new head was published: {session.Status}");
