@@ -210,7 +210,7 @@ public sealed class TeachSessionTests(ITestOutputHelper output) : IDisposable
         for (int i = 0; i < 4; i++) Assert.True(s.Record(0, frame));
         Assert.True(s.Flush(Timeout));
         var saved = s.Dataset.SamplesOf(0).Select(x => x.Path).ToArray();
-        s.Dataset.OpenTempFile = disk == "full" ? p => new TeachDatasetTests.FullDiskStream(p)
+        s.Dataset.OpenTempFile = disk == "full" ? p => new FullDiskStream(p)
             : p => throw new UnauthorizedAccessException($"Access to the path '{p}' is denied.");
         Assert.True(s.Record(1, frame)); // accepted into the queue, fails on the recorder thread
         Assert.True(s.Flush(Timeout));

@@ -7,7 +7,7 @@ using CameraCnn.Engine;
 using CameraCnn.Engine.Teach;
 using Xunit.Abstractions;
 
-namespace CameraCnn.App.Tests.Teach;
+namespace CameraCnn.Engine.Tests.Teach;
 
 public sealed class HeadTrainerTests(ITestOutputHelper output)
 {
