@@ -26,13 +26,13 @@ internal sealed class LivePipeline : IDisposable
             var pre = model.Preprocessing ?? FromInputShape(model.Graph.Inputs[0].InputShape!);
             pre.Validate();
             var network = LiveNetwork.Create(model, pre, fuse, teach is null ? null : featureNode);
+            Worker = new InferenceWorker(network, pre, Feed.ForInference, teach);
             Teach = teach;
             if (teach is not null)
             {
-                teach.HeadChanged += OnHeadChanged; // before reading the head: a head trained meanwhile is not missed
-                network = network.WithHead(teach.CurrentHead, teach.Threshold);
+                teach.HeadChanged += OnHeadChanged;
+                OnHeadChanged(); // the head as it is now; one published meanwhile comes through the event
             }
-            Worker = new InferenceWorker(network, pre, Feed.ForInference, teach);
         }
         catch
         {
