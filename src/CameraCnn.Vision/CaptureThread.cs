@@ -1,5 +1,6 @@
-// CaptureThread: one long-lived thread that reads a FrameSource into the latest-frame slot, paces and loops files,
-// re-opens a lost camera with back-off, and publishes its status. Reading a frame allocates nothing in steady state.
+// CaptureThread: one long-lived thread that reads a FrameSource, writes each frame straight into the newest-frame slot
+// of every reader (one copy per reader, no thread in between), paces and loops files, re-opens a lost camera with
+// back-off, and publishes its status. Reading a frame allocates nothing in steady state.
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using OpenCvSharp;
@@ -52,18 +53,25 @@ public sealed record CaptureOptions
 
     /// <summary>Give up (state Failed) after this many failed re-open attempts in a row; 0 retries for ever.</summary>
     public int MaxReconnectAttempts { get; init; }
+
+    /// <summary>
+    /// Consumers that each get every frame in their own slot (<see cref="CaptureThread.Readers"/>), e.g. the inference
+    /// worker and the window's render loop. Each costs one copy of the frame per frame.
+    /// </summary>
+    public int Readers { get; init; } = 1;
 }
 
 /// <summary>
 /// Runs a <see cref="FrameSource"/> on a dedicated background thread. The thread reads into a private Mat, mirrors or
-/// copies it into the back frame of a three-frame ring and publishes it with an Interlocked swap; one reader takes the
-/// newest frame with <see cref="TryTakeLatest"/> or <see cref="TakeLatest"/>. Frames the reader was too slow for are
-/// dropped and counted. Takes ownership of the source.
+/// copies it into the back frame of each reader's three-frame ring and publishes it with an Interlocked swap; a reader
+/// takes the newest frame with <see cref="FrameReader.TryTake"/> (the first reader also through
+/// <see cref="TryTakeLatest"/> or <see cref="TakeLatest"/>). Frames a reader was too slow for are dropped and counted.
+/// Takes ownership of the source.
 /// </summary>
 public sealed class CaptureThread : IDisposable
 {
     private readonly FrameSource _source;
-    private readonly LatestFrameSlot _slot = new();
+    private readonly FrameReader[] _readers;
     private readonly ProxiedMat _raw = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly ManualResetEventSlim _frameReady = new(false), _consumed = new(false);
@@ -72,7 +80,7 @@ public sealed class CaptureThread : IDisposable
     private volatile bool _finished;
     private bool _disposed;
 
-    private long _captured, _dropped, _delivered, _reconnects;
+    private long _captured, _reconnects;
     private long _firstTimestamp, _lastTimestamp, _allocatedBytes;
     private long _windowStart, _windowFrames;
     private double _fps;
@@ -82,6 +90,9 @@ public sealed class CaptureThread : IDisposable
         ArgumentNullException.ThrowIfNull(source);
         _source = source;
         Options = options ?? new CaptureOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.Readers, 1);
+        _readers = new FrameReader[Options.Readers];
+        for (int i = 0; i < _readers.Length; i++) _readers[i] = new FrameReader(_consumed.Set);
         _status = new CaptureStatus(CaptureState.Starting, $"{source.Description}: not started");
         // The events create their lock object on the first wait that blocks; block once now (1 ms each) so that the
         // first wait on the frame path does not allocate.
@@ -91,6 +102,9 @@ public sealed class CaptureThread : IDisposable
 
     public FrameSource Source => _source;
     public CaptureOptions Options { get; }
+
+    /// <summary>The consumers (<see cref="CaptureOptions.Readers"/>), each with its own newest-frame slot.</summary>
+    public IReadOnlyList<FrameReader> Readers => _readers;
 
     /// <summary>The current status (an immutable record replaced on every change).</summary>
     public CaptureStatus Status => Volatile.Read(ref _status);
@@ -104,11 +118,11 @@ public sealed class CaptureThread : IDisposable
     /// <summary>Frames read from the source and published (the newest of them can be taken).</summary>
     public long Captured => Interlocked.Read(ref _captured);
 
-    /// <summary>Frames replaced by a newer one before the reader took them.</summary>
-    public long Dropped => Interlocked.Read(ref _dropped);
+    /// <summary>Frames replaced by a newer one before the first reader took them.</summary>
+    public long Dropped => _readers[0].Dropped;
 
-    /// <summary>Frames the reader took.</summary>
-    public long Delivered => Interlocked.Read(ref _delivered);
+    /// <summary>Frames the first reader took.</summary>
+    public long Delivered => _readers[0].Delivered;
 
     /// <summary>Successful re-opens after the source was lost.</summary>
     public long Reconnects => Interlocked.Read(ref _reconnects);
@@ -164,18 +178,12 @@ public sealed class CaptureThread : IDisposable
         return $"{source.Description}:{size}{fps}{backend}".TrimEnd(':');
     }
 
-    /// <summary>Takes the newest frame if one arrived since the last take. Never waits or allocates. One reader only.</summary>
-    public bool TryTakeLatest([NotNullWhen(true)] out CapturedFrame? frame)
-    {
-        if (!_slot.TryTake(out frame)) return false;
-        Interlocked.Increment(ref _delivered);
-        _consumed.Set();
-        return true;
-    }
+    /// <summary>The first reader's <see cref="FrameReader.TryTake"/>: the newest frame if one arrived since the last take.</summary>
+    public bool TryTakeLatest([NotNullWhen(true)] out CapturedFrame? frame) => _readers[0].TryTake(out frame);
 
     /// <summary>
-    /// Waits up to <paramref name="timeout"/> (<see cref="Timeout.InfiniteTimeSpan"/> for ever) for a new frame and takes
-    /// it. False on timeout, or once the thread has finished and every frame was taken (see <see cref="IsFinished"/>).
+    /// Waits up to <paramref name="timeout"/> (<see cref="Timeout.InfiniteTimeSpan"/> for ever) for a new frame for the
+    /// first reader and takes it. False on timeout, or once the thread has finished and every frame was taken (see <see cref="IsFinished"/>).
     /// </summary>
     public bool TakeLatest(TimeSpan timeout, [NotNullWhen(true)] out CapturedFrame? frame)
     {
@@ -188,7 +196,7 @@ public sealed class CaptureThread : IDisposable
             if (TryTakeLatest(out frame)) return true;
             if (finished) return false;
             _frameReady.Reset();
-            if (_slot.HasFresh || _finished) continue;
+            if (_readers[0].HasFresh || _finished) continue;
             long left = deadline - Stopwatch.GetTimestamp();
             if (left <= 0) return false;
             int ms = forever ? 200 : (int)Math.Clamp(left * 1000 / Stopwatch.Frequency + 1, 1, 200);
@@ -294,16 +302,20 @@ public sealed class CaptureThread : IDisposable
 
     private void Publish()
     {
-        var back = _slot.Back;
-        if (Options.Mirror) NativeCv.Flip(_raw.In, _slot.BackOutput, FlipMode.Y);
-        else NativeCv.Copy(_raw.Mat, back.Image);
         long now = Stopwatch.GetTimestamp();
         long n = _captured + 1; // only this thread writes it
-        back.Sequence = n;
-        back.Timestamp = now;
-        back.SourceIndex = _source.Position;
-        back.SourceName = _source.ItemName;
-        if (_slot.Publish()) Interlocked.Increment(ref _dropped);
+        foreach (var reader in _readers)
+        {
+            if (reader.Paused) continue;
+            var back = reader.Back;
+            if (Options.Mirror) NativeCv.Flip(_raw.In, back.Output, FlipMode.Y);
+            else NativeCv.Copy(_raw.Mat, back.Image);
+            back.Sequence = n;
+            back.Timestamp = now;
+            back.SourceIndex = _source.Position;
+            back.SourceName = _source.ItemName;
+            reader.Publish();
+        }
         Interlocked.Exchange(ref _captured, n); // after the publish: Captured == k means frame k can be taken
         _frameReady.Set();
 
@@ -324,17 +336,24 @@ public sealed class CaptureThread : IDisposable
         Interlocked.Exchange(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
     }
 
-    /// <summary>Lossless mode: waits until the reader took the last published frame. False when stopping.</summary>
+    /// <summary>Lossless mode: waits until every reader (not paused) took the last published frame. False when stopping.</summary>
     private bool WaitForReader(CancellationToken cancel)
     {
-        while (_slot.HasFresh)
+        while (AnyUntaken())
         {
             _consumed.Reset();
-            if (!_slot.HasFresh) break;
+            if (!AnyUntaken()) break;
             if (cancel.IsCancellationRequested) return false;
             _consumed.Wait(100);
         }
         return !cancel.IsCancellationRequested;
+    }
+
+    private bool AnyUntaken()
+    {
+        foreach (var reader in _readers)
+            if (!reader.Paused && reader.HasFresh) return true;
+        return false;
     }
 
     /// <summary>Closes and re-opens the source with exponential back-off. False when stopping or giving up.</summary>
@@ -384,7 +403,7 @@ public sealed class CaptureThread : IDisposable
         Stop();
         if (_thread is { IsAlive: true })
             return; // a read is stuck in the driver: freeing the Mats under it would crash; the process exit reclaims them
-        _slot.Dispose();
+        foreach (var reader in _readers) reader.Release();
         _raw.Dispose();
         _source.Dispose();
         _stop.Dispose();

@@ -64,6 +64,46 @@ public class CaptureThreadTests
     }
 
     [Fact]
+    public void Each_reader_gets_its_own_copy_of_the_newest_frame_and_a_paused_reader_none()
+    {
+        var source = new ScriptedSource();
+        using var capture = new CaptureThread(source, new CaptureOptions { Readers = 2 });
+        var (a, b) = (capture.Readers[0], capture.Readers[1]);
+        int published = 0;
+        b.Published += () => Interlocked.Increment(ref published);
+        capture.Start();
+        source.Release(3);
+        Eventually(() => capture.Captured == 3, "3 frames captured");
+        Assert.True(a.TryTake(out var fa));
+        Assert.True(b.TryTake(out var fb));
+        Assert.Equal(3, fa.Sequence);
+        Assert.Equal(3, fb.Sequence);
+        Assert.Equal(2, SyntheticSource.ReadFrameNumber(fa.Image));
+        Assert.Equal(2, SyntheticSource.ReadFrameNumber(fb.Image));
+        Assert.NotEqual(fa.Image.Data, fb.Image.Data); // two copies: neither reader waits for the other
+        Assert.Equal(3, Volatile.Read(ref published));
+        Assert.Equal(2, a.Dropped);
+        Assert.Equal(2, b.Dropped);
+
+        // b looks away: a keeps getting frames while the frame b holds stays as it was.
+        source.Release(1);
+        Assert.Equal(4, Take(capture).Sequence);
+        Assert.Same(fb, b.Current);
+        Assert.Equal(2, SyntheticSource.ReadFrameNumber(fb.Image));
+
+        // Paused, b is skipped: no copy, no drop; it still has frame 4 waiting.
+        b.Paused = true;
+        source.Release(5);
+        Eventually(() => capture.Captured == 9, "9 frames captured");
+        Assert.Equal(9, Take(capture).Sequence);
+        Assert.True(b.TryTake(out var waiting));
+        Assert.Equal(4, waiting.Sequence);
+        Assert.Equal(2, b.Dropped);
+        Assert.Equal(4, Volatile.Read(ref published));
+        Assert.False(b.TryTake(out _));
+    }
+
+    [Fact]
     public void Lossless_mode_delivers_every_frame_in_order()
     {
         var source = new ScriptedSource();

@@ -13,7 +13,7 @@ public class FrameSourceTests
     {
         using var tmp = new TempDir();
         string video = WriteVideo(Path.Combine(tmp.Path, "v.avi"), 2);
-        string image = TempDir.WriteSolid(Path.Combine(tmp.Path, "i.png"), 4, 4, TempDir.Red);
+        string image = SolidImage.Write(Path.Combine(tmp.Path, "i.png"), 4, 4, SolidImage.Red);
 
         Assert.IsType<SyntheticSource>(FrameSources.Create("synthetic"));
         Assert.Equal(2, Assert.IsType<CameraSource>(FrameSources.Create("2")).Index);
@@ -75,10 +75,10 @@ public class FrameSourceTests
     public void An_image_folder_plays_its_images_in_path_order_skipping_corrupt_ones()
     {
         using var tmp = new TempDir();
-        TempDir.WriteSolid(Path.Combine(tmp.Folder("b"), "1.png"), 10, 12, TempDir.Blue);
-        TempDir.WriteSolid(Path.Combine(tmp.Folder("a"), "2.jpg"), 20, 16, TempDir.Green);
-        TempDir.WriteSolid(Path.Combine(tmp.Folder("a"), "1.png"), 8, 8, TempDir.Red);
-        File.WriteAllBytes(Path.Combine(tmp.Folder("a"), "3.png"), [1, 2, 3, 4, 5]);
+        SolidImage.Write(Path.Combine(tmp.Sub("b"), "1.png"), 10, 12, SolidImage.Blue);
+        SolidImage.Write(Path.Combine(tmp.Sub("a"), "2.jpg"), 20, 16, SolidImage.Green);
+        SolidImage.Write(Path.Combine(tmp.Sub("a"), "1.png"), 8, 8, SolidImage.Red);
+        File.WriteAllBytes(Path.Combine(tmp.Sub("a"), "3.png"), [1, 2, 3, 4, 5]);
         File.WriteAllText(Path.Combine(tmp.Path, "notes.txt"), "not an image");
 
         var source = new ImageFolderSource(tmp.Path);
@@ -104,7 +104,7 @@ public class FrameSourceTests
     public void A_looped_folder_reports_a_corrupt_image_once()
     {
         using var tmp = new TempDir();
-        TempDir.WriteSolid(Path.Combine(tmp.Path, "1.png"), 4, 4, TempDir.Red);
+        SolidImage.Write(Path.Combine(tmp.Path, "1.png"), 4, 4, SolidImage.Red);
         File.WriteAllBytes(Path.Combine(tmp.Path, "2.png"), [0x89, 0x50, 0x4E, 0x47, 1, 2]);
         var source = new ImageFolderSource(tmp.Path);
         int warnings = 0;
@@ -120,12 +120,12 @@ public class FrameSourceTests
     public void An_empty_folder_fails_to_open_and_a_folder_of_corrupt_images_fails_with_a_status()
     {
         using var tmp = new TempDir();
-        string empty = tmp.Folder("empty");
+        string empty = tmp.Sub("empty");
         var e = Assert.Throws<FrameSourceException>(new ImageFolderSource(empty).Open);
         Assert.Contains("no images", e.Message);
         Assert.Contains(empty, e.Message);
 
-        string bad = tmp.Folder("bad");
+        string bad = tmp.Sub("bad");
         File.WriteAllBytes(Path.Combine(bad, "x.png"), [1, 2, 3]);
         File.WriteAllBytes(Path.Combine(bad, "y.jpg"), []);
         using var capture = new CaptureThread(new ImageFolderSource(bad), new CaptureOptions { Loop = true });
@@ -139,7 +139,7 @@ public class FrameSourceTests
     public void A_single_image_is_a_one_frame_source()
     {
         using var tmp = new TempDir();
-        string image = TempDir.WriteSolid(Path.Combine(tmp.Path, "one.bmp"), 6, 9, TempDir.Green);
+        string image = SolidImage.Write(Path.Combine(tmp.Path, "one.bmp"), 6, 9, SolidImage.Green);
         using var capture = new CaptureThread(FrameSources.Create(image), new CaptureOptions { Lossless = true });
         capture.Start();
         var frame = Take(capture);

@@ -7,7 +7,7 @@ public class ImageFileTests
     public void LoadsColourAsRgbBatchOfOne()
     {
         using var tmp = new TempDir();
-        string path = TempDir.WriteSolid(Path.Combine(tmp.Path, "g.png"), 30, 50, TempDir.Green);
+        string path = SolidImage.Write(Path.Combine(tmp.Path, "g.png"), 30, 50, SolidImage.Green);
 
         var t = ImageFile.LoadAsTensor(path, 7, 9, grayscale: false);
 
@@ -21,7 +21,7 @@ public class ImageFileTests
     public void LoadsGrayscaleAsSingleChannel()
     {
         using var tmp = new TempDir();
-        string path = TempDir.WriteSolid(Path.Combine(tmp.Path, "r.bmp"), 5, 5, TempDir.Red);
+        string path = SolidImage.Write(Path.Combine(tmp.Path, "r.bmp"), 5, 5, SolidImage.Red);
 
         var t = ImageFile.LoadAsTensor(path, 10, 10, grayscale: true);
 

@@ -12,16 +12,16 @@ public class ImageFolderTests
     private static TempDir RedBlue()
     {
         var tmp = new TempDir();
-        string red = tmp.Folder("red"), blue = tmp.Folder("blue");
-        TempDir.WriteSolid(Path.Combine(red, "r1.png"), 10, 20, TempDir.Red);
-        TempDir.WriteSolid(Path.Combine(red, "r2.PNG"), 40, 30, TempDir.Red);
-        TempDir.WriteSolid(Path.Combine(red, "r3.bmp"), 3, 5, TempDir.Red);
+        string red = tmp.Sub("red"), blue = tmp.Sub("blue");
+        SolidImage.Write(Path.Combine(red, "r1.png"), 10, 20, SolidImage.Red);
+        SolidImage.Write(Path.Combine(red, "r2.PNG"), 40, 30, SolidImage.Red);
+        SolidImage.Write(Path.Combine(red, "r3.bmp"), 3, 5, SolidImage.Red);
         var junk = new byte[300];
         new Random(1).NextBytes(junk);
         File.WriteAllBytes(Path.Combine(red, "r0-corrupt.png"), junk);
         File.WriteAllText(Path.Combine(red, "notes.txt"), "not an image");
-        TempDir.WriteSolid(Path.Combine(blue, "b1.jpg"), 16, 16, TempDir.Blue);
-        TempDir.WriteSolid(Path.Combine(blue, "b2.png"), 8, 12, TempDir.Blue);
+        SolidImage.Write(Path.Combine(blue, "b1.jpg"), 16, 16, SolidImage.Blue);
+        SolidImage.Write(Path.Combine(blue, "b2.png"), 8, 12, SolidImage.Blue);
         return tmp;
     }
 
@@ -79,11 +79,11 @@ public class ImageFolderTests
     public void FilesAreOrdinallySortedWithinAClass()
     {
         using var tmp = new TempDir();
-        string c = tmp.Folder("only");
+        string c = tmp.Sub("only");
         // Gray level identifies each file; ordinal order is "C.png" < "a.png" < "b.png".
-        TempDir.WriteSolid(Path.Combine(c, "b.png"), 2, 2, new Scalar(200, 200, 200));
-        TempDir.WriteSolid(Path.Combine(c, "a.png"), 2, 2, new Scalar(100, 100, 100));
-        TempDir.WriteSolid(Path.Combine(c, "C.png"), 2, 2, new Scalar(50, 50, 50));
+        SolidImage.Write(Path.Combine(c, "b.png"), 2, 2, new Scalar(200, 200, 200));
+        SolidImage.Write(Path.Combine(c, "a.png"), 2, 2, new Scalar(100, 100, 100));
+        SolidImage.Write(Path.Combine(c, "C.png"), 2, 2, new Scalar(50, 50, 50));
 
         var ds = ImageFolder.Load(tmp.Path, 2, 2, grayscale: true).Dataset;
 
@@ -94,9 +94,9 @@ public class ImageFolderTests
     public void ClassFoldersAreOrdinallySortedAndHiddenOnesIgnored()
     {
         using var tmp = new TempDir();
-        TempDir.WriteSolid(Path.Combine(tmp.Folder("a"), "x.png"), 2, 2, TempDir.Red);
-        TempDir.WriteSolid(Path.Combine(tmp.Folder("B"), "x.png"), 2, 2, TempDir.Red);
-        TempDir.WriteSolid(Path.Combine(tmp.Folder(".ipynb_checkpoints"), "x.png"), 2, 2, TempDir.Red);
+        SolidImage.Write(Path.Combine(tmp.Sub("a"), "x.png"), 2, 2, SolidImage.Red);
+        SolidImage.Write(Path.Combine(tmp.Sub("B"), "x.png"), 2, 2, SolidImage.Red);
+        SolidImage.Write(Path.Combine(tmp.Sub(".ipynb_checkpoints"), "x.png"), 2, 2, SolidImage.Red);
 
         var ds = ImageFolder.Load(tmp.Path, 2, 2, grayscale: false).Dataset;
 
@@ -108,11 +108,11 @@ public class ImageFolderTests
     public void ResizesContentNotJustColour()
     {
         using var tmp = new TempDir();
-        string path = Path.Combine(tmp.Folder("split"), "halves.png");
+        string path = Path.Combine(tmp.Sub("split"), "halves.png");
         // Left half red, right half blue; both shrinking (area) and enlarging (linear) must keep the halves apart.
-        using (var mat = new Mat(20, 40, MatType.CV_8UC3, TempDir.Blue))
+        using (var mat = new Mat(20, 40, MatType.CV_8UC3, SolidImage.Blue))
         {
-            mat[new Rect(0, 0, 20, 20)].SetTo(TempDir.Red);
+            mat[new Rect(0, 0, 20, 20)].SetTo(SolidImage.Red);
             Cv2.ImWrite(path, mat);
         }
 
@@ -142,7 +142,7 @@ public class ImageFolderTests
     public void FolderNotInClassNamesIsAnErrorNamingIt()
     {
         using var tmp = RedBlue();
-        tmp.Folder("purple");
+        tmp.Sub("purple");
         var e = Assert.Throws<InvalidDataException>(
             () => ImageFolder.Load(tmp.Path, 4, 4, grayscale: false, classNames: ["red", "blue"]));
         Assert.Contains("purple", e.Message);
@@ -161,7 +161,7 @@ public class ImageFolderTests
     public void EmptyClassFolderIsReportedNotFatal()
     {
         using var tmp = RedBlue();
-        tmp.Folder("green");
+        tmp.Sub("green");
         var result = ImageFolder.Load(tmp.Path, 4, 4, grayscale: false);
 
         Assert.Equal(["blue", "green", "red"], result.Dataset.ClassNames);
@@ -193,7 +193,7 @@ public class ImageFolderTests
     public void NoClassFoldersThrows()
     {
         using var tmp = new TempDir();
-        TempDir.WriteSolid(Path.Combine(tmp.Path, "loose.png"), 4, 4, TempDir.Red);
+        SolidImage.Write(Path.Combine(tmp.Path, "loose.png"), 4, 4, SolidImage.Red);
         var e = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(tmp.Path, 4, 4, grayscale: false));
         Assert.Contains("no class sub-folders", e.Message);
     }
@@ -202,8 +202,8 @@ public class ImageFolderTests
     public void NoImageFilesThrows()
     {
         using var tmp = new TempDir();
-        File.WriteAllText(Path.Combine(tmp.Folder("a"), "readme.txt"), "hi");
-        tmp.Folder("b");
+        File.WriteAllText(Path.Combine(tmp.Sub("a"), "readme.txt"), "hi");
+        tmp.Sub("b");
         Assert.Throws<InvalidDataException>(() => ImageFolder.Load(tmp.Path, 4, 4, grayscale: false));
     }
 
@@ -211,8 +211,8 @@ public class ImageFolderTests
     public void OnlyCorruptImagesThrows()
     {
         using var tmp = new TempDir();
-        File.WriteAllBytes(Path.Combine(tmp.Folder("a"), "bad.jpg"), [1, 2, 3, 4, 5]);
-        File.WriteAllBytes(Path.Combine(tmp.Folder("b"), "empty.png"), []);
+        File.WriteAllBytes(Path.Combine(tmp.Sub("a"), "bad.jpg"), [1, 2, 3, 4, 5]);
+        File.WriteAllBytes(Path.Combine(tmp.Sub("b"), "empty.png"), []);
         var e = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(tmp.Path, 4, 4, grayscale: true));
         Assert.Contains("no readable images", e.Message);
     }

@@ -41,7 +41,7 @@ public class SampleWriterTests
     public void Numbering_continues_after_the_highest_existing_file_and_images_round_trip()
     {
         using var tmp = new TempDir();
-        string dir = tmp.Folder("cat");
+        string dir = tmp.Sub("cat");
         File.WriteAllText(Path.Combine(dir, "cat_000007.png"), "existing");
         File.WriteAllText(Path.Combine(dir, "cat_12.png"), "existing, unpadded");
         File.WriteAllText(Path.Combine(dir, "cat_abc.png"), "not a number");
@@ -84,7 +84,7 @@ public class SampleWriterTests
     public void Unsafe_class_names_stay_inside_the_data_directory()
     {
         using var tmp = new TempDir();
-        string data = tmp.Folder("data");
+        string data = tmp.Sub("data");
         var writer = new SampleWriter(data, "../../outside");
         Assert.Equal(Path.Combine(data, "outside"), writer.ClassDirectory);
         using var frame = new Mat(3, 3, MatType.CV_8UC3, Scalar.All(9));

@@ -6,6 +6,7 @@ using CameraCnn.App.Cli;
 using CameraCnn.App.Teach;
 using CameraCnn.Engine.Teach;
 using CameraCnn.Vision.Teach;
+using CameraCnn.App.Live;
 using CameraCnn.App.Window;
 using CameraCnn.Vision;
 using OpenCvSharp;
@@ -33,7 +34,7 @@ public static class RunCommand
         };
         var frames = new Option<int?>("--frames") { Description = "draw N frames back to back at --max-fps, then stop (with --headless: N inferences)" };
         var seconds = new Option<double?>("--seconds") { Description = "stop after S seconds (frames drawn on demand, as interactively)" };
-        var screenshot = new Option<string?>("--screenshot") { Description = "save the last frame as an image (PNG) (needs --frames)" };
+        var screenshot = new Option<string?>("--screenshot") { Description = "save the last frame as an image (PNG) (needs --frames or --seconds)" };
         var keys = new Option<string?>("--keys")
         {
             Description = "keys to replay during a --frames or --seconds run, comma-separated, e.g. \"F,],],C\" (also Space, Esc, Up, Down, "
@@ -98,7 +99,7 @@ public static class RunCommand
         if (seconds is { } sec && !(sec > 0 && double.IsFinite(sec))) throw new CliException("--seconds must be more than 0");
         if (maxFps is { } mf && (mf < 0 || !double.IsFinite(mf))) throw new CliException("--max-fps must be 0 (no cap) or more");
         if (headless && (screenshot is not null || keys is not null)) throw new CliException("--screenshot and --keys need the window (drop --headless)");
-        if (screenshot is not null && frames is null) throw new CliException("--screenshot needs --frames N (a bounded run)");
+        if (screenshot is not null && frames is null && seconds is null) throw new CliException("--screenshot needs --frames N or --seconds S (a bounded run)");
         if (keys is not null && frames is null && seconds is null) throw new CliException("--keys needs --frames N or --seconds S (a bounded run)");
         if (screenshot is not null && Path.GetExtension(screenshot).ToLowerInvariant() is not (".png" or ".jpg" or ".jpeg" or ".bmp"))
             throw new CliException($"--screenshot {screenshot}: use a .png, .jpg or .bmp file name");
@@ -162,7 +163,8 @@ public static class RunCommand
             }
             try
             {
-                var (capture, notice) = StartCapture(source, request, outageWindow);
+                // One capture reader for the inference worker, and one for the window's render loop.
+                var (capture, notice) = StartCapture(source, request, outageWindow, readers: headless ? 1 : 2);
                 var options = new RunOptions
                 {
                     ModelName = modelName,
@@ -233,9 +235,9 @@ public static class RunCommand
     /// Opens --source and starts its capture thread (files looped and played at their own rate, like a camera). A camera
     /// that cannot be opened falls back to the synthetic pattern, with a notice the window shows.
     /// </summary>
-    private static (CaptureThread Capture, string? Notice) StartCapture(string spec, CaptureRequest request, (double From, double To)? outage)
+    private static (CaptureThread Capture, string? Notice) StartCapture(string spec, CaptureRequest request, (double From, double To)? outage, int readers)
     {
-        var options = new CaptureOptions { Loop = true, Pace = true, MaxReconnectDelay = TimeSpan.FromSeconds(2) };
+        var options = new CaptureOptions { Loop = true, Pace = true, MaxReconnectDelay = TimeSpan.FromSeconds(2), Readers = readers };
         var source = FrameSources.Create(spec, request);
         try
         {

@@ -24,7 +24,8 @@ public static class TrainCommand
         var decay = new Option<float>("--weight-decay") { Description = "weight decay lambda (eq. 13)", DefaultValueFactory = _ => 5e-4f };
         var momentum = new Option<float>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9f };
         var lrDecay = new Option<float>("--lr-decay") { Description = "multiply the learning rate by this each epoch", DefaultValueFactory = _ => 0.8f };
-        var optimizer = new Option<string>("--optimizer") { Description = "sgd, adam or adamw", DefaultValueFactory = _ => "sgd" };
+        // Parsed once, here: the names are checked, then the token becomes an OptimizerKind (case-insensitive).
+        var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "sgd, adam or adamw", DefaultValueFactory = _ => OptimizerKind.Sgd };
         optimizer.AcceptOnlyFromAmong("sgd", "adam", "adamw");
         var seed = new Option<int>("--seed") { Description = "seed for initialisation, shuffling and splits", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out") { Description = "model file to write (ONNX)", Required = true };
@@ -47,7 +48,7 @@ public static class TrainCommand
         };
         cmd.SetAction(r => CliRunner.Run(() => r.GetValue(backbone) is { } b ? RunTeach(r, b) : Run(new Args(
             r.GetValue(data)!, r.GetValue(arch)!, r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(decay),
-            r.GetValue(momentum), r.GetValue(lrDecay), r.GetValue(optimizer)!, r.GetValue(seed), r.GetValue(output)!, r.GetValue(json),
+            r.GetValue(momentum), r.GetValue(lrDecay), r.GetValue(optimizer), r.GetValue(seed), r.GetValue(output)!, r.GetValue(json),
             r.GetValue(limit), r.GetValue(inputSize), r.GetValue(gray), r.GetValue(valFraction), r.GetValue(threads)))));
         return cmd;
 
@@ -58,13 +59,13 @@ public static class TrainCommand
                 if (r.GetResult(o) is { Implicit: false }) throw new CliException($"{o.Name} does not apply with --backbone");
             if (r.GetValue(threads) is { } t) Parallelism.Threads = t;
             return TeachTrainCommand.Run(new TeachTrainArgs(r.GetValue(data)!, backboneName, r.GetValue(output)!, r.GetValue(json),
-                Given(epochs), Given(batch), Given(lr), Given(decay), r.GetResult(optimizer) is { Implicit: false } ? r.GetValue(optimizer) : null,
+                Given(epochs), Given(batch), Given(lr), Given(decay), Given(optimizer),
                 Given(valFraction), r.GetValue(seed), r.GetValue(hidden), r.GetValue(augment), r.GetValue(noCache)));
         }
     }
 
     private sealed record Args(string Data, string Arch, int Epochs, int Batch, float Lr, float WeightDecay, float Momentum, float LrDecay,
-        string Optimizer, int Seed, string Out, bool Json, int? Limit, int? InputSize, bool Grayscale, double ValFraction, int? Threads);
+        OptimizerKind Optimizer, int Seed, string Out, bool Json, int? Limit, int? InputSize, bool Grayscale, double ValFraction, int? Threads);
 
     private static int Run(Args a)
     {

@@ -13,7 +13,7 @@ namespace CameraCnn.App.Teach;
 
 /// <summary>The options of `camcnn train` that apply with --backbone (null: the teach default).</summary>
 internal sealed record TeachTrainArgs(
-    string Data, string Backbone, string Out, bool Json, int? Epochs, int? Batch, float? Lr, float? WeightDecay, string? Optimizer,
+    string Data, string Backbone, string Out, bool Json, int? Epochs, int? Batch, float? Lr, float? WeightDecay, OptimizerKind? Optimizer,
     double? ValFraction, int Seed, int Hidden, int Augment, bool NoCache);
 
 internal static class TeachTrainCommand
@@ -21,15 +21,19 @@ internal static class TeachTrainCommand
     public static int Run(TeachTrainArgs a)
     {
         var defaults = new HeadOptions();
+        var training = defaults.Training;
         var options = defaults with
         {
-            Epochs = a.Epochs ?? defaults.Epochs,
-            BatchSize = a.Batch ?? defaults.BatchSize,
-            LearningRate = a.Lr ?? defaults.LearningRate,
-            WeightDecay = a.WeightDecay ?? defaults.WeightDecay,
-            Optimizer = a.Optimizer ?? defaults.Optimizer,
+            Training = training with
+            {
+                Epochs = a.Epochs ?? training.Epochs,
+                BatchSize = a.Batch ?? training.BatchSize,
+                LearningRate = a.Lr ?? training.LearningRate,
+                WeightDecay = a.WeightDecay ?? training.WeightDecay,
+                Optimizer = a.Optimizer ?? training.Optimizer,
+                Seed = a.Seed,
+            },
             ValFraction = a.ValFraction ?? defaults.ValFraction,
-            Seed = a.Seed,
             Hidden = a.Hidden,
         };
         try

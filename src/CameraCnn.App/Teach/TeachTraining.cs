@@ -12,10 +12,6 @@ namespace CameraCnn.App.Teach;
 /// <param name="Classes">The data set's classes at the start of the run.</param>
 public sealed record TeachTrainingResult(HeadResult Head, FeatureReport Features, IReadOnlyList<TeachClass> Classes)
 {
-    /// <summary>Seconds spent training the head on cached features (the part that is "training").</summary>
-    public double TrainSeconds => Head.Seconds;
-    /// <summary>Seconds spent getting features (backbone forwards for frames not yet cached).</summary>
-    public double FeatureSeconds => Features.Seconds;
     /// <summary>Recorded frames whose features were used (readable ones), not counting augmented copies.</summary>
     public int Samples { get; init; }
     /// <summary>Augmented copies made (those of held-out frames are not trained on).</summary>
@@ -34,7 +30,7 @@ public static class TeachTraining
     {
         var classes = dataset.Classes;
         var samples = dataset.Samples();
-        var (data, report) = TeachFeatures.Collect(classes, samples, extractor, cache, augment, head.Seed, augmentOptions,
+        var (data, report) = TeachFeatures.Collect(classes, samples, extractor, cache, augment, head.Training.Seed, augmentOptions,
             featureProgress, cancel);
         var result = HeadTrainer.Train(data, head, headProgress, cancel);
         return new TeachTrainingResult(result, report, classes) { Samples = data.OriginalCount, AugmentedSamples = data.Count - data.OriginalCount };

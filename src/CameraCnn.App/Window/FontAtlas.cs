@@ -1,44 +1,87 @@
 // FontAtlas: printable ASCII rasterised once at start-up with OpenCV's Hershey simplex font (anti-aliased) into
-// one R8 texture, plus an all-white cell for solid rectangles. Drawing text is adding quads to a QuadBatch:
-// no allocation, one draw call for all the HUD text and boxes.
+// one R8 texture, plus an all-white cell for solid rectangles; FontMetrics, the same font's sizes without GL (the
+// layout needs them). Drawing text is adding quads to a QuadBatch: no allocation, one draw call for all the HUD.
 using OpenCvSharp;
 using Silk.NET.OpenGL;
 
 namespace CameraCnn.App.Window;
 
-/// <summary>A bitmap font and the white texel the HUD's rectangles use.</summary>
-internal sealed unsafe class FontAtlas : IDisposable
+/// <summary>
+/// The font's sizes, without GL: line height, ascent and each character's advance (OpenCV's own measure of the Hershey
+/// font). The layout and its tests use them; <see cref="FontAtlas"/> rasterises the same glyphs into a texture.
+/// </summary>
+internal sealed class FontMetrics
 {
-    private const char First = ' ', Last = '~';
-    private const int Columns = 16, Pad = 3;
+    public const char First = ' ', Last = '~';
+    public const int Pad = 3;
+    public const HersheyFonts Face = HersheyFonts.HersheySimplex;
 
     private readonly float[] _advance = new float[128];
-    private readonly float[] _u0 = new float[128], _v0 = new float[128];
-    private readonly float _cellW, _cellH, _du, _dv;
 
-    public Texture Texture { get; }
+    /// <param name="pixelScale">framebuffer pixels per window unit (2 on HiDPI screens): glyphs are rasterised at that size, drawn 1:1.</param>
+    public FontMetrics(float pixelScale)
+    {
+        Scale = 0.5 * pixelScale;
+        Thickness = Math.Max(1, (int)Math.Round(pixelScale));
+        var full = Cv2.GetTextSize("Ag|jy", Face, Scale, Thickness, out int descent);
+        int maxWidth = 0;
+        for (char c = First; c <= Last; c++)
+        {
+            var size = Cv2.GetTextSize(c.ToString(), Face, Scale, Thickness, out _);
+            _advance[c] = size.Width;
+            maxWidth = Math.Max(maxWidth, size.Width);
+        }
+        GlyphAscent = full.Height;
+        Descent = descent;
+        CellWidth = maxWidth + 2 * Pad;
+        CellHeight = GlyphAscent + descent + 2 * Pad;
+        Ascent = GlyphAscent + Pad;
+        LineHeight = GlyphAscent + descent + Pad + 2;
+    }
+
+    public double Scale { get; }
+    public int Thickness { get; }
+    public int GlyphAscent { get; }
+    public int Descent { get; }
+    /// <summary>One glyph's cell in the atlas: the widest glyph and the full height, with padding.</summary>
+    public int CellWidth { get; }
+    public int CellHeight { get; }
     /// <summary>Distance from the top of a line to the baseline, and the line spacing, in pixels.</summary>
     public float Ascent { get; }
     public float LineHeight { get; }
+
+    /// <summary>How far the pen moves for <paramref name="c"/> ('?' stands in for characters the font lacks).</summary>
+    public float Advance(char c) => _advance[c is >= First and <= Last ? c : '?'];
+
+    /// <summary>Width of <paramref name="text"/> in pixels.</summary>
+    public float Measure(ReadOnlySpan<char> text)
+    {
+        float w = 0;
+        foreach (char c in text) w += Advance(c);
+        return w;
+    }
+}
+
+/// <summary>A bitmap font (the glyphs of <see cref="FontMetrics"/> in one texture) and the white texel the HUD's rectangles use.</summary>
+internal sealed unsafe class FontAtlas : IDisposable
+{
+    private const char First = FontMetrics.First, Last = FontMetrics.Last;
+    private const int Columns = 16, Pad = FontMetrics.Pad;
+
+    private readonly float[] _u0 = new float[128], _v0 = new float[128];
+    private readonly float _cellW, _cellH, _du, _dv;
+
+    public FontMetrics Metrics { get; }
+    public Texture Texture { get; }
+    public float LineHeight => Metrics.LineHeight;
     /// <summary>Texture coordinate of a white texel (solid rectangles).</summary>
     public float WhiteU { get; }
     public float WhiteV { get; }
 
-    /// <param name="pixelScale">framebuffer pixels per window unit (2 on HiDPI screens): glyphs are rasterised at that size, drawn 1:1.</param>
-    public FontAtlas(GL gl, float pixelScale)
+    public FontAtlas(GL gl, FontMetrics metrics)
     {
-        const HersheyFonts font = HersheyFonts.HersheySimplex;
-        double scale = 0.5 * pixelScale;
-        int thickness = Math.Max(1, (int)Math.Round(pixelScale));
-        var full = Cv2.GetTextSize("Ag|jy", font, scale, thickness, out int descent);
-        int ascent = full.Height, maxWidth = 0;
-        for (char c = First; c <= Last; c++)
-        {
-            var size = Cv2.GetTextSize(c.ToString(), font, scale, thickness, out _);
-            _advance[c] = size.Width;
-            maxWidth = Math.Max(maxWidth, size.Width);
-        }
-        int cellW = maxWidth + 2 * Pad, cellH = ascent + descent + 2 * Pad;
+        Metrics = metrics;
+        int cellW = metrics.CellWidth, cellH = metrics.CellHeight, ascent = metrics.GlyphAscent;
         int glyphs = Last - First + 2; // + the white cell
         int rows = (glyphs + Columns - 1) / Columns;
         int width = Columns * cellW, height = rows * cellH;
@@ -46,7 +89,8 @@ internal sealed unsafe class FontAtlas : IDisposable
         for (char c = First; c <= Last; c++)
         {
             int i = c - First, x = i % Columns * cellW, y = i / Columns * cellH;
-            Cv2.PutText(atlas, c.ToString(), new Point(x + Pad, y + Pad + ascent), font, scale, Scalar.White, thickness, LineTypes.AntiAlias);
+            Cv2.PutText(atlas, c.ToString(), new Point(x + Pad, y + Pad + ascent), FontMetrics.Face, metrics.Scale, Scalar.White,
+                metrics.Thickness, LineTypes.AntiAlias);
             _u0[c] = (float)x / width;
             _v0[c] = (float)y / height;
         }
@@ -63,17 +107,10 @@ internal sealed unsafe class FontAtlas : IDisposable
         _cellH = cellH;
         _du = (float)cellW / width;
         _dv = (float)cellH / height;
-        Ascent = ascent + Pad;
-        LineHeight = ascent + descent + Pad + 2;
     }
 
     /// <summary>Width of <paramref name="text"/> in pixels.</summary>
-    public float Measure(ReadOnlySpan<char> text)
-    {
-        float w = 0;
-        foreach (char c in text) w += c is >= First and <= Last ? _advance[c] : _advance['?'];
-        return w;
-    }
+    public float Measure(ReadOnlySpan<char> text) => Metrics.Measure(text);
 
     /// <summary>
     /// Adds the glyphs of <paramref name="text"/> with the line's top at y; text that would pass <paramref name="right"/>
@@ -84,11 +121,11 @@ internal sealed unsafe class FontAtlas : IDisposable
         x = MathF.Round(x);
         y = MathF.Round(y);
         bool cut = x + Measure(text) > right;
-        float limit = cut ? right - 2 * _advance['.'] : float.MaxValue;
+        float limit = cut ? right - 2 * Metrics.Advance('.') : float.MaxValue;
         foreach (char ch in text)
         {
             char c = ch is >= First and <= Last ? ch : '?';
-            if (x + _advance[c] > limit) break;
+            if (x + Metrics.Advance(c) > limit) break;
             x = Glyph(batch, c, x, y, r, g, b, a);
         }
         if (cut)
@@ -103,7 +140,7 @@ internal sealed unsafe class FontAtlas : IDisposable
     {
         if (c != ' ')
             batch.Add(x - Pad, y - Pad, x - Pad + _cellW, y - Pad + _cellH, _u0[c], _v0[c], _u0[c] + _du, _v0[c] + _dv, r, g, b, a);
-        return x + _advance[c];
+        return x + Metrics.Advance(c);
     }
 
     /// <summary>A solid rectangle (the white cell tinted).</summary>

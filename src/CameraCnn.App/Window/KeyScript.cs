@@ -1,5 +1,8 @@
 // KeyScript: the --keys option of `camcnn run`: a comma-separated list of keys (and clicks, wheel steps) replayed
-// into the window's input queue during a run, exactly as if they had been typed (press, text, release).
+// into the window's input queue during a run, exactly as if they had been typed (press, text, release); ScriptPlayer
+// puts them in at their frames and times, and says from which frame on the run is in its steady state.
+using System.Diagnostics;
+
 namespace CameraCnn.App.Window;
 
 /// <summary>One step of a key script: an input event (null: only a pause) and the seconds it waits after the previous step.</summary>
@@ -123,5 +126,57 @@ internal static class KeyScript
             ' ' => InputEvent.KeyPress(Glfw.KeySpace),
             _ => null,
         };
+    }
+}
+
+/// <summary>
+/// Replays a key script during a run. A --frames run puts the keys in over its second quarter (a step's own Wait or
+/// Hold time comes on top); the steady state, where allocations are counted, starts after them.
+/// </summary>
+internal sealed class ScriptPlayer
+{
+    private readonly ScriptStep[] _steps;
+    private readonly int[] _atFrame;
+    private readonly int _events; // steps up to the last one with an event (a trailing Wait has none)
+    private int _next;
+    private long _lastStepAt = Stopwatch.GetTimestamp();
+
+    /// <param name="frames">the run's --frames, or -1 for a --seconds or open-ended run (keys as soon as due).</param>
+    public ScriptPlayer(string? script, int frames, float framebufferWidth, float framebufferHeight)
+    {
+        _steps = script is null ? [] : KeyScript.Parse(script, framebufferWidth, framebufferHeight);
+        int tokens = _steps.Length == 0 ? 0 : _steps[^1].Token, spacing = Math.Max(1, frames / 4 / Math.Max(1, tokens));
+        _atFrame = new int[_steps.Length];
+        for (int i = 0; i < _steps.Length; i++) _atFrame[i] = frames > 0 ? frames / 4 + (_steps[i].Token - 1) * spacing : 0;
+        SteadyStart = frames > 0 ? Math.Max(frames / 2, _steps.Length == 0 ? 0 : _atFrame[^1] + 5) : 120;
+        _events = Array.FindLastIndex(_steps, s => s.Event is not null) + 1;
+    }
+
+    /// <summary>The first frame of the steady state (after warm-up and the last scripted key).</summary>
+    public int SteadyStart { get; }
+    /// <summary>Every step has been played.</summary>
+    public bool Done => _next >= _steps.Length;
+    /// <summary>Every key, click and text has been put in (a trailing Wait may still run).</summary>
+    public bool EventsDone => _next >= _events;
+    /// <summary>When the last step was played (Stopwatch ticks), 0 before the first.</summary>
+    public long LastKeyAt { get; private set; }
+
+    /// <summary>The event wait, cut to when the next step is due.</summary>
+    public double Wait(double wait)
+    {
+        if (Done || _steps[_next].Delay <= 0) return wait;
+        double elapsed = (Stopwatch.GetTimestamp() - _lastStepAt) / (double)Stopwatch.Frequency;
+        return Math.Min(wait, Math.Max(0.001, _steps[_next].Delay - elapsed));
+    }
+
+    /// <summary>Puts the steps due at <paramref name="frame"/> into the window's input queue.</summary>
+    public void Play(long frame, GlWindow window)
+    {
+        while (!Done && frame >= _atFrame[_next]
+               && Stopwatch.GetTimestamp() - _lastStepAt >= (long)(_steps[_next].Delay * Stopwatch.Frequency))
+        {
+            if (_steps[_next++].Event is { } scripted) window.Enqueue(scripted);
+            LastKeyAt = _lastStepAt = Stopwatch.GetTimestamp();
+        }
     }
 }

@@ -1,9 +1,9 @@
-// LiveSession: `camcnn run` with a window. Starts the capture and inference threads, then runs the render loop on
-// this thread (which owns the GL context): wait for input or a wake-up, take the newest frame and result if any,
-// draw when something changed, swap. The loop never waits for inference. With --frames it draws every frame, replays
-// a key script, saves a screenshot; --stats-json writes the figures at the end. Teach mode's keys and overlay live in
-// TeachController, which this loop feeds with input, results and time.
+// LiveSession: `camcnn run` with a window. Starts the live pipeline (capture readers, inference worker), then runs
+// the render loop on this thread (which owns the GL context): wait for input or a wake-up, take the newest frame and
+// result if any, draw when something changed, swap. The loop never waits for inference and applies no head: results
+// arrive complete. Key scripts are ScriptPlayer's, the figures RenderStats', teach mode's keys TeachController's.
 using System.Diagnostics;
+using CameraCnn.App.Live;
 using CameraCnn.App.Teach;
 using CameraCnn.Engine.Models;
 using CameraCnn.Vision;
@@ -19,22 +19,18 @@ internal sealed class LiveSession
     private readonly Model _model;
     private readonly CaptureThread _capture;
     private readonly string? _notice;
+    private readonly TeachSession? _teach;
+    private readonly Engine.Node? _featureNode;
     private LiveState _s = null!;
     private LiveRenderer _renderer = null!;
-    private InferenceWorker _worker = null!;
-    private FrameFeed _feed = null!;
+    private LivePipeline _pipeline = null!;
     private GlWindow _window = null!;
-    private float[] _target = [];
+    private TeachController? _tc;
     private double _maxFps;
     private bool _quit;
     private static volatile bool _interrupted;
 
-    // Teach mode (null without a session).
-    private readonly TeachSession? _teach;
-    private readonly Engine.Node? _featureNode;
-    private TeachController? _tc;
-
-    /// <param name="capture">a started capture thread (the session owns it from here).</param>
+    /// <param name="capture">a started capture thread with two readers, inference and render (the session owns it from here).</param>
     /// <param name="teach">a teach session the keys 1-9, R, Backspace, T, S, W and V drive (owned by the caller), or null.</param>
     /// <param name="featureNode">the model's node whose output the teach head classifies.</param>
     public LiveSession(RunOptions options, Model model, CaptureThread capture, string? notice, TeachSession? teach = null, Engine.Node? featureNode = null)
@@ -47,13 +43,15 @@ internal sealed class LiveSession
         _featureNode = teach is null ? null : featureNode;
     }
 
+    private LiveFeed Feed => _pipeline.Feed;
+    private InferenceWorker Worker => _pipeline.Worker;
+
     public int Run()
     {
-        using var frameArrived = new AutoResetEvent(false);
-        using var feed = new FrameFeed(_capture, frameArrived);
-        using var worker = new InferenceWorker(_model, feed.ForInference, frameArrived, _o.Fuse, _featureNode);
-        _feed = feed;
-        _worker = worker;
+        using var pipeline = new LivePipeline(_model, _capture, _o.Fuse, _teach, _featureNode);
+        _pipeline = pipeline;
+        var (feed, worker) = (pipeline.Feed, pipeline.Worker);
+        var render = feed.ForRender ?? throw new InvalidOperationException("the window needs a capture reader of its own");
         string title = $"camcnn: {_o.ModelName} on {feed.Name}";
         using var window = GlWindow.Open(title, _o.Width, _o.Height, _o.Fullscreen, _o.Vsync);
         _window = window;
@@ -61,26 +59,23 @@ internal sealed class LiveSession
         try
         {
             float ui = Math.Max(1f, Math.Max(window.ContentScale, window.PixelRatio.X));
-            _s = new LiveState(worker.OutputLength, LabelsFor(worker), worker.Nodes)
+            _s = new LiveState(worker.Nodes)
             {
                 Title = $"{_o.ModelName}  |  {feed.Name}{(_notice is null ? "" : "  (no camera)")}",
                 SourceName = feed.Name,
                 Notice = _notice,
                 NoticeUntil = Stopwatch.GetTimestamp() + (long)(_o.NoticeSeconds * Stopwatch.Frequency),
-                IsClassifier = worker.IsClassifier,
                 Mirror = _o.Mirror,
-                NoClassesText = $"no classifier head; output {Engine.Tensor.Format(worker.OutputShape)}",
                 Tap = FirstConvolution(worker.Taps),
             };
-            _target = new float[worker.OutputLength];
+            _s.SetClasses(worker.Network);
             using var renderer = new LiveRenderer(window.Gl, _s, worker.Taps, ui, ShaderProgram.DefaultDirectory, worker.Preprocessing);
             _renderer = renderer;
 
-            feed.Published = GlWindow.Wake;
-            worker.Published = GlWindow.Wake;
+            render.Published += GlWindow.Wake;
+            worker.Published += GlWindow.Wake;
             if (_teach is not null) _tc = new TeachController(_teach, _s, worker, feed, window, renderer, _o.TeachSavePath!, _o.RecordRate);
-            feed.Start();
-            worker.Start();
+            pipeline.Start();
             Console.CancelKeyPress += OnCancel;
             return Loop();
         }
@@ -89,8 +84,9 @@ internal sealed class LiveSession
             Console.CancelKeyPress -= OnCancel;
             _tc?.Detach();
             // Join the threads while the window still exists: they wake it (glfwPostEmptyEvent) until they stop.
-            worker.Dispose();
-            feed.Dispose();
+            pipeline.Dispose();
+            render.Published -= GlWindow.Wake;
+            worker.Published -= GlWindow.Wake;
         }
     }
 
@@ -98,12 +94,9 @@ internal sealed class LiveSession
     private static int FirstConvolution(IReadOnlyList<LayerTap> taps)
     {
         for (int i = 0; i < taps.Count; i++)
-            if (taps[i].Node.Layer is Engine.Layers.Conv2d or Engine.Optimization.FusedConv2d) return i;
+            if (taps[i].LayerType == typeof(Engine.Layers.Conv2d) || taps[i].LayerType == typeof(Engine.Optimization.FusedConv2d)) return i;
         return 0;
     }
-
-    private static IReadOnlyList<string> LabelsFor(InferenceWorker w) =>
-        w.IsClassifier ? w.Labels : Enumerable.Range(0, w.OutputLength).Select(i => $"class {i}").ToArray();
 
     private static void OnCancel(object? sender, ConsoleCancelEventArgs e)
     {
@@ -115,46 +108,27 @@ internal sealed class LiveSession
     {
         int frames = _o.Frames ?? -1;
         var (fbW0, fbH0) = _window.FramebufferSize;
-        ScriptStep[] script = _o.Keys is { } k ? KeyScript.Parse(k, fbW0, fbH0) : [];
-        // A --frames run puts the keys in over its second quarter (a step's own Wait or Hold time comes on top); the
-        // steady-state measurement starts after them.
-        int tokens = script.Length == 0 ? 0 : script[^1].Token, spacing = Math.Max(1, frames / 4 / Math.Max(1, tokens));
-        int[] keyFrames = new int[script.Length];
-        for (int i = 0; i < script.Length; i++) keyFrames[i] = frames > 0 ? frames / 4 + (script[i].Token - 1) * spacing : 0;
-        int steadyStart = frames > 0 ? Math.Max(frames / 2, script.Length == 0 ? 0 : keyFrames[^1] + 5) : 120;
-        long lastStepAt = Stopwatch.GetTimestamp(), scriptDoneAt = 0; // when the frames were drawn and the script played
-
-        var renderRate = new RateMeter();
-        var latencies = new SampleRing(16384);
-        var drawTimes = new SampleRing(16384);
-        long start = Stopwatch.GetTimestamp(), last = start, firstResultAt = 0, lastKeyAt = 0, lastDraw = 0, pendingLatencyFrom = 0;
-        long allocStart = 0, allocEnd = 0, steadyFrames = 0;
-        long frame = 0, nextKey = 0;
-        bool settled = false, dirty = true;
+        var script = new ScriptPlayer(_o.Keys, frames, fbW0, fbH0);
+        var stats = new RenderStats(script.SteadyStart);
+        var render = Feed.ForRender!;
+        long start = Stopwatch.GetTimestamp(), last = start, firstResultAt = 0, lastDraw = 0, scriptDoneAt = 0, frame = 0;
+        bool settled = false, dirty = true, continuous = frames > 0;
         long period = _maxFps > 0 ? (long)(Stopwatch.Frequency / _maxFps) : 0;
         long refresh = Stopwatch.Frequency / 2; // redraw at least this often (the figures change)
         double wait = 0;
-        bool continuous = frames > 0;
         long stopAt = _o.Seconds is { } secs ? start + (long)(secs * Stopwatch.Frequency) : long.MaxValue;
 
         // Draw when something changed (a frame, a result, input, the bars still moving) and no faster than --max-fps;
         // in between, sleep in GLFW's event wait, which input and the capture and inference threads (Wake) cut short.
         while (!_quit && !_interrupted)
         {
-            if (frame == steadyStart && allocStart == 0) allocStart = GC.GetAllocatedBytesForCurrentThread();
-            // Sleep no longer than the next scripted step or held-digit recording is due.
-            if (nextKey < script.Length && script[nextKey].Delay > 0)
-                wait = Math.Min(wait, Math.Max(0.001, script[nextKey].Delay - Seconds(Stopwatch.GetTimestamp() - lastStepAt)));
+            // The steady state: keys played, teach mode quiet, the bars on the current network's classes.
+            stats.LoopStarting(frame, script.EventsDone && (_tc?.Quiet ?? true) && _s.ClassesVersion == Worker.Network.Version);
+            wait = script.Wait(wait);
             if (_tc is not null) wait = _tc.Wait(wait);
             _window.WaitEvents(wait);
             if (_window.ShouldClose) break;
-            while (nextKey < script.Length && frame >= keyFrames[nextKey]
-                   && Stopwatch.GetTimestamp() - lastStepAt >= (long)(script[nextKey].Delay * Stopwatch.Frequency))
-            {
-                if (script[nextKey++].Event is { } scripted) _window.Enqueue(scripted);
-                lastKeyAt = lastStepAt = Stopwatch.GetTimestamp();
-            }
-
+            script.Play(frame, _window);
             while (_window.TryDequeue(out var e))
             {
                 Handle(e);
@@ -162,72 +136,65 @@ internal sealed class LiveSession
             }
             if (_quit) break;
             long now = Stopwatch.GetTimestamp();
-            if (now >= stopAt) break;
+            bool final = now >= stopAt; // --seconds: one last frame (for --screenshot), then stop
             _tc?.Tick(now);
-            if (period > 0 && lastDraw != 0 && now < lastDraw + period)
+            if (!final && period > 0 && lastDraw != 0 && now < lastDraw + period)
             {
                 wait = Seconds(lastDraw + period - now);
                 continue;
             }
 
-            if (_feed.ForRender.TryTake() && !_s.Paused)
+            if (!_s.Paused && render.TryTake(out var captured))
             {
-                _renderer.UploadFrame(_feed.ForRender.Front);
+                _renderer.UploadFrame(captured.Image);
                 dirty = true;
             }
-            if (_worker.Results.TryTake())
+            if (Worker.Results.TryTake())
             {
-                var result = _worker.Results.Front;
+                var result = Worker.Results.Front;
                 Apply(result);
-                if (result.NewFrame) pendingLatencyFrom = result.FrameTimestamp;
+                if (result.NewFrame) stats.ResultArrived(result.FrameTimestamp);
                 if (firstResultAt == 0) firstResultAt = now;
                 dirty = true;
             }
             // A --frames run draws every frame (a fixed pace for tests); otherwise only when something changed.
-            dirty |= continuous | Smooth(Seconds(now - last)) | (now - lastDraw >= refresh) | (_s.FeedState != _feed.State);
+            dirty |= continuous | final | Smooth(Seconds(now - last)) | (now - lastDraw >= refresh) | (_s.FeedState != Feed.State);
             last = now;
             var (fbW, fbH) = _window.FramebufferSize;
             if (!dirty || fbW <= 0 || fbH <= 0) // nothing new, or minimised
             {
+                if (final) break;
                 wait = 0.25;
                 continue;
             }
 
-            _s.RenderFps = renderRate.Rate;
-            _s.CaptureFps = _feed.Rate.Rate;
-            _s.InferenceFps = _worker.Rate.Rate;
-            _s.FeedState = _feed.State;
-            _s.FeedStatus = _feed.Status;
-            _s.WorkerFailure = _worker.Failure;
+            _s.RenderFps = stats.Rate.Rate;
+            _s.CaptureFps = Feed.Rate.Rate;
+            _s.InferenceFps = Worker.Rate.Rate;
+            _s.LatencyMs = stats.LatencyMs;
+            _s.FeedState = Feed.State;
+            _s.FeedStatus = Feed.Status;
+            _s.WorkerFailure = Worker.Failure;
             _tc?.Update(now);
             long drawStart = Stopwatch.GetTimestamp();
             _renderer.Draw(fbW, fbH);
 
-            bool done = false;
-            if (frames > 0 && frame + 1 >= frames && nextKey >= script.Length)
+            bool done = final;
+            if (frames > 0 && frame + 1 >= frames && script.Done)
             {
                 if (scriptDoneAt == 0) scriptDoneAt = now;
-                settled = Settled(now, firstResultAt, lastKeyAt);
-                done = settled || Seconds(now - scriptDoneAt) > SettleTimeoutSeconds;
+                settled = Settled(now, firstResultAt, script.LastKeyAt);
+                done |= settled || Seconds(now - scriptDoneAt) > SettleTimeoutSeconds;
             }
             if (done)
             {
-                allocEnd = GC.GetAllocatedBytesForCurrentThread();
-                steadyFrames = frame - steadyStart + 1;
+                stats.LastFrameDrawn(frame);
                 if (_o.Screenshot is { } shot) _renderer.SaveScreenshot(shot);
             }
             _window.SwapBuffers();
             long swapped = Stopwatch.GetTimestamp();
-            renderRate.Tick(swapped);
-            _tc?.FrameDrawn(swapped, _feed.Rate.Total, _worker.Rate.Total);
-            if (!done) drawTimes.Add(Seconds(swapped - drawStart) * 1000);
-            if (pendingLatencyFrom != 0)
-            {
-                double ms = Seconds(swapped - pendingLatencyFrom) * 1000;
-                latencies.Add(ms);
-                _s.LatencyMs = double.IsNaN(_s.LatencyMs) ? ms : _s.LatencyMs * 0.9 + ms * 0.1;
-                pendingLatencyFrom = 0;
-            }
+            stats.Swapped(drawStart, swapped, done);
+            _tc?.FrameDrawn(swapped, Feed.Rate.Total, Worker.Rate.Total);
             frame++;
             lastDraw = swapped;
             dirty = false;
@@ -235,44 +202,40 @@ internal sealed class LiveSession
             if (done) break;
         }
         long end = Stopwatch.GetTimestamp();
-        if (allocEnd == 0 && frame > steadyStart)
-        {
-            allocEnd = GC.GetAllocatedBytesForCurrentThread();
-            steadyFrames = frame - steadyStart;
-        }
-        if (frames > 0 && !settled)
+        stats.Ended(frame);
+        if (frames > 0 && !settled && _o.Seconds is null)
             Console.Error.WriteLine("camcnn: warning: the run ended before the last key's result arrived (slow inference?)");
         // The stats count recorded frames as written: let the recorder finish what is queued.
         if (_teach is not null && _o.StatsJson is not null && !_teach.Flush(TimeSpan.FromSeconds(10)))
             Console.Error.WriteLine("camcnn: warning: recorded frames were still being written when the stats were taken");
         if (_o.StatsJson is { } path)
-            RunStats.Write(path, Stats(frame, Seconds(end - start), firstResultAt == 0 ? 0 : Seconds(end - firstResultAt),
-                latencies, drawTimes, steadyFrames, allocEnd - allocStart));
+            RunStats.Write(path, Stats(frame, Seconds(end - start), firstResultAt == 0 ? 0 : Seconds(end - firstResultAt), stats));
         return Cli.CliRunner.Ok;
     }
 
     private static double Seconds(long ticks) => ticks / (double)Stopwatch.Frequency;
 
-    /// <summary>The screen shows the state the script asked for: a frame, converged bars and the chosen layer's maps.</summary>
+    /// <summary>Teach mode still has frames to record or a head to train.</summary>
+    private bool Busy => _tc is { RecordsPending: true } || _teach is { IsTraining: true };
+
+    /// <summary>The screen shows the state the script asked for: a frame, converged bars, the chosen layer's maps, the head trained.</summary>
     private bool Settled(long now, long firstResultAt, long lastKeyAt)
     {
         if (!_s.HaveFrame || firstResultAt == 0 || Seconds(now - firstResultAt) < 1.0) return false;
         if (lastKeyAt != 0 && Seconds(now - lastKeyAt) < 0.25) return false;
-        if (_tc is { RecordsPending: true }) return false; // frames still to record
+        if (Busy) return false; // frames still to record, a head still to train
         return !_s.ShowFeatures || _renderer.AtlasTap?.Index == _s.Tap;
     }
 
+    /// <summary>A result from the worker: its probabilities become the bars' target (new classes reset them), its maps the atlas.</summary>
     private void Apply(InferenceResult r)
     {
         if (r.NewFrame)
         {
-            if (_tc is not null) _tc.Apply(r, ref _target);
-            else
-            {
-                int n = Math.Min(_target.Length, r.Probabilities.Length);
-                r.Probabilities.AsSpan(0, n).CopyTo(_target);
-            }
-            if (!_s.HaveResult) _target.AsSpan().CopyTo(_s.Smoothed);
+            if (r.Network.Version != _s.ClassesVersion) _s.SetClasses(r.Network);
+            r.ClassProbabilities.CopyTo(_s.Target);
+            _s.Prediction = r.Prediction;
+            if (!_s.HaveResult) _s.Target.AsSpan().CopyTo(_s.Smoothed);
             _s.HaveResult = true;
             _s.ForwardMs = r.ForwardMs;
             if (r.HasTiming)
@@ -290,9 +253,10 @@ internal sealed class LiveSession
         if (!_s.HaveResult) return false;
         float a = (float)(1 - Math.Exp(-Math.Max(0, dt) / SmoothingSeconds)), moving = 0;
         var s = _s.Smoothed;
+        var target = _s.Target;
         for (int i = 0; i < s.Length; i++)
         {
-            float d = _target[i] - s[i];
+            float d = target[i] - s[i];
             s[i] += d * a;
             moving = Math.Max(moving, Math.Abs(d));
         }
@@ -318,16 +282,16 @@ internal sealed class LiveSession
                     break;
                 }
                 if (!_s.ShowFeatures) break;
-                int ch = _renderer.ChannelAt(e.X, e.Y);
+                int ch = _renderer.Layout.ChannelAt(e.X, e.Y);
                 if (ch >= 0) _s.ZoomChannel = _s.ZoomChannel == ch ? -1 : ch;
-                else if (!_renderer.FeaturePanel.Contains(e.X, e.Y)) _s.ZoomChannel = -1;
+                else if (!_renderer.Layout.FeaturePanel.Contains(e.X, e.Y)) _s.ZoomChannel = -1;
                 break;
         }
     }
 
     private void Key(int key, int mods)
     {
-        int taps = _worker.Taps.Count;
+        int taps = _pipeline.Worker.Taps.Count;
         switch (key)
         {
             case Glfw.KeyEscape:
@@ -367,14 +331,14 @@ internal sealed class LiveSession
                 break;
             case Glfw.KeyA + ('T' - 'A'):
                 _s.ShowTiming = !_s.ShowTiming;
-                _worker.Timing = _s.ShowTiming;
+                _pipeline.Worker.Timing = _s.ShowTiming;
                 break;
             case Glfw.KeyA + ('M' - 'A'):
                 _s.Mirror = !_s.Mirror;
                 break;
             case Glfw.KeySpace:
                 _s.Paused = !_s.Paused;
-                _feed.Paused = _s.Paused;
+                _pipeline.Feed.Paused = _s.Paused;
                 break;
             case Glfw.KeyUp:
                 _s.ZoomOpacity = Math.Min(1f, MathF.Round((_s.ZoomOpacity + 0.1f) * 10) / 10);
@@ -387,61 +351,58 @@ internal sealed class LiveSession
 
     private void Page(int step)
     {
-        if (_s.Tap < 0 || _s.Tap >= _worker.Taps.Count) return;
-        int pages = (_renderer.ShownChannels(_s.Tap) + LiveRenderer.PageSize - 1) / LiveRenderer.PageSize;
+        if (_s.Tap < 0 || _s.Tap >= _pipeline.Worker.Taps.Count) return;
+        int pages = (_renderer.ShownChannels(_s.Tap) + LiveLayout.PageSize - 1) / LiveLayout.PageSize;
         _s.Page = Math.Clamp(_s.Page + step, 0, pages - 1);
     }
 
-    private void RequestTap() => _worker.RequestedTap = _s.ShowFeatures ? _s.Tap : -1;
+    private void RequestTap() => _pipeline.Worker.RequestedTap = _s.ShowFeatures ? _s.Tap : -1;
 
-    private Dictionary<string, object?> Stats(long frames, double seconds, double inferenceSeconds, SampleRing latencies, SampleRing drawTimes,
-        long steadyFrames, long steadyBytes)
+    private Dictionary<string, object?> Stats(long frames, double seconds, double inferenceSeconds, RenderStats render)
     {
-        return new Dictionary<string, object?>
+        var (feed, worker) = (Feed, Worker);
+        var stats = new Dictionary<string, object?>
         {
             ["mode"] = "window",
             ["model"] = _o.ModelName,
-            ["source"] = _feed.Name,
+            ["source"] = feed.Name,
             ["frames"] = frames,
             ["seconds"] = RunStats.Round(seconds, 3),
             ["renderFps"] = RunStats.Round(frames / Math.Max(1e-9, seconds)),
-            ["captureFps"] = RunStats.Round(_feed.Rate.Total / Math.Max(1e-9, seconds)),
-            ["inferenceFps"] = RunStats.Round(_worker.Rate.Total / Math.Max(1e-9, inferenceSeconds)),
-            ["inferences"] = _worker.Rate.Total,
-            ["inferenceMs"] = RunStats.Percentiles(_worker.ForwardTimes()),
-            ["latencyMs"] = RunStats.Percentiles(latencies.ToArray()),
-            ["drawMs"] = RunStats.Percentiles(drawTimes.ToArray()),
-            ["allocatedBytesPerFrame"] = steadyFrames > 0 ? RunStats.Round(steadyBytes / (double)steadyFrames) : null,
-            ["steadyFrames"] = steadyFrames,
-            ["steadyAllocatedBytes"] = steadyBytes,
-            ["framesNotShown"] = _feed.ForRender.Dropped,
-            ["framesNotInferred"] = _feed.ForInference.Dropped,
-            ["reconnects"] = _feed.Reconnects,
-            ["sourceState"] = _feed.State.ToString(),
-            ["gl"] = $"{_window.GlVersion} ({_window.GlRenderer})",
-            ["maxFps"] = _maxFps,
-            ["glfw"] = Glfw.VersionString(),
-            ["layout"] = _renderer.LayoutForStats(),
-            ["view"] = new Dictionary<string, object?>
-            {
-                ["features"] = _s.ShowFeatures,
-                ["layer"] = _s.ShowFeatures && _s.Tap < _worker.Taps.Count ? _worker.Taps[_s.Tap].Node.Name : null,
-                ["layerIndex"] = _s.Tap,
-                ["layers"] = _worker.Taps.Count,
-                ["page"] = _s.Page,
-                ["colormap"] = LiveState.ColormapNames[_s.Colormap],
-                ["normalisation"] = _s.GlobalNorm ? "global" : "per-channel",
-                ["zoomChannel"] = _s.ZoomChannel,
-                ["zoomOpacity"] = RunStats.Round(_s.ZoomOpacity),
-                ["help"] = _s.ShowHelp,
-                ["timing"] = _s.ShowTiming,
-                ["mirror"] = _s.Mirror,
-                ["paused"] = _s.Paused,
-            },
-            ["teach"] = _tc?.Stats(),
-            ["top"] = _s.IsClassifier
-                ? Enumerable.Range(0, _s.TopCount).Select(k => new { label = _s.Labels[_s.Top[k]], probability = Math.Round(_s.Smoothed[_s.Top[k]], 4) }).ToArray()
-                : null,
+            ["captureFps"] = RunStats.Round(feed.Rate.Total / Math.Max(1e-9, seconds)),
+            ["inferenceFps"] = RunStats.Round(worker.Rate.Total / Math.Max(1e-9, inferenceSeconds)),
+            ["inferences"] = worker.Rate.Total,
+            ["inferenceMs"] = RunStats.Percentiles(worker.ForwardTimes()),
         };
+        render.AddTo(stats); // latencyMs, drawMs, allocatedBytesPerFrame, steadyFrames, steadyAllocatedBytes
+        stats["framesNotShown"] = feed.ForRender!.Dropped;
+        stats["framesNotInferred"] = feed.ForInference.Dropped;
+        stats["reconnects"] = feed.Reconnects;
+        stats["sourceState"] = feed.State.ToString();
+        stats["gl"] = $"{_window.GlVersion} ({_window.GlRenderer})";
+        stats["maxFps"] = _maxFps;
+        stats["glfw"] = Glfw.VersionString();
+        stats["layout"] = _renderer.Layout.ForStats(_s);
+        stats["view"] = new Dictionary<string, object?>
+        {
+            ["features"] = _s.ShowFeatures,
+            ["layer"] = _s.ShowFeatures && _s.Tap < worker.Taps.Count ? worker.Taps[_s.Tap].Name : null,
+            ["layerIndex"] = _s.Tap,
+            ["layers"] = worker.Taps.Count,
+            ["page"] = _s.Page,
+            ["colormap"] = LiveState.ColormapNames[_s.Colormap],
+            ["normalisation"] = _s.GlobalNorm ? "global" : "per-channel",
+            ["zoomChannel"] = _s.ZoomChannel,
+            ["zoomOpacity"] = RunStats.Round(_s.ZoomOpacity),
+            ["help"] = _s.ShowHelp,
+            ["timing"] = _s.ShowTiming,
+            ["mirror"] = _s.Mirror,
+            ["paused"] = _s.Paused,
+        };
+        stats["teach"] = _tc?.Stats();
+        stats["top"] = _s.IsClassifier
+            ? Enumerable.Range(0, _s.TopCount).Select(k => new { label = _s.Labels[_s.Top[k]], probability = Math.Round(_s.Smoothed[_s.Top[k]], 4) }).ToArray()
+            : null;
+        return stats;
     }
 }

@@ -1,5 +1,7 @@
 // LiveState: what the live window shows and how, owned by the render thread: the user's toggles (feature maps,
-// layer, colormap, zoom, help...) and the latest figures the overlay prints. Plain fields, preallocated arrays.
+// layer, colormap, zoom, help...), the newest result's classes and prediction, the smoothed bars, and the figures the
+// overlay prints. Plain fields, preallocated arrays (replaced only when the classes change).
+using CameraCnn.App.Live;
 using CameraCnn.Engine;
 
 namespace CameraCnn.App.Window;
@@ -13,10 +15,8 @@ internal sealed class LiveState
     public static readonly string[] ColormapNames = ["viridis", "inferno", "gray"];
     public const int TopK = 5;
 
-    public LiveState(int classes, IReadOnlyList<string> labels, IReadOnlyList<Node> nodes)
+    public LiveState(IReadOnlyList<Node> nodes)
     {
-        Smoothed = new float[classes];
-        Labels = labels;
         Nodes = nodes;
         NodeMs = new double[nodes.Count];
     }
@@ -34,15 +34,28 @@ internal sealed class LiveState
     /// <summary>A start-up message (e.g. no camera found) and until when (Stopwatch timestamp) it is shown as a banner.</summary>
     public string? Notice;
     public long NoticeUntil;
+
+    // The classes of the newest result (set when its network version changes) and the bars over them.
+    /// <summary>The version of the network whose labels are shown (-1: none yet).</summary>
+    public long ClassesVersion = -1;
     public bool IsClassifier;
-    /// <summary>Said instead of bars when the model has no classifier head.</summary>
+    /// <summary>Said instead of bars when there are no classes (a backbone's features, no teach head yet).</summary>
     public string NoClassesText = "";
-    public IReadOnlyList<string> Labels;
-    public float[] Smoothed;
+    public IReadOnlyList<string> Labels = [];
+    /// <summary>The bars: each class's probability, moving towards the newest result's.</summary>
+    public float[] Smoothed = [];
+    /// <summary>The newest result's probabilities, where the bars are going.</summary>
+    public float[] Target = [];
+    public Prediction Prediction = Prediction.None;
+    public float Threshold;
+    public readonly int[] Top = new int[TopK];
+    public int TopCount;
 
     // Teach mode (null / false without a teach session).
-    /// <summary>Class counters, trainer status, the head's verdict: rebuilt when they change, drawn under the bars.</summary>
+    /// <summary>Class counters, trainer status, messages: rebuilt when they change, drawn under the bars.</summary>
     public string[]? TeachLines;
+    /// <summary>Where among <see cref="TeachLines"/> the live prediction line goes (teach mode with a head), -1: none.</summary>
+    public int TeachPredictionAt = -1;
     /// <summary>The last training's validation confusion matrix (V shows it): a title row, then rows of cells.</summary>
     public string[][]? ConfusionTable;
     public bool ShowConfusion;
@@ -54,8 +67,10 @@ internal sealed class LiveState
     public float TeachProgress = -1;
     /// <summary>The name typed so far while renaming.</summary>
     public string RenameText = "";
-    public readonly int[] Top = new int[TopK];
-    public int TopCount;
+
+    /// <summary>Lines of teach mode's box: the stored ones plus the live prediction line.</summary>
+    public int TeachLineCount => TeachLines is null ? 0 : TeachLines.Length + (TeachPredictionAt >= 0 ? 1 : 0);
+
     public double RenderFps, CaptureFps, InferenceFps, ForwardMs, LatencyMs = double.NaN;
     public FeedState FeedState;
     /// <summary>The capture thread's status line (shown while reconnecting or after the source stopped).</summary>
@@ -68,6 +83,24 @@ internal sealed class LiveState
     public IReadOnlyList<Node> Nodes;
     public double[] NodeMs;
     public bool HaveTiming;
+
+    /// <summary>New classes (another network version): the bars start over (the only allocation, once per change).</summary>
+    public void SetClasses(LiveNetwork network)
+    {
+        ClassesVersion = network.Version;
+        Labels = network.Labels;
+        IsClassifier = network.Classes > 0;
+        NoClassesText = network.Note ?? "";
+        Threshold = network.Threshold;
+        if (Smoothed.Length != network.Classes)
+        {
+            Smoothed = new float[network.Classes];
+            Target = new float[network.Classes];
+        }
+        Array.Clear(Smoothed);
+        HaveResult = false;
+        TopCount = 0;
+    }
 
     /// <summary>Re-ranks the <see cref="TopK"/> largest smoothed probabilities (insertion into a fixed array).</summary>
     public void RankTop()

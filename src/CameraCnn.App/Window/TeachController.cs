@@ -1,9 +1,12 @@
-// TeachController: teach mode's side of the live window: the keys (hold 1-9, W, R with its text box, Backspace, T, S,
-// V, a click on a class tile), recording through the inference thread, the head's verdict as the bars, and the teach
-// lines, tiles and confusion table the renderer draws. LiveSession owns the loop and hands it input, results and time;
-// the TeachSession (Teach/) does the recording, training and saving on its own threads.
+// TeachController: teach mode's input in the live window: hold 1-9 to record (through the inference worker, which
+// records the frame it just inferred with its features), W then a digit, R with its text box, Backspace, T, S, V, a
+// click on a class tile; a released key (and Backspace, W, a rename) retrains the head in the background by itself.
+// It also keeps the teach lines and tiles the renderer draws. The head's verdict is not here: it comes with every
+// result from the worker. LiveSession owns the loop and hands it input and time; TeachSession (Teach/) does the work.
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
+using CameraCnn.App.Live;
 using CameraCnn.App.Teach;
 
 namespace CameraCnn.App.Window;
@@ -11,34 +14,31 @@ namespace CameraCnn.App.Window;
 /// <summary>The window's teach mode: what the render thread does for a <see cref="TeachSession"/>. Render thread only, except where said.</summary>
 internal sealed class TeachController
 {
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
     private readonly TeachSession _teach;
     private readonly LiveState _s;
     private readonly InferenceWorker _worker;
-    private readonly FrameFeed _feed;
+    private readonly LiveFeed _feed;
     private readonly GlWindow _window;
     private readonly LiveRenderer _renderer;
     private readonly string _savePath;
     private readonly long _recordPeriod;
+    private readonly TeachFpsMeter _fps = new();
     private volatile bool _teachChanged = true;
-    private volatile string? _recordProblem;
-    private long _teachLinesAt, _nextRecordAt, _headVersion = -1;
-    private int _heldClass = -1, _currentClass = -1, _recorded, _requested;
-    private bool _awaitingClass;
+    private long _nextRecordAt, _messageAt = long.MaxValue;
+    private int _heldClass = -1, _currentClass = -1, _requested;
+    private bool _awaitingClass, _retrain;
     // Renaming (R): the class being renamed (-1: not renaming), the text typed so far, and whether the next typed
     // character is the R itself (GLFW sends a key's text after its key event).
     private int _renaming = -1;
     private readonly StringBuilder _renameText = new();
     private bool _swallowChar;
-    private readonly TeachFpsMeter _fps = new();
-    private float[] _teachProbs = [];
-    private Engine.Teach.ClassifierHead? _shownHead;
-    private TeachPrediction _prediction = TeachPrediction.None;
-    private string? _teachMessageText;
-    private long _teachMessageAt;
+    private string? _message;
 
     /// <param name="savePath">where S saves (DATA/teach.onnx).</param>
     /// <param name="recordRate">frames per second recorded while a digit is held.</param>
-    public TeachController(TeachSession teach, LiveState state, InferenceWorker worker, FrameFeed feed, GlWindow window, LiveRenderer renderer,
+    public TeachController(TeachSession teach, LiveState state, InferenceWorker worker, LiveFeed feed, GlWindow window, LiveRenderer renderer,
         string savePath, double recordRate)
     {
         _teach = teach;
@@ -49,32 +49,29 @@ internal sealed class TeachController
         _renderer = renderer;
         _savePath = savePath;
         _recordPeriod = (long)(Stopwatch.Frequency / Math.Clamp(recordRate, 0.1, 60));
-        _s.NoClassesText = "no head yet: hold 1-9 to record, T to train";
         teach.Changed += OnTeachChanged;
-        worker.FrameTaken = OnFrameTaken;
     }
 
-    /// <summary>Stops listening to the session (call before the worker and window go).</summary>
-    public void Detach()
-    {
-        _teach.Changed -= OnTeachChanged;
-        _worker.FrameTaken = null;
-    }
+    /// <summary>Stops listening to the session (call before the window goes).</summary>
+    public void Detach() => _teach.Changed -= OnTeachChanged;
 
-    /// <summary>Frames asked of the inference thread and not yet recorded (a scripted run waits for them).</summary>
-    public bool RecordsPending => _worker.Failure is null && _worker.PendingRequests() > 0;
+    /// <summary>Frames asked of the inference thread and not yet recorded, or a retrain not yet asked for (a scripted run waits for them).</summary>
+    public bool RecordsPending => _worker.Failure is null && (_worker.PendingRequests() > 0 || _retrain);
+
+    /// <summary>
+    /// Nothing is under way: no frame to record, no training, no message on screen, no change not yet drawn. From here
+    /// on a frame only shows new results, so a steady state measured now allocates nothing.
+    /// </summary>
+    public bool Quiet => !RecordsPending && !_teachChanged && _message is null && !_teach.IsTraining;
 
     private static double Seconds(long ticks) => ticks / (double)Stopwatch.Frequency;
 
     /// <summary>A short answer to the last teach key, shown for a few seconds.</summary>
-    private string? _teachMessage
+    private void Say(string? message)
     {
-        get => _teachMessageText is not null && Seconds(Stopwatch.GetTimestamp() - _teachMessageAt) < 4 ? _teachMessageText : null;
-        set
-        {
-            _teachMessageText = value;
-            _teachMessageAt = Stopwatch.GetTimestamp();
-        }
+        _message = message;
+        _messageAt = Stopwatch.GetTimestamp();
+        _teachChanged = true;
     }
 
     private void OnTeachChanged() // a teach thread
@@ -100,12 +97,12 @@ internal sealed class TeachController
                 return true; // a held digit records on its own clock
             case InputKind.KeyRelease when e.Key - '1' == _heldClass:
                 _heldClass = -1;
+                _retrain = true; // the new frames are in the head as soon as they are written
                 _teachChanged = true;
                 return true;
-            case InputKind.Click when e.Key == Glfw.MouseButtonLeft && _renderer.ClassAt(e.X, e.Y) is >= 0 and var cls:
+            case InputKind.Click when e.Key == Glfw.MouseButtonLeft && _renderer.Layout.ClassAt(e.X, e.Y) is >= 0 and var cls:
                 _currentClass = cls;
-                _teachMessage = $"class {cls + 1} selected (R renames it, Backspace deletes its last frame)";
-                _teachChanged = true;
+                Say($"class {cls + 1} selected (R renames it, Backspace deletes its last frame)");
                 return true;
             default:
                 return false;
@@ -124,18 +121,20 @@ internal sealed class TeachController
                 break;
             case Glfw.KeyBackspace:
                 _teach.DeleteLast(_currentClass >= 0 ? _currentClass : null);
-                _teachMessage = _currentClass >= 0 ? $"deleted the last frame of class {_currentClass + 1}" : "deleted the last frame";
+                _retrain = true;
+                Say(_currentClass >= 0 ? $"deleted the last frame of class {_currentClass + 1}" : "deleted the last frame");
                 break;
             case Glfw.KeyA + ('T' - 'A') when (mods & Glfw.ModShift) == 0: // Shift+T: the window's timing strip
-                _teachMessage = _teach.StartTraining() ? "training requested" : "a training is already running";
+                _teach.StartTraining();
+                Say("training requested");
                 break;
             case Glfw.KeyA + ('S' - 'A'):
                 _teach.RequestSave(_savePath);
-                _teachMessage = $"saving {_savePath}";
+                Say($"saving {_savePath}");
                 break;
             case Glfw.KeyA + ('W' - 'A'):
                 _awaitingClass = !_awaitingClass;
-                _teachMessage = _awaitingClass ? "wrong? press 1-9: the class this frame belongs to" : null;
+                Say(_awaitingClass ? "wrong? press 1-9: the class this frame belongs to" : null);
                 break;
             case Glfw.KeyA + ('V' - 'A'):
                 _s.ShowConfusion = !_s.ShowConfusion;
@@ -147,9 +146,14 @@ internal sealed class TeachController
         return true;
     }
 
-    /// <summary>Records the next frame of a held digit when it is due.</summary>
+    /// <summary>Records the next frame of a held digit when it is due; asks for a retrain once the frames asked for are recorded.</summary>
     public void Tick(long now)
     {
+        if (_retrain && _heldClass < 0 && _worker.PendingRequests() == 0)
+        {
+            _retrain = false;
+            _teach.Retrain(); // the trainer waits for the recorder, then trains if two classes have frames
+        }
         if (_heldClass < 0 || now < _nextRecordAt) return;
         RecordFrame(_heldClass, keyPress: false);
         _nextRecordAt = now + _recordPeriod;
@@ -179,7 +183,11 @@ internal sealed class TeachController
         if (_awaitingClass)
         {
             _awaitingClass = false;
-            if (RecordFrame(classIndex, keyPress: true)) _teachMessage = $"adding this frame to class {classIndex + 1}";
+            if (RecordFrame(classIndex, keyPress: true))
+            {
+                _retrain = true;
+                Say($"adding this frame to class {classIndex + 1}");
+            }
             return;
         }
         // The first frame at once (a tap records one), then one every period while held.
@@ -189,16 +197,16 @@ internal sealed class TeachController
     }
 
     /// <summary>
-    /// Records the next frame into a class. While the camera runs, the inference thread hands over the next frame it
+    /// Records the next frame into a class. While the camera runs, the inference worker records the next frame it
     /// infers together with its backbone features (no second forward); paused or without inference, the frame on
     /// screen is recorded and its features are computed in the background. False if nothing could be recorded.
     /// </summary>
     private bool RecordFrame(int classIndex, bool keyPress)
     {
         _teachChanged = true;
-        if (!_s.HaveFrame)
+        if (!_s.HaveFrame || _feed.ForRender?.Current is not { } onScreen)
         {
-            _teachMessage = "no frame to record yet";
+            Say("no frame to record yet");
             return false;
         }
         if (_teach.IsRecordingStopped)
@@ -211,38 +219,22 @@ internal sealed class TeachController
             // A held key whose last request is still waiting adds none (no pile-up while inference is slow).
             if (!keyPress && _worker.PendingRequests(classIndex) > 0) return true;
             if (_worker.RequestFrame(classIndex)) _requested++;
-            else _teachMessage = "frame dropped (inference is behind)";
+            else Say("frame dropped (inference is behind)");
             return true;
         }
-        var frame = _feed.ForRender.Front; // the frame on screen (unmirrored), copied by the recorder
-        if (_teach.Record(classIndex, frame.AsMat())) Interlocked.Increment(ref _recorded);
-        else _recordProblem = RecordDropped(_teach);
+        _teach.Record(classIndex, onScreen.Image); // the frame on screen (unmirrored), copied by the recorder
         return true;
     }
-
-    /// <summary>Serves <see cref="RecordFrame"/> on the inference thread: the inferred frame and its features go to the recorder.</summary>
-    private void OnFrameTaken(int classIndex, OpenCvSharp.Mat frame, ReadOnlySpan<float> features)
-    {
-        if (_teach.Record(classIndex, frame, features)) Interlocked.Increment(ref _recorded);
-        else _recordProblem = RecordDropped(_teach);
-        _teachChanged = true;
-        GlWindow.Wake();
-    }
-
-    /// <summary>Why a frame was not taken: the write error that stopped recording, else a full queue (the recorder's
-    /// last error may be an earlier delete or rename failure, which stops nothing).</summary>
-    private static string RecordDropped(TeachSession teach) =>
-        teach.IsRecordingStopped ? teach.RecordingError ?? "recording stopped" : "frame dropped (the disk is behind)";
 
     /// <summary>R: renames the class under the mouse pointer, else the current one; typed text goes into a box.</summary>
     private void StartRename()
     {
         var (x, y) = _window.CursorPosition;
-        int cls = _renderer.ClassAt(x, y);
+        int cls = _renderer.Layout.ClassAt(x, y);
         if (cls < 0) cls = _currentClass;
         if (cls < 0)
         {
-            _teachMessage = "R renames a class: record into it (1-9) or point at its tile first";
+            Say("R renames a class: record into it (1-9) or point at its tile first");
             return;
         }
         _heldClass = -1;
@@ -264,22 +256,23 @@ internal sealed class TeachController
                 _renaming = -1;
                 if (name.Length == 0)
                 {
-                    _teachMessage = "rename cancelled (empty name)";
+                    Say("rename cancelled (empty name)");
                     break;
                 }
                 try
                 {
                     string saved = _teach.Rename(cls, name);
-                    _teachMessage = $"class {cls + 1} is now '{saved}'";
+                    _retrain = true;
+                    Say($"class {cls + 1} is now '{saved}'");
                 }
                 catch (ArgumentException e)
                 {
-                    _teachMessage = $"cannot rename: {e.Message}";
+                    Say($"cannot rename: {e.Message}");
                 }
                 break;
             case Glfw.KeyEscape:
                 _renaming = -1;
-                _teachMessage = "rename cancelled";
+                Say("rename cancelled");
                 break;
             case Glfw.KeyBackspace when _renameText.Length > 0:
                 int cut = _renameText.Length - 1;
@@ -302,55 +295,25 @@ internal sealed class TeachController
         _teachChanged = true;
     }
 
-    /// <summary>The teach head's verdict on this result's features becomes the bars (nothing while there is no head).</summary>
-    public void Apply(InferenceResult r, ref float[] target)
-    {
-        var head = _teach.CurrentHead;
-        if (head is null || r.TeachFeatures.Length != head.Dimension)
-        {
-            if (_shownHead is not null) ShowHead(null, ref target);
-            _prediction = TeachPrediction.None;
-            if (head is not null) _s.NoClassesText = $"the head expects {head.Dimension} features; this backbone gives {r.TeachFeatures.Length}";
-            return;
-        }
-        if (!ReferenceEquals(head, _shownHead) || _teach.HeadVersion != _headVersion) ShowHead(head, ref target);
-        var p = _teach.Classify(r.TeachFeatures, _teachProbs);
-        // A newer head may have been swapped in between: its outputs show from the next result on.
-        if (p.Output >= head.Classes) return;
-        _prediction = p;
-        _teachProbs.AsSpan(0, head.Classes).CopyTo(target);
-        _teachChanged = true;
-    }
-
-    private void ShowHead(Engine.Teach.ClassifierHead? head, ref float[] target)
-    {
-        _shownHead = head;
-        _headVersion = _teach.HeadVersion;
-        int n = head?.Classes ?? 0;
-        _teachProbs = new float[Math.Max(64, n)];
-        target = new float[n];
-        _s.Smoothed = new float[n];
-        _s.Labels = head?.Labels.ToArray() ?? [];
-        _s.IsClassifier = head is not null;
-        _s.HaveResult = false;
-        _s.TopCount = 0;
-    }
-
-    /// <summary>Rebuilds the teach lines and tiles when something changed (or twice a second, for the trainer's progress).</summary>
+    /// <summary>
+    /// Rebuilds the teach lines and tiles when something changed (a key, the trainer's status, a class, a message that
+    /// expired): nothing is built while nothing changes, so an idle frame allocates nothing.
+    /// </summary>
     public void Update(long now)
     {
-        _renderer.UpdateThumbnails(_teach.Recorder);
+        _renderer.Strip.UpdateThumbnails(_teach.Recorder);
         _s.TeachCurrent = _currentClass;
         _s.TeachHeld = _heldClass;
         _s.TeachRenaming = _renaming;
-        if (_renaming >= 0 && _s.RenameText.Length != _renameText.Length) _s.RenameText = _renameText.ToString();
-        if (!_teachChanged && Seconds(now - _teachLinesAt) < 0.5) return;
+        _s.TeachPredictionAt = _s.IsClassifier ? 2 : -1;
+        bool expired = _message is not null && Seconds(now - _messageAt) >= 4;
+        if (expired) _message = null;
+        if (!_teachChanged && !expired) return;
         _teachChanged = false;
-        _teachLinesAt = now;
         _s.RenameText = _renameText.ToString();
         var classes = _teach.Classes;
-        _s.TeachTiles = classes.Where(c => c.Index < LiveRenderer.ThumbSlots)
-            .Select(c => new TeachTile(c.Index, $"{c.Index + 1} {c.Name}", c.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        _s.TeachTiles = classes.Where(c => c.Index < TeachStrip.ThumbSlots)
+            .Select(c => new TeachTile(c.Index, $"{c.Index + 1} {c.Name}", c.Count.ToString(Inv))).ToArray();
 
         var lines = new List<string>();
         int frames = classes.Sum(c => c.Count);
@@ -362,23 +325,12 @@ internal sealed class TeachController
         _s.TeachProgress = busy ? (float)st.Fraction : -1;
         string progress = busy ? $" [{st.Fraction:P0}]" : "";
         lines.Add($"{st.Phase.ToString().ToLowerInvariant()}{progress}: {st.Message}");
-        if (_shownHead is not null)
-        {
-            var p = _prediction;
-            lines.Add(p.Output < 0 ? "prediction: waiting..." : p.IsUnknown
-                ? $"prediction: {TeachSession.UnknownLabel} ({p.Confidence:P0} < {_teach.Threshold:P0})"
-                : $"prediction: {p.Label} ({p.Confidence:P0})");
-        }
-        if (_teach.TakeRecorderProblem() is { } failed && !_teach.IsRecordingStopped) _teachMessage = failed;
+        // (the live prediction line goes here: Overlay formats it from the newest result)
+        if (_teach.TakeRecorderProblem() is { } problem && !_teach.IsRecordingStopped) Say(problem);
         if (_teach.IsRecordingStopped) lines.Add($"{_teach.RecordingError ?? "recording stopped"} (press 1-9 to try again)");
-        else if (_recordProblem is { } problem)
-        {
-            _teachMessage = problem;
-            _recordProblem = null;
-        }
         if (_renaming >= 0) lines.Add($"rename class {_renaming + 1}: type a name, Enter keeps it, Esc cancels");
         else if (_awaitingClass) lines.Add("W: press 1-9, the class this frame belongs to");
-        else if (_teachMessage is { } m) lines.Add(m);
+        else if (_message is { } m) lines.Add(m);
         _s.TeachLines = lines.ToArray();
         _s.ConfusionTable = _s.ShowConfusion ? ConfusionTable(_teach.LastTraining) : null;
     }
@@ -388,16 +340,15 @@ internal sealed class TeachController
     /// <summary>The confusion matrix as table cells: the title, then a header row and one row per true class.</summary>
     private static string[][] ConfusionTable(TeachTrainingResult? last)
     {
-        if (last is null) return [["no training yet: T trains a head and measures it on held-out frames"]];
+        if (last is null) return [["no training yet: record two classes (or press T) and a head is measured on held-out frames"]];
         var h = last.Head;
         var labels = h.Head.Labels;
         int k = labels.Count;
         string accuracy = float.IsNaN(h.ValAccuracy) ? "n/a" : h.ValAccuracy.ToString("P1");
-        var inv = System.Globalization.CultureInfo.InvariantCulture;
         var rows = new List<string[]> { new[] { $"validation confusion (rows: true, columns: predicted), accuracy {accuracy}" } };
-        rows.Add(["", .. Enumerable.Range(1, k).Select(c => c.ToString(inv))]);
+        rows.Add(["", .. Enumerable.Range(1, k).Select(c => c.ToString(Inv))]);
         for (int r = 0; r < k; r++)
-            rows.Add([$"{r + 1} {labels[r]}", .. Enumerable.Range(0, k).Select(c => h.Confusion[r, c].ToString(inv))]);
+            rows.Add([$"{r + 1} {labels[r]}", .. Enumerable.Range(0, k).Select(c => h.Confusion[r, c].ToString(Inv))]);
         return rows.ToArray();
     }
 
@@ -408,13 +359,15 @@ internal sealed class TeachController
         return new()
         {
             ["data"] = _teach.Dataset.Directory,
-            ["recorded"] = _recorded,
+            ["recorded"] = _teach.RecordedFrames,
             ["recordRequests"] = _requested,
             ["recordRate"] = RunStats.Round(RecordRate),
             ["classes"] = _teach.Classes.Select(c => new { index = c.Index, name = c.Name, count = c.Count }).ToArray(),
             ["phase"] = _teach.Status.Phase.ToString(),
             ["status"] = _teach.Status.Message,
-            ["head"] = _shownHead is not null,
+            ["head"] = _s.IsClassifier,
+            ["trainings"] = _teach.Trainings,
+            ["prediction"] = _s.IsClassifier ? _s.Prediction.Label : null,
             ["valAccuracy"] = last is null ? null : RunStats.Round(last.Head.ValAccuracy, 4),
             ["trainSeconds"] = last is null ? null : RunStats.Round(last.Head.Seconds, 3),
             ["featureSeconds"] = last is null ? null : RunStats.Round(last.Features.Seconds, 3),

@@ -10,34 +10,33 @@ using CameraCnn.Engine.Training;
 
 namespace CameraCnn.Engine.Teach;
 
-/// <summary>Hyper-parameters of a head training run (defaults suit a few hundred frames of 512 features).</summary>
+/// <summary>
+/// A head training run: the optimisation (<see cref="Training"/>, with defaults that suit a few hundred frames of 512
+/// features), the head's shape and the held-out split.
+/// </summary>
 public sealed record HeadOptions
 {
-    public int Epochs { get; init; } = 30;
-    public int BatchSize { get; init; } = 32;
-    public float LearningRate { get; init; } = 3e-3f;
-    /// <summary>Weight decay lambda (the lecture's eq. 13; decoupled for AdamW).</summary>
-    public float WeightDecay { get; init; } = 1e-4f;
-    public float Momentum { get; init; } = 0.9f;
-    /// <summary>"sgd", "adam" or "adamw".</summary>
-    public string Optimizer { get; init; } = "adamw";
+    /// <summary>The head's defaults: 30 epochs of AdamW, batch 32, learning rate 3e-3, weight decay 1e-4.</summary>
+    public static readonly TrainOptions DefaultTraining = new()
+    {
+        Epochs = 30, BatchSize = 32, LearningRate = 3e-3f, WeightDecay = 1e-4f, Momentum = 0.9f, Optimizer = OptimizerKind.AdamW, Seed = 1,
+    };
+
+    /// <summary>Epochs, batch, learning rate, weight decay (the lecture's eq. 13; decoupled for AdamW), optimiser, seed
+    /// (initialisation and shuffling: the same data and seed give the same head).</summary>
+    public TrainOptions Training { get; init; } = DefaultTraining;
     /// <summary>Hidden ReLU units between the features and the output layer; 0 for dense + softmax only.</summary>
     public int Hidden { get; init; }
     /// <summary>Share of each class's recorded frames held out for validation: the newest ones. 0 for none.</summary>
     public double ValFraction { get; init; } = 0.2;
-    /// <summary>Seeds initialisation and shuffling: the same data and seed give the same head.</summary>
-    public int Seed { get; init; } = 1;
 
     /// <exception cref="ArgumentException">A value is out of range (the message names it).</exception>
     public void Validate()
     {
-        if (Epochs < 1) throw new ArgumentException("epochs must be at least 1");
-        if (BatchSize < 1) throw new ArgumentException("the batch size must be at least 1");
-        if (!(LearningRate > 0) || !float.IsFinite(LearningRate)) throw new ArgumentException("the learning rate must be a positive number");
-        if (!(WeightDecay >= 0) || !float.IsFinite(WeightDecay)) throw new ArgumentException("weight decay must be 0 or more");
+        ArgumentNullException.ThrowIfNull(Training);
+        Training.Validate();
         if (Hidden < 0 || Hidden > ClassifierHead.MaxHidden) throw new ArgumentException($"hidden units must be in [0, {ClassifierHead.MaxHidden}]");
         if (!(ValFraction >= 0 && ValFraction < 1)) throw new ArgumentException("the validation fraction must be in [0, 1)");
-        if (Optimizer is not ("sgd" or "adam" or "adamw")) throw new ArgumentException($"unknown optimizer '{Optimizer}' (sgd, adam or adamw)");
     }
 }
 
@@ -108,21 +107,18 @@ public static class HeadTrainer
         var valStd = ToDataset(data, valIdx, remap, labels, mean, std);
 
         var model = BuildModel(d, options.Hidden, labels);
-        Initializer.Initialize(model.Graph, options.Seed, options.Hidden > 0 ? InitScheme.He : InitScheme.Xavier);
-        var trainer = new Trainer(model, new TrainOptions
-        {
-            Epochs = options.Epochs, BatchSize = options.BatchSize, LearningRate = options.LearningRate, Momentum = options.Momentum,
-            WeightDecay = options.WeightDecay, Seed = options.Seed, Optimizer = options.Optimizer, LearningRateDecay = 1f,
-        });
+        var training = options.Training;
+        Initializer.Initialize(model.Graph, training.Seed, options.Hidden > 0 ? InitScheme.He : InitScheme.Xavier);
+        var trainer = new Trainer(model, training);
 
-        var history = new List<HeadProgress>(options.Epochs);
+        var history = new List<HeadProgress>(training.Epochs);
         EpochResult last = new(0, float.NaN, float.NaN, 0, 0);
-        for (int epoch = 1; epoch <= options.Epochs; epoch++)
+        for (int epoch = 1; epoch <= training.Epochs; epoch++)
         {
             cancel.ThrowIfCancellationRequested();
             last = trainer.RunEpoch(train, epoch, null, cancel);
             float valAcc = valStd.Count > 0 ? Trainer.Evaluate(model, valStd).Accuracy : float.NaN;
-            var p = new HeadProgress(epoch, options.Epochs, last.Loss, last.TrainAccuracy, valAcc, clock.Elapsed.TotalSeconds);
+            var p = new HeadProgress(epoch, training.Epochs, last.Loss, last.TrainAccuracy, valAcc, clock.Elapsed.TotalSeconds);
             history.Add(p);
             progress?.Report(p);
         }
@@ -135,7 +131,7 @@ public static class HeadTrainer
         return new HeadResult(head,
             eval?.Accuracy ?? float.NaN, eval?.Loss ?? float.NaN, eval?.Confusion ?? new int[k, k],
             eval?.PerClassAccuracy ?? Enumerable.Repeat(float.NaN, k).ToArray(),
-            last.TrainAccuracy, last.Loss, train.Count, valRaw.Count, options.Epochs, clock.Elapsed.TotalSeconds, history, empty);
+            last.TrainAccuracy, last.Loss, train.Count, valRaw.Count, training.Epochs, clock.Elapsed.TotalSeconds, history, empty);
     }
 
     /// <summary>

@@ -5,7 +5,18 @@ using CameraCnn.Engine.Models;
 
 namespace CameraCnn.Engine.Training;
 
-/// <summary>Hyper-parameters of a training run.</summary>
+/// <summary>The parameter update a <see cref="Trainer"/> steps with.</summary>
+public enum OptimizerKind
+{
+    /// <summary>SGD with momentum and weight decay (the lecture's eq. 13).</summary>
+    Sgd,
+    /// <summary>Adam with L2 weight decay added to the gradient.</summary>
+    Adam,
+    /// <summary>Adam with decoupled weight decay.</summary>
+    AdamW,
+}
+
+/// <summary>Hyper-parameters of a training run (a network from scratch, or a teach head: <see cref="Teach.HeadOptions"/>).</summary>
 public sealed record TrainOptions
 {
     public int Epochs { get; init; } = 10;
@@ -14,10 +25,19 @@ public sealed record TrainOptions
     public float Momentum { get; init; } = 0.9f;
     public float WeightDecay { get; init; } = 5e-4f;
     public int Seed { get; init; } = 1;
-    /// <summary>"sgd", "adam" or "adamw".</summary>
-    public string Optimizer { get; init; } = "sgd";
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
     /// <summary>Multiply the learning rate by this at the start of every epoch after the first.</summary>
     public float LearningRateDecay { get; init; } = 1f;
+
+    /// <exception cref="ArgumentException">A value is out of range (the message names it).</exception>
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException("epochs must be at least 1");
+        if (BatchSize < 1) throw new ArgumentException("the batch size must be at least 1");
+        if (!(LearningRate > 0) || !float.IsFinite(LearningRate)) throw new ArgumentException("the learning rate must be a positive number");
+        if (!(WeightDecay >= 0) || !float.IsFinite(WeightDecay)) throw new ArgumentException("weight decay must be 0 or more");
+        if (!Enum.IsDefined(Optimizer)) throw new ArgumentException($"unknown optimizer {Optimizer}");
+    }
 }
 
 /// <summary>One batch's numbers, reported for progress bars.</summary>
@@ -48,10 +68,10 @@ public sealed class Trainer
         var parameters = model.Graph.Parameters;
         _optimizer = options.Optimizer switch
         {
-            "sgd" => new Sgd(parameters, options.LearningRate, options.Momentum, options.WeightDecay),
-            "adam" => new Adam(parameters, options.LearningRate, options.WeightDecay, decoupled: false),
-            "adamw" => new Adam(parameters, options.LearningRate, options.WeightDecay, decoupled: true),
-            _ => throw new ArgumentException($"unknown optimizer '{options.Optimizer}' (sgd, adam or adamw)"),
+            OptimizerKind.Sgd => new Sgd(parameters, options.LearningRate, options.Momentum, options.WeightDecay),
+            OptimizerKind.Adam => new Adam(parameters, options.LearningRate, options.WeightDecay, decoupled: false),
+            OptimizerKind.AdamW => new Adam(parameters, options.LearningRate, options.WeightDecay, decoupled: true),
+            _ => throw new ArgumentException($"unknown optimizer {options.Optimizer}"),
         };
     }
 

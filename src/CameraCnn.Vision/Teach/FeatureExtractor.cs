@@ -1,4 +1,4 @@
-// FeatureExtractor: a backbone's feature vector of one frame or image file: the model's own preprocessing
+// FeatureExtractor: a backbone's feature vector of one frame: the model's own preprocessing
 // (FramePreprocessor: crop/resize, colour order, mean/std) then a forward of its fused inference graph, read at the
 // feature node (a plain backbone's output, or the node a teach model's head reads). One instance per thread.
 using CameraCnn.Engine;
@@ -52,18 +52,6 @@ public sealed class FeatureExtractor : IDisposable
         _prep.Process(frame, _input);
         _graph.Forward(_input);
         _feature.Output.Data.AsSpan(0, Dimension).CopyTo(features);
-    }
-
-    /// <summary>
-    /// Features of an image file. False (and nothing written) when the file cannot be read or is not an image
-    /// OpenCV decodes: a corrupt or foreign file is skipped, not fatal.
-    /// </summary>
-    public bool TryExtractFile(string path, Span<float> features)
-    {
-        using var image = ImageFile.TryDecodeFile(path);
-        if (image is null) return false;
-        Extract(image, features);
-        return true;
     }
 
     public void Dispose() => _prep.Dispose();

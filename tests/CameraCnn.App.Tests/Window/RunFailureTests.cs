@@ -2,6 +2,7 @@
 // a source that stops delivering frames; and the headless mode that needs no display at all.
 using System.Text.Json;
 using CameraCnn.App.Tests.Infrastructure;
+using CameraCnn.App.Live;
 using CameraCnn.App.Window;
 using CameraCnn.Vision;
 using OpenCvSharp;
@@ -124,21 +125,20 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void FrameFeed_ReportsReconnecting_AndFramesFlowAgain()
+    public void LiveFeed_ReportsReconnecting_AndFramesFlowAgain()
     {
-        using var arrived = new AutoResetEvent(false);
         var source = new FlakySource(goodFrames: 5, badReads: 3);
-        var capture = new CaptureThread(source, new CaptureOptions { ReconnectDelay = TimeSpan.FromMilliseconds(100) });
+        var capture = new CaptureThread(source, new CaptureOptions { ReconnectDelay = TimeSpan.FromMilliseconds(100), Readers = 2 });
         capture.Start();
-        using var feed = new FrameFeed(capture, arrived);
-        feed.Start();
+        using var feed = new LiveFeed(capture);
+        var render = feed.ForRender!;
         bool sawReconnecting = false;
         long framesAfter = 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(10) && !(sawReconnecting && feed.State == FeedState.Live && framesAfter > 5))
         {
             sawReconnecting |= feed.State == FeedState.Reconnecting;
-            if (sawReconnecting && feed.ForRender.TryTake()) framesAfter++;
+            if (sawReconnecting && render.TryTake(out _)) framesAfter++;
             Thread.Sleep(1);
         }
         Assert.True(sawReconnecting, "the feed should report reconnecting while the source fails");
@@ -146,7 +146,7 @@ public sealed class RunFailureTests(WindowFixture f)
         Assert.True(feed.Reconnects >= 1);
         Assert.True(source.Opens >= 2, $"the source should have been reopened ({source.Opens} opens)");
         Assert.True(framesAfter > 5, "frames should flow again after the reconnect");
-        Assert.Equal(64, feed.ForRender.Front.Width);
+        Assert.Equal(64, render.Current!.Image.Cols);
     }
 
     /// <summary>Delivers some frames, then loses a few reads (each one forcing a re-open), then works again.</summary>

@@ -9,7 +9,7 @@ public sealed class AtomicFileTests
     public void WriteCreatesFile()
     {
         using var dir = new TempDir();
-        string path = dir.File("model.onnx");
+        string path = dir["model.onnx"];
         AtomicFile.Write(path, s => s.Write([1, 2, 3]));
         Assert.Equal([1, 2, 3], File.ReadAllBytes(path));
         Assert.Equal(["model.onnx"], dir.Entries());
@@ -19,7 +19,7 @@ public sealed class AtomicFileTests
     public void WriteReplacesExistingFile()
     {
         using var dir = new TempDir();
-        string path = dir.File("a.bin");
+        string path = dir["a.bin"];
         File.WriteAllBytes(path, [9, 9, 9, 9, 9, 9]);
         AtomicFile.WriteAllBytes(path, [4, 5]);
         Assert.Equal([4, 5], File.ReadAllBytes(path));
@@ -30,7 +30,7 @@ public sealed class AtomicFileTests
     public void WriteAllBytesAcceptsEmptyContent()
     {
         using var dir = new TempDir();
-        string path = dir.File("empty");
+        string path = dir["empty"];
         AtomicFile.WriteAllBytes(path, ReadOnlySpan<byte>.Empty);
         Assert.Empty(File.ReadAllBytes(path));
     }
@@ -39,7 +39,7 @@ public sealed class AtomicFileTests
     public void ExistingFileSurvivesWriterThatThrowsMidway()
     {
         using var dir = new TempDir();
-        string path = dir.File("model.onnx");
+        string path = dir["model.onnx"];
         File.WriteAllText(path, "old content");
 
         var e = Assert.Throws<IOException>(() => AtomicFile.Write(path, s =>
@@ -61,7 +61,7 @@ public sealed class AtomicFileTests
     public void FailedWriteOfNewFileLeavesNothingBehind()
     {
         using var dir = new TempDir();
-        string path = dir.File("new.npy");
+        string path = dir["new.npy"];
         Assert.Throws<IOException>(() => AtomicFile.Write(path, _ => throw new IOException("disk full")));
         Assert.False(File.Exists(path));
         Assert.Empty(dir.Entries());
@@ -82,7 +82,7 @@ public sealed class AtomicFileTests
     public void PathThatIsADirectoryGivesIOException()
     {
         using var dir = new TempDir();
-        string path = dir.File("sub");
+        string path = dir["sub"];
         Directory.CreateDirectory(path);
         var e = Assert.Throws<IOException>(() => AtomicFile.WriteAllBytes(path, [1]));
         Assert.Contains("directory", e.Message);
@@ -102,7 +102,7 @@ public sealed class AtomicFileTests
     public void WriterSeesAWritableStream()
     {
         using var dir = new TempDir();
-        string path = dir.File("x");
+        string path = dir["x"];
         AtomicFile.Write(path, s =>
         {
             Assert.True(s.CanWrite);

@@ -43,7 +43,7 @@ public sealed class NpyTests
         for (int i = 0; i < t.Length; i++) t[i] = i * 0.5f - 3.25f;
         if (t.Length > 0) t[0] = float.NaN;
 
-        string path = dir.File("t.npy");
+        string path = dir["t.npy"];
         Npy.Write(path, t);
         var back = Npy.Read(path);
 
@@ -170,7 +170,7 @@ public sealed class NpyTests
     public void TruncatedDataNamesTheFile()
     {
         using var dir = new TempDir();
-        string path = dir.File("cut.npy");
+        string path = dir["cut.npy"];
         var ms = new MemoryStream();
         Npy.Write(ms, new Tensor(10, 10));
         File.WriteAllBytes(path, ms.ToArray()[..^7]);
@@ -215,7 +215,7 @@ public sealed class NpyTests
     public void GarbageHeaderIsInvalidData(string dict)
     {
         using var dir = new TempDir();
-        string path = dir.File("bad.npy");
+        string path = dir["bad.npy"];
         File.WriteAllBytes(path, BuildNpy(dict, new byte[8]));
         var e = Assert.Throws<InvalidDataException>(() => Npy.Read(path));
         Assert.StartsWith("bad.npy: ", e.Message);
@@ -256,7 +256,7 @@ public sealed class NpyTests
     public void NotAnNpyFile()
     {
         using var dir = new TempDir();
-        string path = dir.File("image.png");
+        string path = dir["image.png"];
         File.WriteAllBytes(path, [0x89, (byte)'P', (byte)'N', (byte)'G', 0, 0, 0, 0, 0, 0]);
         var e = Assert.Throws<InvalidDataException>(() => Npy.Read(path));
         Assert.StartsWith("image.png: not an .npy file", e.Message);

@@ -1,5 +1,5 @@
 // OnnxTestKit: seeded parameter filling, running an exported model in ONNX Runtime (the reference), comparing
-// outputs, and a scratch directory for file tests. ONNX Runtime is a test-only dependency.
+// outputs. ONNX Runtime is a test-only dependency.
 using CameraCnn.Engine.Layers;
 using CameraCnn.Engine.Models;
 using CameraCnn.Engine.Onnx;
@@ -156,21 +156,5 @@ internal static class OnnxTestKit
     {
         var pre = model.Preprocessing!;
         return RandomTensor(new Random(seed), -1f, 1f, batch, pre.Channels, pre.Height, pre.Width);
-    }
-}
-
-/// <summary>A fresh temporary directory, removed with its contents when disposed.</summary>
-internal sealed class ScratchDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("camcnn-onnx-").FullName;
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public string[] Entries() => Directory.GetFileSystemEntries(Path).Select(System.IO.Path.GetFileName).ToArray()!;
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); }
-        catch (IOException) { /* a leftover temp dir must not fail the test */ }
     }
 }

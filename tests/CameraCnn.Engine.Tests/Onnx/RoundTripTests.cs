@@ -175,9 +175,9 @@ public sealed class RoundTripTests
     [MemberData(nameof(Architectures))]
     public void SaveThenLoad(string arch, int seed)
     {
-        using var dir = new ScratchDir();
+        using var dir = new TempDir();
         var model = WithExtraMetadata(TrainedLikeModel(arch, seed));
-        string path = dir.File("model.onnx");
+        string path = dir["model.onnx"];
         model.Save(path);
         Assert.Equal(["model.onnx"], dir.Entries()); // no temp file left behind
         Assert.Equal(OnnxExporter.ToBytes(model), File.ReadAllBytes(path));
@@ -191,8 +191,8 @@ public sealed class RoundTripTests
     [Fact]
     public void SaveOverAnExistingFileReplacesIt()
     {
-        using var dir = new ScratchDir();
-        string path = dir.File("m.onnx");
+        using var dir = new TempDir();
+        string path = dir["m.onnx"];
         var first = TrainedLikeModel("lenet", 1);
         var second = TrainedLikeModel("lenet", 2);
         first.Save(path);
@@ -206,8 +206,8 @@ public sealed class RoundTripTests
     [Fact]
     public void SaveIntoAMissingDirectoryThrowsIOExceptionAndLeavesNothing()
     {
-        using var dir = new ScratchDir();
-        string existing = dir.File("keep.onnx");
+        using var dir = new TempDir();
+        string existing = dir["keep.onnx"];
         var model = TrainedLikeModel("lenet", 3);
         model.Save(existing);
         byte[] kept = File.ReadAllBytes(existing);
@@ -220,25 +220,25 @@ public sealed class RoundTripTests
         Assert.Equal(kept, File.ReadAllBytes(existing));
 
         // A path naming a directory is refused the same way, and the directory is untouched.
-        Directory.CreateDirectory(dir.File("sub"));
-        Assert.Throws<IOException>(() => model.Save(dir.File("sub")));
-        Assert.Empty(Directory.GetFileSystemEntries(dir.File("sub")));
+        Directory.CreateDirectory(dir["sub"]);
+        Assert.Throws<IOException>(() => model.Save(dir["sub"]));
+        Assert.Empty(Directory.GetFileSystemEntries(dir["sub"]));
         Assert.Equal(["keep.onnx", "sub"], dir.Entries().Order());
     }
 
     [Fact]
     public void LoadingAMissingFileNamesIt()
     {
-        using var dir = new ScratchDir();
-        var e = Assert.Throws<FileNotFoundException>(() => Model.Load(dir.File("absent.onnx")));
+        using var dir = new TempDir();
+        var e = Assert.Throws<FileNotFoundException>(() => Model.Load(dir["absent.onnx"]));
         Assert.Contains("absent.onnx", e.Message);
     }
 
     [Fact]
     public void LoadingABadFileNamesTheFile()
     {
-        using var dir = new ScratchDir();
-        string path = dir.File("broken.onnx");
+        using var dir = new TempDir();
+        string path = dir["broken.onnx"];
         var bytes = OnnxExporter.ToBytes(TrainedLikeModel("lenet", 4));
         File.WriteAllBytes(path, bytes.AsSpan(0, bytes.Length / 2).ToArray());
         var e = Assert.Throws<InvalidDataException>(() => Model.Load(path));

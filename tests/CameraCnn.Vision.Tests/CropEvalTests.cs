@@ -1,12 +1,11 @@
 // CropEvalTests: `camcnn eval` reads image folders with the model's own resize: for a centre-crop model (ResNet18 and the
 // teach models built on it) an image folder sample equals what FramePreprocessor makes of the same picture live, not a
 // stretched copy.
-using CameraCnn.App.Tests.Infrastructure;
 using CameraCnn.Engine.Models;
 using CameraCnn.Vision;
 using OpenCvSharp;
 
-namespace CameraCnn.App.Tests.Teach;
+namespace CameraCnn.Vision.Tests;
 
 public sealed class CropEvalTests : IDisposable
 {

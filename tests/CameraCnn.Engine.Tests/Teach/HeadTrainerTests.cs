@@ -7,7 +7,7 @@ using CameraCnn.Engine;
 using CameraCnn.Engine.Teach;
 using Xunit.Abstractions;
 
-namespace CameraCnn.App.Tests.Teach;
+namespace CameraCnn.Engine.Tests.Teach;
 
 public sealed class HeadTrainerTests(ITestOutputHelper output)
 {
@@ -38,6 +38,10 @@ public sealed class HeadTrainerTests(ITestOutputHelper output)
     }
 
     private static double Initializer(Random rng) => Engine.Training.Initializer.Gaussian(rng);
+
+    /// <summary>The head's default training with <paramref name="epochs"/> epochs (and a hidden layer, a seed).</summary>
+    private static HeadOptions Options(int epochs, int hidden = 0, int seed = 1) =>
+        new() { Training = HeadOptions.DefaultTraining with { Epochs = epochs, Seed = seed }, Hidden = hidden };
 
     [Fact]
     public void Three_classes_of_100_cached_frames_train_in_seconds_to_high_held_out_accuracy()
@@ -75,7 +79,7 @@ public sealed class HeadTrainerTests(ITestOutputHelper output)
         foreach (int hidden in new[] { 0, 32 })
         {
             var data = Clusters(3, 30, 64, seed: 2);
-            var head = HeadTrainer.Train(data, new HeadOptions { Epochs = 15, Hidden = hidden }).Head;
+            var head = HeadTrainer.Train(data, Options(epochs: 15, hidden: hidden)).Head;
             Assert.Equal(hidden, head.Hidden);
             var graph = head.ToGraph([-1, 64, 1, 1]);
             var x = new Tensor(1, 64, 1, 1);
@@ -109,7 +113,7 @@ public sealed class HeadTrainerTests(ITestOutputHelper output)
         Assert.DoesNotContain(25, train); // the copy of a held-out frame is not trained on either
         Assert.DoesNotContain(28, train);
         Assert.Equal(30 - 4 - 2, train.Length);
-        var result = HeadTrainer.Train(data, new HeadOptions { Epochs = 5 });
+        var result = HeadTrainer.Train(data, Options(epochs: 5));
         Assert.Equal(4, result.ValSamples);
         Assert.Equal(24, result.TrainSamples);
     }
@@ -130,12 +134,12 @@ public sealed class HeadTrainerTests(ITestOutputHelper output)
             gap.Add(0, [1, 0, 0, i * 0.1f]);
             gap.Add(2, [0, 0, 1, i * 0.1f]);
         }
-        var r = HeadTrainer.Train(gap, new HeadOptions { Epochs = 20 });
+        var r = HeadTrainer.Train(gap, Options(epochs: 20));
         Assert.Equal(["a", "c"], r.Head.Labels);
         Assert.Equal([0, 7], r.Head.ClassIndices);
         Assert.Equal(["empty"], r.EmptyClasses);
 
-        Assert.Throws<ArgumentException>(() => HeadTrainer.Train(gap, new HeadOptions { Epochs = 0 }));
+        Assert.Throws<ArgumentException>(() => HeadTrainer.Train(gap, Options(epochs: 0)));
         Assert.Throws<ArgumentException>(() => gap.Add(0, [1, 2, float.NaN, 0]));
         Assert.Throws<ArgumentException>(() => gap.Add(0, [1, 2]));
     }
@@ -146,12 +150,12 @@ public sealed class HeadTrainerTests(ITestOutputHelper output)
         var data = Clusters(3, 40, 32, seed: 4);
         using var cts = new CancellationTokenSource();
         int epochs = 0;
-        Assert.ThrowsAny<OperationCanceledException>(() => HeadTrainer.Train(data, new HeadOptions { Epochs = 1000 },
+        Assert.ThrowsAny<OperationCanceledException>(() => HeadTrainer.Train(data, Options(epochs: 1000),
             new SyncProgress<HeadProgress>(p => { if (++epochs == 3) cts.Cancel(); }), cts.Token));
         Assert.Equal(3, epochs);
 
-        var a = HeadTrainer.Train(data, new HeadOptions { Epochs = 5, Seed = 9 }).Head;
-        var b = HeadTrainer.Train(data, new HeadOptions { Epochs = 5, Seed = 9 }).Head;
+        var a = HeadTrainer.Train(data, Options(epochs: 5, seed: 9)).Head;
+        var b = HeadTrainer.Train(data, Options(epochs: 5, seed: 9)).Head;
         var x = Enumerable.Range(0, 32).Select(i => (float)(i % 5)).ToArray();
         float[] pa = new float[3], pb = new float[3];
         a.Predict(x, pa);
@@ -162,7 +166,7 @@ public sealed class HeadTrainerTests(ITestOutputHelper output)
     [Fact]
     public void Predict_allocates_nothing_and_checks_its_arguments()
     {
-        var head = HeadTrainer.Train(Clusters(3, 20, 512, seed: 5), new HeadOptions { Epochs = 3, Hidden = 64 }).Head;
+        var head = HeadTrainer.Train(Clusters(3, 20, 512, seed: 5), Options(epochs: 3, hidden: 64)).Head;
         var x = new float[512];
         var p = new float[3];
         head.Predict(x, p); // warm up (JIT)

@@ -2,10 +2,9 @@
 // foreign or lying file is refused whole with one line (and never makes the loader allocate what the header claims);
 // a failed save leaves the previous file.
 using System.Text;
-using CameraCnn.App.Tests.Infrastructure;
 using CameraCnn.Engine.Teach;
 
-namespace CameraCnn.App.Tests.Teach;
+namespace CameraCnn.Engine.Tests.Teach;
 
 public sealed class FeatureCacheTests : IDisposable
 {
@@ -60,7 +59,9 @@ public sealed class FeatureCacheTests : IDisposable
         Assert.Contains("truncated", Assert.Throws<InvalidDataException>(() => FeatureCache.Load(path, "tiny", 8)).Message);
         File.WriteAllBytes(path, [.. good, 1, 2, 3]);
         Assert.Contains("after the last entry", Assert.Throws<InvalidDataException>(() => FeatureCache.Load(path, "tiny", 8)).Message);
-        File.WriteAllBytes(path, TestData.RandomBytes(4000, 3));
+        var junk = new byte[4000];
+        new Random(3).NextBytes(junk);
+        File.WriteAllBytes(path, junk);
         Assert.Contains("not a camcnn feature cache", Assert.Throws<InvalidDataException>(() => FeatureCache.Load(path, "tiny", 8)).Message);
         File.WriteAllBytes(path, Encoding.UTF8.GetBytes("PNG, not features"));
         Assert.Throws<InvalidDataException>(() => FeatureCache.Load(path, "tiny", 8));

@@ -1,33 +1,31 @@
-// HeadlessSession: `camcnn run --headless`: the same capture and inference threads as the window, without a
-// window: one line per second on stdout with the top classes and the figures, stats at the end. With a backbone and
-// a teach folder, the classes are the teach head's (trained on start from the folder, as the window does).
+// HeadlessSession: `camcnn run --headless`: the live pipeline the window runs, without a window: one line per second
+// on stdout with the top classes of the newest result (the worker already applied the teach head, if any) and the
+// figures, stats at the end. With a backbone and a teach folder the head is trained on start from the folder.
 using System.Diagnostics;
+using System.Text;
 using CameraCnn.App.Cli;
+using CameraCnn.App.Teach;
 using CameraCnn.Engine.Models;
 using CameraCnn.Vision;
 
-namespace CameraCnn.App.Window;
+namespace CameraCnn.App.Live;
 
 /// <summary>The live pipeline without a display (servers, CI, no GPU at all).</summary>
-internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread capture, App.Teach.TeachSession? teach = null,
-    Engine.Node? featureNode = null)
+internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread capture, TeachSession? teach = null, Engine.Node? featureNode = null)
 {
     private static volatile bool _interrupted;
 
     public int Run()
     {
-        using var frameArrived = new AutoResetEvent(false);
-        using var feed = new FrameFeed(capture, frameArrived);
-        using var worker = new InferenceWorker(model, feed.ForInference, frameArrived, o.Fuse, teach is null ? null : featureNode);
+        using var pipeline = new LivePipeline(model, capture, o.Fuse, teach, featureNode);
+        var (feed, worker) = (pipeline.Feed, pipeline.Worker);
         string? lastTop = null;
         var latencies = new SampleRing(16384);
-        var top = new int[3];
         long start = Stopwatch.GetTimestamp(), firstResult = 0, lastPrint = start, inferred = 0;
-        if (!worker.IsClassifier && teach is null)
+        if (!worker.Network.ModelIsClassifier && teach is null)
             Console.Error.WriteLine($"camcnn: note: {o.ModelName} has no classes, so only its feature shape is printed; teach it classes " +
-                "in the window (hold 1-9, then T) and run headless with that --data folder, or give a classifier --model");
-        feed.Start();
-        worker.Start();
+                "in the window (hold 1-9) and run headless with that --data folder, or give a classifier --model");
+        pipeline.Start();
         Console.CancelKeyPress += OnCancel;
         try
         {
@@ -46,12 +44,11 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
                 if (firstResult == 0) firstResult = now;
                 latencies.Add((now - r.FrameTimestamp) * 1000.0 / Stopwatch.Frequency);
                 inferred++;
+                if (r.Network.Head is not null) lastTop = r.Prediction.Label;
                 if (now - lastPrint >= Stopwatch.Frequency)
                 {
                     lastPrint = now;
-                    string line = teach is null ? Line(worker, feed, r, top, (now - start) / (double)Stopwatch.Frequency)
-                        : TeachLine(teach, worker, feed, r, (now - start) / (double)Stopwatch.Frequency, out lastTop);
-                    Console.WriteLine(line);
+                    Console.WriteLine(Line(r, worker, feed, (now - start) / (double)Stopwatch.Frequency));
                 }
                 if (o.Frames is { } n && inferred >= n) break;
                 if (o.Seconds is { } secs && now - start >= secs * Stopwatch.Frequency) break;
@@ -90,45 +87,26 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
 
     private static void OnCancel(object? sender, ConsoleCancelEventArgs e)
     {
-        e.Cancel = true;
+        e.Cancel = true; // leave through the loop: threads joined, camera released
         _interrupted = true;
     }
 
-    /// <summary>The teach head's top 3 for this result (or what the trainer is doing while there is no head yet).</summary>
-    private static string TeachLine(App.Teach.TeachSession teach, InferenceWorker w, FrameFeed feed, InferenceResult r, double t,
-        out string? topLabel)
+    /// <summary>"  3.0 s  apple 97.1 %  banana 2.0 %  ...  | inference 11.2 fps (80.1 ms) | capture 25.0 fps", once a second.</summary>
+    private string Line(InferenceResult r, InferenceWorker w, LiveFeed feed, double t)
     {
-        var sb = new System.Text.StringBuilder();
+        var net = r.Network;
+        var sb = new StringBuilder();
         sb.Append($"{t,6:F1} s  ");
-        topLabel = null;
-        var head = teach.CurrentHead;
-        if (head is null || r.TeachFeatures.Length != head.Dimension)
-            sb.Append($"no teach head yet ({teach.Status.Message})  ");
-        else
+        if (net.Classes > 0)
         {
-            var probs = new float[head.Classes]; // once a second
-            var p = teach.Classify(r.TeachFeatures, probs);
-            topLabel = p.Label;
-            if (p.IsUnknown) sb.Append($"{App.Teach.TeachSession.UnknownLabel} ({p.Confidence:P1} < {teach.Threshold:P0})  ");
-            foreach (int i in Enumerable.Range(0, head.Classes).OrderByDescending(i => probs[i]).Take(3))
-                sb.Append($"{head.Labels[i]} {probs[i]:P1}  ");
+            var p = r.Prediction;
+            if (p.IsUnknown && p.Output >= 0) sb.Append($"{Prediction.UnknownLabel} ({p.Confidence:P1} < {net.Threshold:P0})  ");
+            var probabilities = r.ClassProbabilities.ToArray();
+            foreach (int i in Enumerable.Range(0, probabilities.Length).OrderByDescending(i => probabilities[i]).Take(3))
+                sb.Append($"{net.Labels[i]} {probabilities[i]:P1}  ");
         }
-        sb.Append($"| inference {w.Rate.Rate:F1} fps ({r.ForwardMs:F1} ms) | capture {feed.Rate.Rate:F1} fps");
-        if (feed.State == FeedState.Reconnecting) sb.Append(" | reconnecting");
-        return sb.ToString();
-    }
-
-    private static string Line(InferenceWorker w, FrameFeed feed, InferenceResult r, int[] top, double t)
-    {
-        var sb = new System.Text.StringBuilder();
-        sb.Append($"{t,6:F1} s  ");
-        if (w.IsClassifier)
-        {
-            int k = Math.Min(top.Length, r.Probabilities.Length);
-            var order = Enumerable.Range(0, r.Probabilities.Length).OrderByDescending(i => r.Probabilities[i]).Take(k);
-            foreach (int i in order) sb.Append($"{w.Labels[i]} {r.Probabilities[i]:P1}  ");
-        }
-        else sb.Append($"features {Engine.Tensor.Format(w.OutputShape)}  ");
+        else if (net.IsTeach) sb.Append($"no teach head yet ({teach!.Status.Message})  ");
+        else sb.Append($"features {Engine.Tensor.Format(net.OutputShape)}  ");
         sb.Append($"| inference {w.Rate.Rate:F1} fps ({r.ForwardMs:F1} ms) | capture {feed.Rate.Rate:F1} fps");
         if (feed.State == FeedState.Reconnecting) sb.Append(" | reconnecting");
         return sb.ToString();

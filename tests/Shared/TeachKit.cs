@@ -1,8 +1,8 @@
-// TeachKit: inputs for the teach-mode tests: synthetic scenes whose classes differ in content (a red disc, a green
-// square, a blue triangle moving over a noisy grey background), written as MJPG videos with OpenCV's VideoWriter and read
-// back as frames; a tiny seeded conv backbone for the fast tests; helpers to wait on the session's threads.
+// TeachKit: inputs for the teach-mode tests of every project: synthetic scenes whose classes differ in content (a red
+// disc, a green square, a blue triangle moving over a noisy grey background), written as MJPG videos with OpenCV's
+// VideoWriter and read back as frames; a tiny seeded conv backbone for the fast tests; polling with a timeout. Linked in
+// from tests/Shared; the App tests add what needs a TeachSession (TeachKit.Session.cs).
 using System.Diagnostics;
-using CameraCnn.App.Teach;
 using CameraCnn.Engine;
 using CameraCnn.Engine.Layers;
 using CameraCnn.Engine.Models;
@@ -10,9 +10,9 @@ using CameraCnn.Engine.Training;
 using OpenCvSharp;
 using Xunit.Sdk;
 
-namespace CameraCnn.App.Tests.Teach;
+namespace CameraCnn.Tests;
 
-internal static class TeachKit
+internal static partial class TeachKit
 {
     public static readonly string[] SceneNames = ["red_disc", "green_square", "blue_triangle"];
     public const int FrameWidth = 160, FrameHeight = 120;
@@ -117,8 +117,6 @@ internal static class TeachKit
         return new Model(g, [], TinyPreprocessing);
     }
 
-    public static BackboneSource Tiny => new("tiny", TinyBackbone);
-
     /// <summary>Polls <paramref name="condition"/> every 5 ms until it holds; fails the test with <paramref name="what"/> on timeout.</summary>
     public static void WaitUntil(Func<bool> condition, TimeSpan timeout, Func<string> what)
     {
@@ -129,21 +127,4 @@ internal static class TeachKit
             Thread.Sleep(5);
         }
     }
-
-    /// <summary>Starts a training and waits for it; fails with the session's status when it does not finish.</summary>
-    public static TeachTrainingResult Train(TeachSession session, TimeSpan timeout, Engine.Teach.HeadOptions? options = null)
-    {
-        Assert.True(session.Flush(timeout), "the recorder did not finish writing");
-        Assert.True(session.WaitUntilReady(timeout), "the backbone did not load");
-        long version = session.HeadVersion;
-        Assert.True(session.StartTraining(options), "a training was already running");
-        Assert.True(session.WaitForTraining(timeout), $"training did not finish: {session.Status}");
-        Assert.False(session.Status.IsError, session.Status.Message);
-        Assert.True(session.HeadVersion > version, $"no new head was published: {session.Status}");
-        return session.LastTraining ?? throw new XunitException("no training result");
-    }
-
-    /// <summary>Share of equal entries.</summary>
-    public static float Accuracy(int[] predicted, int[] truth) =>
-        (float)predicted.Zip(truth).Count(p => p.First == p.Second) / Math.Max(1, truth.Length);
 }

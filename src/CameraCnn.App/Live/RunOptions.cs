@@ -1,5 +1,5 @@
 // RunOptions: everything `camcnn run` was asked to do, as the window and headless sessions read it.
-namespace CameraCnn.App.Window;
+namespace CameraCnn.App.Live;
 
 /// <summary>Everything `camcnn run` was asked to do.</summary>
 internal sealed record RunOptions

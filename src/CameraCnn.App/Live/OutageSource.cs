@@ -5,7 +5,7 @@ using CameraCnn.Vision;
 using OpenCvSharp;
 using FrameSource = CameraCnn.Vision.FrameSource;
 
-namespace CameraCnn.App.Window;
+namespace CameraCnn.App.Live;
 
 /// <summary>A <see cref="FrameSource"/> that is unavailable from second <c>from</c> to second <c>to</c> after it was made.</summary>
 internal sealed class OutageSource(FrameSource inner, double from, double to) : FrameSource

@@ -1,13 +1,12 @@
 // TeachDatasetTests: the on-disk teach data set: recording, counts, delete-last, rename (the folder moves, the number
 // stays, across reopening), folders from elsewhere, foreign and corrupt files skipped with a count, a bad manifest, and
 // a full disk that stops with a message while every sample saved before stays.
-using CameraCnn.App.Tests.Infrastructure;
 using CameraCnn.Engine.Teach;
 using CameraCnn.Vision;
 using CameraCnn.Vision.Teach;
 using OpenCvSharp;
 
-namespace CameraCnn.App.Tests.Teach;
+namespace CameraCnn.Vision.Tests.Teach;
 
 public sealed class TeachDatasetTests : IDisposable
 {
@@ -139,28 +138,5 @@ public sealed class TeachDatasetTests : IDisposable
         foreach (var (path, bytes) in before)
             Assert.Equal(bytes, File.ReadAllBytes(Path.Combine(root, "cups", Path.GetFileName(path))));
         Assert.Empty(Directory.GetFiles(root, "*.tmp", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }));
-    }
-
-    /// <summary>A temp-file stream that fails its writes as a full disk does (it creates the file first, as a real open would).</summary>
-    internal sealed class FullDiskStream(string path) : Stream
-    {
-        private readonly FileStream _inner = new(path, FileMode.CreateNew);
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => 0;
-        public override long Position { get => 0; set { } }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new IOException($"No space left on device : '{_inner.Name}'");
-        public override void Write(ReadOnlySpan<byte> buffer) => throw new IOException($"No space left on device : '{_inner.Name}'");
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) _inner.Dispose();
-            base.Dispose(disposing);
-        }
     }
 }

@@ -4,7 +4,7 @@
 // --stats-json can compare the rates during training with those before and after.
 using System.Diagnostics;
 
-namespace CameraCnn.App.Window;
+namespace CameraCnn.App.Live;
 
 /// <summary>Render, capture and inference rates while the teach trainer is idle vs while it trains. Render thread only.</summary>
 internal sealed class TeachFpsMeter

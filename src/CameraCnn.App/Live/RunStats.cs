@@ -2,7 +2,7 @@
 // frame), collected into preallocated buffers while running and written as JSON (--stats-json) at the end.
 using System.Text.Json;
 
-namespace CameraCnn.App.Window;
+namespace CameraCnn.App.Live;
 
 /// <summary>A fixed-size ring of samples with percentiles computed at the end.</summary>
 internal sealed class SampleRing(int capacity)

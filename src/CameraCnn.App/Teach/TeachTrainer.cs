@@ -1,0 +1,355 @@
+// TeachTrainer: the trainer thread of a TeachSession. It loads the backbone, computes features of recorded frames
+// while idle (cached per frame, kept on disk), trains a head when asked (a newer request supersedes the running one),
+// hands the new head to the session, and writes models. Long-lived, below-normal priority: the camera keeps running.
+using System.Diagnostics;
+using CameraCnn.App.Cli;
+using CameraCnn.Engine;
+using CameraCnn.Engine.Teach;
+using CameraCnn.Engine.Training;
+using CameraCnn.Vision.Teach;
+using OpenCvSharp;
+
+namespace CameraCnn.App.Teach;
+
+/// <summary>Training, feature extraction and saving for one <see cref="TeachSession"/>, on one thread.</summary>
+internal sealed class TeachTrainer : IDisposable
+{
+    /// <summary>A training asked for: with its options, and whether it came by itself (a key release) rather than T.</summary>
+    private sealed record TrainRequest(HeadOptions Options, bool Automatic);
+
+    private static readonly TimeSpan RecorderWait = TimeSpan.FromSeconds(10);
+
+    private readonly TeachSession _session;
+    private readonly TeachOptions _o;
+    private readonly BackboneSource _backbone;
+    private readonly Thread _thread;
+    private readonly AutoResetEvent _wake = new(false);
+    private readonly ManualResetEventSlim _ready = new(false);
+    private readonly ManualResetEventSlim _trainingIdle = new(true);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<TeachSample> _pending = new();
+    private readonly HashSet<string> _unreadable = new(StringComparer.Ordinal);
+    private readonly Lock _requests = new();
+    private TrainRequest? _trainRequest;
+    private string? _saveRequest;
+    private CancellationTokenSource? _running;
+    private volatile bool _stop;
+    private volatile TeachStatus _status = new(TeachPhase.Starting, "loading the backbone");
+    private volatile TeachTrainingResult? _last;
+    private volatile FeatureExtractor? _extractor;
+    private FeatureCache? _cache;
+    private volatile int _dimension;
+    private volatile bool _cacheDirty;
+    private int _trainings;
+
+    public TeachTrainer(TeachSession session, TeachOptions options, BackboneSource backbone)
+    {
+        _session = session;
+        _o = options;
+        _backbone = backbone;
+        foreach (var s in session.Dataset.Samples()) _pending.Enqueue(s);
+        _thread = new Thread(Run) { IsBackground = true, Name = "camcnn teach trainer", Priority = ThreadPriority.BelowNormal };
+        _thread.Start();
+    }
+
+    public TeachStatus Status => _status;
+    public TeachTrainingResult? LastTraining => _last;
+    public int FeatureDimension => _dimension;
+    public bool IsTraining => !_trainingIdle.IsSet;
+    /// <summary>Trainings that finished and published a head.</summary>
+    public int Trainings => Volatile.Read(ref _trainings);
+
+    /// <summary>
+    /// Asks for a training on every recorded frame; a request not yet started is replaced and a running training is
+    /// cancelled at its next batch (its head is not published), so the newest request is the one that finishes.
+    /// </summary>
+    public void RequestTraining(HeadOptions options, bool automatic)
+    {
+        lock (_requests)
+        {
+            _trainRequest = new TrainRequest(options, automatic);
+            _running?.Cancel();
+            _trainingIdle.Reset();
+        }
+        _wake.Set();
+    }
+
+    /// <summary>Stops a running training at the next batch and drops a waiting request; the current head stays.</summary>
+    public void CancelTraining()
+    {
+        lock (_requests)
+        {
+            _trainRequest = null;
+            _running?.Cancel();
+            if (_running is null) _trainingIdle.Set();
+        }
+    }
+
+    public bool WaitForTraining(TimeSpan timeout) => _trainingIdle.Wait(timeout);
+
+    public bool WaitUntilReady(TimeSpan timeout) => _ready.Wait(timeout);
+
+    public void RequestSave(string path)
+    {
+        lock (_requests) _saveRequest = path;
+        _wake.Set();
+    }
+
+    /// <summary>A sample was written (recorder thread): its features, if the inference thread had them, go to the cache.</summary>
+    public void Saved(TeachSample sample, ReadOnlySpan<float> features)
+    {
+        var cache = Volatile.Read(ref _cache);
+        bool have = cache is not null && features.Length == cache.Dimension;
+        if (have)
+        {
+            cache!.Set(sample.Key, features);
+            _cacheDirty = true;
+        }
+        if (!have || _o.Augment > 0) // the augmented copies still need their own forwards
+        {
+            _pending.Enqueue(sample);
+            _wake.Set();
+        }
+    }
+
+    /// <summary>A sample was deleted (recorder thread): its features (and its augmented copies') leave the cache.</summary>
+    public void Deleted(TeachSample sample)
+    {
+        var cache = Volatile.Read(ref _cache);
+        if (cache is null) return;
+        cache.Remove(sample.Key);
+        for (int a = 1; a <= _o.Augment; a++) cache.Remove(TeachFeatures.AugmentedKey(sample.Key, a));
+        _cacheDirty = true;
+    }
+
+    private void SetStatus(TeachStatus status)
+    {
+        _status = status;
+        _session.RaiseChanged();
+    }
+
+    private void Run()
+    {
+        try
+        {
+            Initialise();
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or ShapeException
+                                      or ArgumentException or CliException or OutOfMemoryException or UnauthorizedAccessException)
+        {
+            SetStatus(new TeachStatus(TeachPhase.Failed, $"cannot load backbone {_backbone.Name}: {e.Message}", IsError: true));
+        }
+        finally
+        {
+            _ready.Set();
+        }
+
+        while (!_stop)
+        {
+            TrainRequest? train;
+            string? save = null;
+            CancellationToken cancel = default;
+            lock (_requests)
+            {
+                train = _trainRequest;
+                _trainRequest = null;
+                if (train is not null)
+                {
+                    _running = new CancellationTokenSource();
+                    cancel = _running.Token;
+                }
+                else (save, _saveRequest) = (_saveRequest, null);
+            }
+            if (train is not null) RunTraining(train, cancel);
+            else if (save is not null) RunSave(save);
+            else if (!ExtractOnePending()) _wake.WaitOne(500);
+        }
+        // S pressed just before quitting: the model is still written (a training in progress was cancelled).
+        string? lastSave;
+        lock (_requests) lastSave = _saveRequest;
+        if (lastSave is not null)
+        {
+            RunSave(lastSave);
+            if (_status.IsError) Console.Error.WriteLine($"camcnn: {_status.Message}");
+        }
+        SaveCache();
+        _extractor?.Dispose();
+    }
+
+    private void Initialise()
+    {
+        var extractor = new FeatureExtractor(_backbone.Load());
+        _dimension = extractor.Dimension;
+        if (_o.InitialHead is { } head && head.Dimension != _dimension) _session.PublishHead(null);
+        FeatureCache cache;
+        string note = "";
+        try
+        {
+            cache = _o.PersistFeatures ? FeatureCache.Load(_backbone.CacheFile(_session.Dataset.Directory), _backbone.Name, _dimension)
+                                       : new FeatureCache(_backbone.Name, _dimension);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            cache = new FeatureCache(_backbone.Name, _dimension);
+            note = $" (feature cache ignored: {e.Message})";
+        }
+        Volatile.Write(ref _cache, cache);
+        _extractor = extractor;
+        SetStatus(new TeachStatus(TeachPhase.Idle, $"ready: {_backbone.Name} loaded, {cache.Count} cached feature vector(s){note}"));
+        if (_o.TrainOnStart && _session.CurrentHead is null) RequestTraining(_o.Head, automatic: true);
+    }
+
+    /// <summary>Computes the features of one recorded frame that has none yet. False when there was nothing to do.</summary>
+    private bool ExtractOnePending()
+    {
+        if (!_o.BackgroundExtraction || _extractor is null || _cache is null) return false;
+        while (_pending.TryDequeue(out var sample))
+        {
+            if (_unreadable.Contains(sample.Key)) continue;
+            try
+            {
+                int runs = TeachFeatures.Ensure(sample, _extractor, _cache, _o.Augment, _o.Head.Training.Seed, _o.AugmentOptions);
+                if (runs == 0) continue;
+                if (runs < 0)
+                {
+                    if (File.Exists(sample.Path)) _unreadable.Add(sample.Key); // deleted meanwhile is not unreadable
+                    continue;
+                }
+                _cacheDirty = true;
+                return true;
+            }
+            catch (Exception e) when (e is ArgumentException or ShapeException or OpenCVException)
+            {
+                _unreadable.Add(sample.Key);
+            }
+        }
+        return false;
+    }
+
+    private void RunTraining(TrainRequest request, CancellationToken cancel)
+    {
+        var dataset = _session.Dataset;
+        try
+        {
+            if (_extractor is null || _cache is null)
+            {
+                if (!request.Automatic)
+                    SetStatus(_status with { Message = "cannot train: " + (_status.Phase == TeachPhase.Failed ? _status.Message : "the backbone is not loaded"), IsError = true });
+                return;
+            }
+            // Frames recorded before the request are trained on: let the recorder write what it has queued.
+            _session.Recorder.Flush(RecorderWait);
+            // A training that came by itself (a key release) waits quietly for a second class; T says why it cannot.
+            if (request.Automatic && dataset.Classes.Count(c => c.Count > 0) < 2) return;
+            SetStatus(new TeachStatus(TeachPhase.Extracting, "computing features"));
+            _cacheDirty = true; // features computed before a cancel or failure are kept too
+            var clock = Stopwatch.StartNew();
+            var result = TeachTraining.Run(dataset, _extractor, _cache, request.Options, _o.Augment, _o.AugmentOptions,
+                new InlineProgress<(int Done, int Total)>(p =>
+                {
+                    if (p.Done == p.Total || clock.ElapsedMilliseconds > 50)
+                    {
+                        clock.Restart();
+                        SetStatus(new TeachStatus(TeachPhase.Extracting, $"computing features {p.Done}/{p.Total}", p.Done, p.Total));
+                    }
+                }),
+                new InlineProgress<HeadProgress>(p => SetStatus(new TeachStatus(TeachPhase.Training,
+                    $"training epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:F3}, validation accuracy {Percent(p.ValAccuracy)}",
+                    0, 0, p.Epoch, p.Epochs, p.Loss, p.TrainAccuracy, p.ValAccuracy))),
+                cancel);
+            foreach (string path in result.Features.Unreadable) _unreadable.Add(TeachDataset.KeyOf(new FileInfo(path)));
+
+            // Classes renamed while training: the head shows today's names.
+            var names = dataset.Classes.ToDictionary(c => c.Index, c => c.Name);
+            var head = result.Head.Head;
+            var labels = head.ClassIndices.Select((ci, k) => names.TryGetValue(ci, out var n) ? n : head.Labels[k]).ToArray();
+            _last = result;
+            Interlocked.Increment(ref _trainings);
+            _session.PublishHead(head.WithLabels(labels));
+            SaveCache();
+            SetStatus(new TeachStatus(TeachPhase.Idle, Summary(result), result.Features.Samples, result.Features.Samples,
+                result.Head.Epochs, result.Head.Epochs, result.Head.Loss, result.Head.TrainAccuracy, result.Head.ValAccuracy));
+        }
+        catch (OperationCanceledException)
+        {
+            bool superseded;
+            lock (_requests) superseded = _trainRequest is not null;
+            SetStatus(new TeachStatus(TeachPhase.Idle, superseded ? "training again with the newest frames" : "training cancelled; the previous head is kept"));
+        }
+        catch (Exception e) when (e is InvalidDataException or DivergedException or ShapeException or ArgumentException
+                                      or IOException or OpenCVException or OutOfMemoryException)
+        {
+            SetStatus(new TeachStatus(TeachPhase.Idle, $"training failed: {e.Message}", IsError: true));
+        }
+        finally
+        {
+            lock (_requests)
+            {
+                _running?.Dispose();
+                _running = null;
+                if (_trainRequest is null) _trainingIdle.Set();
+            }
+        }
+    }
+
+    private static string Percent(float v) => float.IsNaN(v) ? "n/a" : $"{v:P1}";
+
+    private static string Summary(TeachTrainingResult r)
+    {
+        var h = r.Head;
+        string skipped = r.Features.Skipped > 0 ? $"; skipped {r.Features.Skipped} unreadable file(s)" : "";
+        string empty = h.EmptyClasses.Count > 0 ? $"; left out class(es) without frames: {string.Join(", ", h.EmptyClasses)}" : "";
+        return $"trained {h.Head.Classes} classes on {h.TrainSamples} frame(s): validation accuracy {Percent(h.ValAccuracy)} " +
+               $"on {h.ValSamples} held-out frame(s); head {h.Seconds:F2} s, features {r.Features.Seconds:F1} s " +
+               $"({r.Features.Computed} computed){skipped}{empty}";
+    }
+
+    private void RunSave(string path)
+    {
+        var before = _status;
+        SetStatus(new TeachStatus(TeachPhase.Saving, $"saving {path}"));
+        try
+        {
+            _session.Save(path);
+            SetStatus(new TeachStatus(TeachPhase.Idle, $"saved {_session.LastSaved}"));
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or ShapeException
+                                      or NotSupportedException or InvalidDataException or ArgumentException or CliException)
+        {
+            SetStatus(before with { Message = $"save failed: {e.Message}", IsError = true });
+        }
+    }
+
+    private void SaveCache()
+    {
+        var cache = _cache;
+        if (!_o.PersistFeatures || cache is null || !_cacheDirty) return;
+        var live = _session.Dataset.Samples().Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
+        cache.Prune(k => live.Contains(k.Split('#')[0]));
+        try
+        {
+            cache.Save(_backbone.CacheFile(_session.Dataset.Directory));
+            _cacheDirty = false;
+        }
+        catch (IOException)
+        {
+            // A read-only or full disk: the features stay in memory; next run recomputes them. Nothing else is lost.
+        }
+    }
+
+    /// <summary>Cancels a training, writes a model save still requested, stops the thread and keeps the feature cache.</summary>
+    public void Dispose()
+    {
+        if (_stop) return;
+        CancelTraining();
+        _stop = true;
+        _wake.Set();
+        if (!_thread.Join(TimeSpan.FromSeconds(30)))
+        {
+            Console.Error.WriteLine("camcnn: warning: the teach trainer thread did not stop within 30 s");
+            return; // the events stay alive for it
+        }
+        _wake.Dispose();
+        _ready.Dispose();
+        _trainingIdle.Dispose();
+    }
+}

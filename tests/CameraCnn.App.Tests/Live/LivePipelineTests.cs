@@ -1,0 +1,89 @@
+// LivePipelineTests: the GL-free live pipeline the window and --headless share, without a display: a still image through
+// a capture reader into the inference worker, with a teach session and the tiny backbone. Every result leaves the worker
+// with the head's verdict already applied (the same probabilities TeachSession.Classify gives for that frame's
+// features), a renamed class reaches the results as a new network version between two frames, and a frame asked for is
+// recorded by the worker with the features its forward computed.
+using System.Diagnostics;
+using CameraCnn.App.Live;
+using CameraCnn.App.Teach;
+using CameraCnn.Engine.Teach;
+using CameraCnn.Vision;
+using CameraCnn.Vision.Teach;
+using Xunit.Abstractions;
+
+namespace CameraCnn.App.Tests.Live;
+
+public sealed class LivePipelineTests(ITestOutputHelper log) : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private readonly TempDir _dir = new("camcnn-live-pipeline");
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void Results_leave_the_worker_with_the_teach_heads_verdict_and_follow_a_new_head()
+    {
+        using var teach = TeachSession.Open(new TeachOptions { DataDirectory = _dir["data"], Backbone = TeachKit.Tiny });
+        for (int k = 0; k < 2; k++)
+            for (int t = 0; t < 20; t++)
+            {
+                using var frame = TeachKit.RenderFrame(k, t, seed: 1);
+                TeachKit.WaitUntil(() => teach.Record(k, frame), Timeout, () => "room in the record queue");
+            }
+        TeachKit.Train(teach, Timeout);
+        string still = _dir["scene1.png"];
+        using (var image = TeachKit.RenderFrame(1, 5, seed: 2)) Assert.True(OpenCvSharp.Cv2.ImWrite(still, image)); // lossless
+        var model = TeachKit.TinyBackbone();
+        var capture = new CaptureThread(FrameSources.Create(still), new CaptureOptions { Loop = true, Pace = true });
+        capture.Start();
+        using var pipeline = new LivePipeline(model, capture, fuse: true, teach, TeachModel.FeatureNode(model));
+        pipeline.Start();
+
+        // The worker's verdict equals the session's own on the frame's features (the extractor runs the same fused backbone).
+        var r = NextResult(pipeline, _ => true);
+        Assert.Same(teach.CurrentHead, r.Network.Head);
+        Assert.Equal(["class1", "class2"], r.Network.Labels);
+        var expected = new float[2];
+        Prediction verdict;
+        using (var extractor = new FeatureExtractor(TeachKit.TinyBackbone()))
+        using (var frame = OpenCvSharp.Cv2.ImRead(still))
+        {
+            var features = new float[extractor.Dimension];
+            extractor.Extract(frame, features);
+            verdict = teach.Classify(features, expected);
+        }
+        Assert.Equal(verdict, r.Prediction);
+        Assert.Equal(expected, r.ClassProbabilities.ToArray(), (a, b) => Math.Abs(a - b) < 1e-5f);
+        Assert.Equal("class2", r.Prediction.Label);
+
+        // A renamed class: the session publishes a relabelled head, the pipeline hands the worker a new network, and
+        // results from then on carry the new label and a higher version.
+        long version = r.Network.Version;
+        teach.Rename(1, "green");
+        Assert.True(teach.Flush(Timeout));
+        var renamed = NextResult(pipeline, x => x.Network.Version > version);
+        Assert.Equal("green", renamed.Prediction.Label);
+        Assert.Equal(["class1", "green"], renamed.Network.Labels);
+
+        // A frame asked of the worker is recorded with the features of its own forward (no second forward needed).
+        int before = teach.Dataset.Class(0)!.Count;
+        Assert.True(pipeline.Worker.RequestFrame(0));
+        TeachKit.WaitUntil(() => pipeline.Worker.PendingRequests() == 0, Timeout, () => "the worker to serve the request");
+        Assert.True(teach.Flush(Timeout));
+        Assert.Equal(before + 1, teach.Dataset.Class(0)!.Count);
+        log.WriteLine($"versions {version} -> {renamed.Network.Version}; inference {pipeline.Worker.Rate.Total} frames");
+    }
+
+    /// <summary>The next result of a new frame that satisfies <paramref name="wanted"/>, read as the window reads it.</summary>
+    private static InferenceResult NextResult(LivePipeline pipeline, Func<InferenceResult, bool> wanted)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < Timeout)
+        {
+            Assert.Null(pipeline.Worker.Failure);
+            if (pipeline.Worker.Results.TryTake() && pipeline.Worker.Results.Front is { NewFrame: true } r && wanted(r)) return r;
+            Thread.Sleep(1);
+        }
+        throw new Xunit.Sdk.XunitException("no wanted result within the timeout");
+    }
+}
