@@ -127,6 +127,7 @@ public sealed class TeachSession : IDisposable
     private FeatureCache? _cache;
     private volatile int _dimension;
     private volatile bool _cacheDirty;
+    private TeachFolderLock? _folderLock;
 
     private TeachSession(TeachOptions options, TeachDataset dataset)
     {
@@ -161,7 +162,8 @@ public sealed class TeachSession : IDisposable
         if (options.Augment < 0) throw new ArgumentException("augmented copies must be 0 or more");
         if (!(options.Threshold >= 0 && options.Threshold <= 1)) throw new ArgumentException("the threshold must be in [0, 1]");
         var dataset = TeachDataset.Open(options.DataDirectory);
-        return new TeachSession(options, dataset);
+        var folderLock = TeachFolderLock.Acquire(dataset.Directory); // a second session on the folder refuses, naming the first
+        return new TeachSession(options, dataset) { _folderLock = folderLock };
     }
 
     /// <summary>The recorded frames (classes, counts, samples; read-only use: changes go through this session).</summary>
@@ -565,8 +567,7 @@ public sealed class TeachSession : IDisposable
     {
         var cache = _cache;
         if (!_o.PersistFeatures || cache is null || !_cacheDirty) return;
-        var live = Dataset.Samples().Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
-        cache.Prune(k => live.Contains(k.Split('#')[0]));
+        Dataset.PruneCache(cache); // frames deleted or replaced since: their entries go (the same rule as train --backbone)
         try
         {
             cache.Save(_backbone.CacheFile(Dataset.Directory));
@@ -589,8 +590,9 @@ public sealed class TeachSession : IDisposable
         if (!_thread.Join(TimeSpan.FromSeconds(30)))
         {
             Console.Error.WriteLine("camcnn: warning: the teach trainer thread did not stop within 30 s");
-            return; // the events stay alive for it
+            return; // the events stay alive for it (and the folder stays locked until the process ends)
         }
+        _folderLock?.Dispose();
         _wake.Dispose();
         _ready.Dispose();
         _trainingIdle.Dispose();
