@@ -64,22 +64,26 @@ public static class ImageFolder
         return false;
     }
 
+    /// <summary>Entries <see cref="NestedImages"/> looks at per class folder: `--data /` must not scan the whole disk.</summary>
+    public const int MaxNestedEntries = 10_000;
+
     /// <summary>
     /// The image files inside the sub-folders of <paramref name="classDirectory"/> (any depth up to 8, hidden ones
-    /// skipped): images a class folder holds where no reader looks, to be counted and reported rather than lost silently.
+    /// skipped, at most <see cref="MaxNestedEntries"/> entries looked at): images a class folder holds where no reader
+    /// looks, to be counted and reported rather than lost silently.
     /// </summary>
-    public static IEnumerable<string> NestedImages(string classDirectory)
+    public static IReadOnlyList<string> NestedImages(string classDirectory)
     {
-        IEnumerable<string> subs;
-        try { subs = Directory.EnumerateDirectories(classDirectory, "*", Listing).ToArray(); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { yield break; }
-        foreach (string sub in subs)
+        var found = new List<string>();
+        try
         {
-            string[] found;
-            try { found = Directory.EnumerateFiles(sub, "*", Nested).Where(IsImageFile).Order(StringComparer.Ordinal).ToArray(); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
-            foreach (string f in found) yield return f;
+            var entries = Directory.EnumerateDirectories(classDirectory, "*", Listing).ToArray()
+                .SelectMany(sub => Directory.EnumerateFileSystemEntries(sub, "*", Nested)).Take(MaxNestedEntries);
+            found.AddRange(entries.Where(e => IsImageFile(e) && File.Exists(e)));
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* what was found so far */ }
+        found.Sort(StringComparer.Ordinal);
+        return found;
     }
 
     /// <summary>Lists a folder's entries; a permission error becomes one line that names the folder and says so.</summary>

@@ -118,6 +118,8 @@ public static class RunCommand
         {
             try { outageWindow = OutageSource.ParseWindow(outage); }
             catch (ArgumentException e) { throw new CliException(e.Message, CliRunner.UsageError); }
+            // A test tool: a window past a day is a typo, not a wish to wait a lifetime for the first frame.
+            OptionRanges.Number(outageWindow.Value.To, "--outage (its end B)", 0, 86400);
         }
 
         try
