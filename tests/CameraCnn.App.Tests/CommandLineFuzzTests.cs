@@ -11,8 +11,6 @@ using CameraCnn.App.Tests.Infrastructure;
 using CameraCnn.App.Tests.Teach;
 using CameraCnn.Engine;
 using CameraCnn.Engine.Data;
-using CameraCnn.Engine.Models;
-using CameraCnn.Engine.Training;
 using CameraCnn.Tests.Shared;
 using Xunit.Abstractions;
 
@@ -42,9 +40,7 @@ public sealed class CommandLineFuzzTests(ITestOutputHelper output) : IDisposable
     private void MakeInputs()
     {
         TestData.WriteShapesFolder(In("shapes"), 4, 16, seed: 1);
-        var model = Model.Create("lenet", new Preprocessing { Channels = 3, Height = 16, Width = 16, ColorOrder = "rgb" }, TestData.ShapeClasses);
-        Initializer.Initialize(model.Graph, seed: 1);
-        model.Save(In("classifier.onnx"));
+        TestData.Classifier(In("classifier.onnx"), 16, TestData.ShapeClasses);
         TeachKit.TinyBackbone().Save(In("backbone.onnx"));
         for (int k = 0; k < 2; k++)
             TeachKit.WriteFolder(In("scenes"), TeachKit.SceneNames[k], Enumerable.Range(0, 4).Select(t => TeachKit.RenderFrame(k, t, 1)));

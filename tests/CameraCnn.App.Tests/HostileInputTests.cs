@@ -10,7 +10,6 @@ using CameraCnn.Engine;
 using CameraCnn.Engine.Data;
 using CameraCnn.Engine.Layers;
 using CameraCnn.Engine.Models;
-using CameraCnn.Engine.Training;
 using CameraCnn.Tests.Shared;
 using CameraCnn.Vision.Teach;
 using Xunit.Abstractions;
@@ -20,15 +19,7 @@ namespace CameraCnn.App.Tests;
 public sealed class HostileInputTests(ITestOutputHelper output) : CliTest(output, "camcnn-hostile")
 {
     /// <summary>An untrained LeNet for 16x16 RGB with three classes: enough for run, predict and infer to do real work quickly.</summary>
-    private string TinyClassifier()
-    {
-        string path = Dir["tiny-classifier.onnx"];
-        if (File.Exists(path)) return path;
-        var model = Model.Create("lenet", new Preprocessing { Channels = 3, Height = 16, Width = 16, ColorOrder = "rgb" }, ["a", "b", "c"]);
-        Initializer.Initialize(model.Graph, seed: 1);
-        model.Save(path);
-        return path;
-    }
+    private string TinyClassifier() => TestData.Classifier(Dir["tiny-classifier.onnx"], 16, ["a", "b", "c"]);
 
     private string TinyBackbone()
     {

@@ -22,14 +22,7 @@ public sealed class HostileWindowTests(WindowFixture f) : IDisposable
         string shot = Path.Combine(disk, "shot.png");
         WindowRunner.WriteStill(shot);
         byte[] before = File.ReadAllBytes(shot);
-        // Fill the rest of the disk: every byte of the new screenshot must fail.
-        try
-        {
-            using var filler = new FileStream(Path.Combine(disk, "filler"), FileMode.CreateNew);
-            var block = new byte[4096];
-            while (true) filler.Write(block);
-        }
-        catch (IOException) { /* full */ }
+        SpecialFiles.FillUp(disk); // every byte of the new screenshot must fail
 
         string stats = _dir["stats.json"];
         var r = f.Runner.OnDisplay(["run", "--model", f.Runner.ModelPath, "--source", f.Runner.ImagePath, "--frames", "3",

@@ -8,7 +8,6 @@ using CameraCnn.App.Tests.Teach;
 using CameraCnn.Engine;
 using CameraCnn.Engine.Data;
 using CameraCnn.Engine.Models;
-using CameraCnn.Engine.Training;
 using CameraCnn.Tests.Shared;
 using Xunit.Abstractions;
 
@@ -18,15 +17,7 @@ public sealed class OutputWriterTests(ITestOutputHelper output) : CliTest(output
 {
     private static readonly byte[] Previous = "the previous file, which must survive"u8.ToArray();
 
-    private string Classifier()
-    {
-        string path = Dir["classifier.onnx"];
-        if (File.Exists(path)) return path;
-        var model = Model.Create("lenet", new Preprocessing { Channels = 3, Height = 8, Width = 8, ColorOrder = "rgb" }, TestData.ShapeClasses);
-        Initializer.Initialize(model.Graph, seed: 1);
-        model.Save(path);
-        return path;
-    }
+    private string Classifier() => TestData.Classifier(Dir["classifier.onnx"], 8, TestData.ShapeClasses);
 
     private string Shapes()
     {
@@ -45,13 +36,7 @@ public sealed class OutputWriterTests(ITestOutputHelper output) : CliTest(output
             Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(disk, file))!);
             File.WriteAllBytes(Path.Combine(disk, file), bytes);
         }
-        try
-        {
-            using var filler = new FileStream(Path.Combine(disk, "filler"), FileMode.CreateNew);
-            var block = new byte[4096];
-            while (true) filler.Write(block);
-        }
-        catch (IOException) { /* full */ }
+        SpecialFiles.FillUp(disk);
         return mount;
     }
 
@@ -214,12 +199,7 @@ public sealed class OutputWriterTests(ITestOutputHelper output) : CliTest(output
         using var disk = SpecialFiles.MountTmpfs(Dir.Sub("disk"), 2048);
         for (int k = 0; k < 2; k++)
             TeachKit.WriteFolder(disk.Directory, TeachKit.SceneNames[k], Enumerable.Range(0, 4).Select(t => TeachKit.RenderFrame(k, t, 1)));
-        try
-        {
-            using var filler = new FileStream(Path.Combine(disk.Directory, ".filler"), FileMode.CreateNew);
-            while (true) filler.Write(new byte[4096]);
-        }
-        catch (IOException) { /* full */ }
+        SpecialFiles.FillUp(disk.Directory, ".filler");
         string backbone = Dir["tiny.onnx"];
         TeachKit.TinyBackbone().Save(backbone);
         var r = Run("train", "--data", disk.Directory, "--backbone", backbone, "--out", "m.onnx");

@@ -117,6 +117,18 @@ public static class SpecialFiles
         });
     }
 
+    /// <summary>Writes a filler file into <paramref name="dir"/> until the disk is full: no byte more fits afterwards.</summary>
+    public static void FillUp(string dir, string name = "filler")
+    {
+        try
+        {
+            using var filler = new FileStream(Path.Combine(dir, name), FileMode.CreateNew);
+            var block = new byte[4096];
+            while (true) filler.Write(block);
+        }
+        catch (IOException) { /* full: the point */ }
+    }
+
     /// <summary>A tmpfs mounted by a test; unmounted (lazily, so an open file cannot keep it) on dispose.</summary>
     public sealed class Mount(string dir) : IDisposable
     {

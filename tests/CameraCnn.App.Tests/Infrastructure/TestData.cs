@@ -1,6 +1,8 @@
 // TestData: inputs the CLI tests feed camcnn: Fashion-MNIST (the installed Debian package), PNGs written with OpenCV,
 // and a synthetic three-class ImageFolder of drawn shapes.
 using CameraCnn.Engine.Data;
+using CameraCnn.Engine.Models;
+using CameraCnn.Engine.Training;
 using OpenCvSharp;
 using Xunit.Sdk;
 
@@ -91,6 +93,20 @@ public static class TestData
         // lighter than its surroundings, so it never vanishes and the classes differ only in shape.
         Scalar Colour(int lo, int hi) => new(rng.Next(lo, hi), rng.Next(lo, hi), rng.Next(lo, hi));
         return (Colour(0, 110), Colour(150, 256));
+    }
+
+    /// <summary>
+    /// An untrained, seeded LeNet for <paramref name="size"/> x <paramref name="size"/> RGB images of
+    /// <paramref name="labels"/>, saved at <paramref name="path"/> (once): enough for run, predict, eval and infer to do
+    /// real work in milliseconds. Returns the path.
+    /// </summary>
+    public static string Classifier(string path, int size, IReadOnlyList<string> labels)
+    {
+        if (File.Exists(path)) return path;
+        var model = Model.Create("lenet", new Preprocessing { Channels = 3, Height = size, Width = size, ColorOrder = "rgb" }, labels);
+        Initializer.Initialize(model.Graph, seed: 1);
+        model.Save(path);
+        return path;
     }
 
     /// <summary>Deterministic pseudo-random bytes (corrupt files).</summary>
