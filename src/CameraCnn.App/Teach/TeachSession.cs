@@ -567,7 +567,7 @@ public sealed class TeachSession : IDisposable
     {
         var cache = _cache;
         if (!_o.PersistFeatures || cache is null || !_cacheDirty) return;
-        Dataset.PruneCache(cache); // frames deleted or replaced since: their entries go (the same rule as train --backbone)
+        TeachFeatures.PruneCache(Dataset, cache); // frames deleted or replaced since: their entries go (as in train --backbone)
         try
         {
             cache.Save(_backbone.CacheFile(Dataset.Directory));

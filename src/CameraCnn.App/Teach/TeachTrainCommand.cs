@@ -170,7 +170,7 @@ internal static class TeachTrainCommand
     /// </summary>
     private static StoredCache SaveCache(TeachDataset dataset, FeatureCache cache, string path, bool computed)
     {
-        int pruned = dataset.PruneCache(cache);
+        int pruned = TeachFeatures.PruneCache(dataset, cache);
         try
         {
             if (computed || pruned > 0 || !File.Exists(path))

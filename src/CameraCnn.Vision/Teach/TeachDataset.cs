@@ -215,25 +215,6 @@ public sealed class TeachDataset
     /// <summary>The cache key of a file: name, size and last-write time (see <see cref="TeachSample.Key"/>).</summary>
     public static string KeyOf(FileInfo file) => $"{file.Name}|{file.Length}|{file.LastWriteTimeUtc.Ticks}";
 
-    /// <summary>
-    /// Drops from <paramref name="cache"/> every entry whose frame is no longer in this data set (deleted, or replaced:
-    /// its key changed), augmented copies (<see cref="TeachFeatures.AugmentedKey"/>) with their frame. Returns how many.
-    /// Every writer of a cache calls it before saving, so the file never outgrows the data set.
-    /// </summary>
-    public int PruneCache(Engine.Teach.FeatureCache cache)
-    {
-        ArgumentNullException.ThrowIfNull(cache);
-        var live = Samples().Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
-        return cache.Prune(k => live.Contains(FrameKeyOf(k)));
-    }
-
-    /// <summary>The frame's key of a cache key: an augmented copy's key without its "#augN" suffix.</summary>
-    private static string FrameKeyOf(string cacheKey)
-    {
-        int at = cacheKey.LastIndexOf("#aug", StringComparison.Ordinal);
-        return at > 0 && at + 4 < cacheKey.Length && !cacheKey.AsSpan(at + 4).ContainsAnyExceptInRange('0', '9') ? cacheKey[..at] : cacheKey;
-    }
-
     // ---- manifest -------------------------------------------------------------------------------------------------
 
     private sealed record ManifestEntry(

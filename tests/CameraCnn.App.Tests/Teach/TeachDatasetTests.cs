@@ -73,10 +73,10 @@ public sealed class TeachDatasetTests : IDisposable
         cache.Set("gone.png|10|1", [0, 0]);
         cache.Set("gone.png|10|1#aug2", [0, 0]);
         cache.Set("odd#name.png|10|1", [0, 0]); // a '#' in a file name is not an augmented copy
-        Assert.Equal(3, ds.PruneCache(cache));
+        Assert.Equal(3, TeachFeatures.PruneCache(ds, cache));
         Assert.Equal(6, cache.Count);
         ds.DeleteLast();
-        Assert.Equal(2, ds.PruneCache(cache)); // the frame and its copy
+        Assert.Equal(2, TeachFeatures.PruneCache(ds, cache)); // the frame and its copy
         Assert.True(cache.Contains(TeachFeatures.AugmentedKey(samples[0].Key, 1)));
     }
 
