@@ -30,7 +30,7 @@ public static partial class FileKind
     public static PathKind Of(string path, bool followLinks = true)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (path.Length == 0) return PathKind.Missing;
+        if (path.Length == 0 || path.Contains('\0')) return PathKind.Missing; // no such name can exist; the C call would cut it short
         if (OperatingSystem.IsLinux() && TryStatx(path, followLinks, out var kind)) return kind;
         return Managed(path, followLinks);
     }
