@@ -16,6 +16,7 @@ using Xunit.Abstractions;
 
 namespace CameraCnn.App.Tests;
 
+[Collection(TrainingCollection.Name)] // it trains and benchmarks too: one after another with the other trainings
 public sealed class CommandLineFuzzTests(ITestOutputHelper output) : IDisposable
 {
     private const int Seed = 15, ValuesPerOption = 5, Pairs = 40;

@@ -16,6 +16,9 @@ using Xunit.Abstractions;
 
 namespace CameraCnn.App.Tests;
 
+// With the trainings: its child processes use both cores, and the window tests, which run beside that collection,
+// measure frame rates.
+[Collection(TrainingCollection.Name)]
 public sealed class HostileInputTests(ITestOutputHelper output) : CliTest(output, "camcnn-hostile")
 {
     /// <summary>An untrained LeNet for 16x16 RGB with three classes: enough for run, predict and infer to do real work quickly.</summary>

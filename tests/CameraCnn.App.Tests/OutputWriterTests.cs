@@ -13,6 +13,7 @@ using Xunit.Abstractions;
 
 namespace CameraCnn.App.Tests;
 
+[Collection(TrainingCollection.Name)] // child processes that train: one after another with the other trainings
 public sealed class OutputWriterTests(ITestOutputHelper output) : CliTest(output, "camcnn-writers")
 {
     private static readonly byte[] Previous = "the previous file, which must survive"u8.ToArray();
