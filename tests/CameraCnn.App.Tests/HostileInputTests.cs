@@ -260,6 +260,36 @@ public sealed class HostileInputTests(ITestOutputHelper output) : CliTest(output
     }
 
     [Fact]
+    public void Row09_the_lock_of_a_session_killed_with_sigkill_is_taken_over()
+    {
+        string data = Scenes(Dir["teach"], 3);
+        // Its output goes to files, not pipes: a pipe nobody reads would stall the session once full.
+        var psi = new System.Diagnostics.ProcessStartInfo("sh") { UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add($"exec \"$0\" \"$@\" >{Dir["session.out"]} 2>{Dir["session.err"]} </dev/null");
+        psi.ArgumentList.Add(Camcnn.DotnetHost);
+        foreach (string a in new[] { Camcnn.DllPath, "run", "--headless", "--model", TinyBackbone(), "--source", "synthetic", "--data", data })
+            psi.ArgumentList.Add(a);
+        using var session = System.Diagnostics.Process.Start(psi)!;
+        string owner = Path.Combine(data, TeachFolderLock.OwnerFileName);
+        try
+        {
+            TeachKit.WaitUntil(() => File.Exists(owner) || session.HasExited, TimeSpan.FromSeconds(60), () => "the headless session to take the folder");
+            if (session.HasExited) Assert.Fail($"the session ended (exit code {session.ExitCode}): {File.ReadAllText(Dir["session.err"])}");
+            Assert.Throws<TeachFolderBusyException>(() => TeachFolderLock.Acquire(data)); // held while it runs
+        }
+        finally
+        {
+            session.Kill(entireProcessTree: true); // SIGKILL: no Dispose, the lock and owner files stay behind
+            session.WaitForExit();
+        }
+        Assert.True(File.Exists(owner));
+        using var taken = TeachSession.Open(new TeachOptions { DataDirectory = data, Backbone = TeachKit.Tiny });
+        Assert.Contains($"\"Pid\":{Environment.ProcessId}", File.ReadAllText(owner));
+        Assert.Equal(3, taken.Classes.Count);
+    }
+
+    [Fact]
     public void Row09_while_a_folder_is_held_run_refuses_and_train_backbone_only_reads_it()
     {
         string data = Scenes(Dir["teach"], 6);
