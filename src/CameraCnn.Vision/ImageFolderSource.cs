@@ -10,7 +10,10 @@ namespace CameraCnn.Vision;
 /// </summary>
 public sealed class ImageFolderSource : FrameSource
 {
-    private static readonly EnumerationOptions Recursive = new() { RecurseSubdirectories = true };
+    private static readonly EnumerationOptions Recursive = new() { RecurseSubdirectories = true, MaxRecursionDepth = 8 };
+
+    /// <summary>Files a folder source looks at before it gives up: `--source /` fails in a second instead of scanning the disk.</summary>
+    public const int MaxEntries = 100_000;
 
     private string[] _files = [];
     private string[] _names = [];
@@ -45,7 +48,11 @@ public sealed class ImageFolderSource : FrameSource
         {
             try
             {
-                _names = Directory.EnumerateFiles(Location, "*", Recursive).Where(IsImagePath)
+                int seen = 0;
+                _names = Directory.EnumerateFiles(Location, "*", Recursive)
+                    .Select(p => ++seen <= MaxEntries ? p : throw new FrameSourceException($"more than {MaxEntries} files under {Location}: give the folder that holds the images"))
+                    // A FIFO or device named like an image would block the read or never end.
+                    .Where(p => IsImagePath(p) && Engine.IO.FileKind.Of(p) is Engine.IO.PathKind.File or Engine.IO.PathKind.Unknown)
                     .Select(p => Path.GetRelativePath(Location, p)).Order(StringComparer.Ordinal).ToArray();
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -101,13 +108,7 @@ public sealed class ImageFolderSource : FrameSource
     }
 
     /// <summary>Whether the file name has one of <see cref="ImageFolder.Extensions"/>.</summary>
-    public static bool IsImagePath(string path)
-    {
-        string ext = Path.GetExtension(path);
-        foreach (string e in ImageFolder.Extensions)
-            if (string.Equals(ext, e, StringComparison.OrdinalIgnoreCase)) return true;
-        return false;
-    }
+    public static bool IsImagePath(string path) => ImageFolder.IsImageFile(path);
 
     private static bool TryDecode(string path, Mat frame)
     {

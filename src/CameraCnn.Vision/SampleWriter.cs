@@ -2,6 +2,7 @@
 // for `camcnn collect` and teach mode. Never overwrites, writes atomically, fails with one clear line.
 using System.Globalization;
 using System.Text;
+using CameraCnn.Engine.IO;
 using OpenCvSharp;
 
 namespace CameraCnn.Vision;
@@ -17,7 +18,7 @@ public sealed class SampleWriter
     public const int CounterDigits = 6;
     public const int MaxClassNameLength = 100;
 
-    private readonly Func<string, Stream> _openTemp;
+    private readonly Func<string, Stream>? _openTemp;
     private long _next;
 
     /// <exception cref="ArgumentException">The class name has no usable characters.</exception>
@@ -30,7 +31,7 @@ public sealed class SampleWriter
         ArgumentNullException.ThrowIfNull(dataDirectory);
         ClassName = SanitizeClassName(className);
         ClassDirectory = Path.GetFullPath(Path.Combine(dataDirectory, ClassName));
-        _openTemp = openTemp ?? (p => new FileStream(p, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16));
+        _openTemp = openTemp;
         try
         {
             if (File.Exists(dataDirectory)) throw new IOException($"{dataDirectory} is a file, not a directory");
@@ -88,40 +89,11 @@ public sealed class SampleWriter
         for (int race = 0; race < 1000; race++)
         {
             string final = Path.Combine(ClassDirectory, FileName(_next));
-            if (File.Exists(final))
+            // The output rule's create-only form: temp file, flush, rename without replacing; a taken name moves on.
+            if (!AtomicFile.TryWriteNew(final, s => s.Write(png), _openTemp))
             {
                 _next++;
                 continue;
-            }
-            string temp = Path.Combine(ClassDirectory, $".{Path.GetFileName(final)}.{Path.GetRandomFileName()}.tmp");
-            try
-            {
-                using (var stream = _openTemp(temp))
-                {
-                    stream.Write(png);
-                    if (stream is FileStream fs) fs.Flush(flushToDisk: true); // data on disk before the rename
-                    else stream.Flush();
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                TryDelete(temp);
-                throw new IOException($"cannot write {final}: {OneLine(e.Message)}", e);
-            }
-            try
-            {
-                File.Move(temp, final, overwrite: false);
-            }
-            catch (IOException) when (File.Exists(final))
-            {
-                TryDelete(temp); // another recorder took this number between the check and the rename
-                _next++;
-                continue;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                TryDelete(temp);
-                throw new IOException($"cannot write {final}: {OneLine(e.Message)}", e);
             }
             _next++;
             Saved++;
@@ -145,12 +117,6 @@ public sealed class SampleWriter
                 max = n;
         }
         return max;
-    }
-
-    private static void TryDelete(string path)
-    {
-        try { File.Delete(path); }
-        catch (Exception) { /* the write error matters more than a leftover hidden temp file */ }
     }
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();

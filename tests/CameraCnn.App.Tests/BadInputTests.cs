@@ -83,7 +83,7 @@ public sealed class BadInputTests(ITestOutputHelper output) : CliTest(output)
         return dst;
     }
 
-    private static byte[] Gzip(byte[] raw)
+    internal static byte[] Gzip(byte[] raw)
     {
         using var ms = new MemoryStream();
         using (var gz = new GZipStream(ms, CompressionLevel.Fastest)) gz.Write(raw);
@@ -201,7 +201,7 @@ public sealed class BadInputTests(ITestOutputHelper output) : CliTest(output)
     public void Out_of_range_training_options(string option, string value, string mention)
     {
         var r = Run("train", "--data", "fashion-mnist", "--out", "m.onnx", option, value);
-        CliAssert.Error(r, mention);
+        CliAssert.OutOfRange(r, mention);
     }
 
     [Theory]
@@ -210,7 +210,7 @@ public sealed class BadInputTests(ITestOutputHelper output) : CliTest(output)
     public void Out_of_range_eval_limit(string limit)
     {
         var r = Run("eval", "--model", "missing.onnx", "--data", "fashion-mnist", "--limit", limit);
-        CliAssert.Error(r, "--limit must be at least 1");
+        CliAssert.OutOfRange(r, "--limit must be at least 1");
     }
 
     [Fact]

@@ -12,7 +12,8 @@ public sealed class CliException(string message, int exitCode = 1) : Exception(m
 
 public static class CliRunner
 {
-    public const int Ok = 0, Failed = 1, Diverged = 3;
+    /// <summary>Exit codes: 2 is a command line that does not parse or an option out of range (nothing was done).</summary>
+    public const int Ok = 0, Failed = 1, UsageError = 2, Diverged = 3;
 
     /// <summary>Runs body; bad input of any kind becomes "camcnn: error: ..." on stderr, never a stack trace.</summary>
     public static int Run(Func<int> body)

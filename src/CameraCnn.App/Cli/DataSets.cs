@@ -10,7 +10,8 @@ public sealed record LoadedData(Dataset Train, Dataset Test, string Description,
 public static class DataSets
 {
     /// <summary>
-    /// Loads --data. ImageFolders without train/ and test/ sub-folders are split 80/20 with the seed. Their images are
+    /// Loads --data. ImageFolders are read by <see cref="ImageFolderLayout"/> (train/ and test/ when both exist); those
+    /// without are split 80/20 with the seed. Their images are
     /// resized with <paramref name="resize"/> (a model's Preprocessing.Resize: "stretch", "crop" or "letterbox").
     /// </summary>
     public static LoadedData Load(string data, int? inputSize, bool grayscale, int? limit, int seed,
@@ -21,16 +22,19 @@ public static class DataSets
             string dir = FashionMnist.FindDirectory() ?? throw new CliException(FashionMnist.MissingMessage);
             return FromIdx(dir, limit);
         }
+        if (File.Exists(data)) throw new CliException($"--data {data} is a file; expected fashion-mnist, an IDX directory or an image folder");
         if (!Directory.Exists(data))
             throw new CliException($"data set not found: '{data}' (use fashion-mnist, an IDX directory or an image folder)");
         if (FashionMnist.HasFiles(data))
             return FromIdx(data, limit);
+        if (FashionMnist.MissingFiles(data) is { Count: > 0 } missing)
+            throw new CliException($"{data} holds IDX files but not {string.Join(", ", missing)} (the .gz name or the same name gunzipped)");
         int size = inputSize ?? 64;
-        string train = Path.Combine(data, "train"), test = Path.Combine(data, "test");
-        if (Directory.Exists(train) && Directory.Exists(test))
+        var layout = ImageFolderLayout.Of(data);
+        if (layout.Test is { } testDir)
         {
-            var tr = LoadFolder(train, size, grayscale, classNames, resize);
-            var te = LoadFolder(test, size, grayscale, classNames ?? tr.ClassNames, resize);
+            var tr = LoadFolder(layout.Train, size, grayscale, classNames, resize);
+            var te = LoadFolder(testDir, size, grayscale, classNames ?? tr.ClassNames, resize);
             return new(Limit(tr, limit), Limit(te, limit), $"image folder {data} (train/test)", grayscale);
         }
         var all = LoadFolder(data, size, grayscale, classNames, resize);
@@ -49,7 +53,11 @@ public static class DataSets
     {
         var r = ImageFolder.Load(dir, size, size, grayscale, classNames, resize: resize);
         if (r.Skipped > 0)
-            Console.Error.WriteLine($"camcnn: warning: skipped {r.Skipped} unreadable file(s) in {dir}, e.g. {r.SkippedFiles[0]}");
+            Console.Error.WriteLine($"camcnn: warning: skipped {r.Skipped} unreadable file(s) in {dir}, e.g. {r.SkippedFiles[0]}" +
+                                    (r.DeniedFiles.Count > 0 ? $"; {r.DeniedFiles.Count} of them: permission denied, e.g. {r.DeniedFiles[0]}" : ""));
+        if (r.NestedFiles.Count > 0)
+            Console.Error.WriteLine($"camcnn: warning: ignored {r.NestedFiles.Count} image(s) in folders below the class folders of {dir}, " +
+                                    $"e.g. {r.NestedFiles[0]} (a class is one folder of images)");
         if (r.EmptyClasses.Count > 0)
             Console.Error.WriteLine($"camcnn: warning: class(es) without images: {string.Join(", ", r.EmptyClasses)}");
         return r.Dataset;

@@ -1,6 +1,7 @@
 // ModelCatalog: resolves --model, which is either a path to an ONNX file or the name of a model shipped with the
 // program. The shipped files (models/ next to the binary) are copied from the NuGet package
 // Microsoft.ML.DnnImageFeaturizer.ResNet18 at build time (see CameraCnn.App.csproj); nothing is downloaded here.
+using CameraCnn.Engine.IO;
 using CameraCnn.Engine.Models;
 
 namespace CameraCnn.App.Cli;
@@ -49,7 +50,15 @@ public static class ModelCatalog
     /// <summary>Loads an ONNX file by path or a shipped model by name; failures are one-line exceptions.</summary>
     public static Model Load(string nameOrPath)
     {
-        if (File.Exists(nameOrPath)) return Model.Load(nameOrPath);
+        if (nameOrPath.Trim().Length == 0) throw new CliException("--model is empty (give an .onnx path or a shipped model name)", CliRunner.UsageError);
+        if (Directory.Exists(nameOrPath)) throw new CliException($"--model {nameOrPath} is a directory, expected an .onnx file or a shipped model name");
+        if (File.Exists(nameOrPath))
+        {
+            // A FIFO would block the read, a device never end: only a regular file is opened.
+            if (FileKind.Of(nameOrPath) is var kind and not (PathKind.File or PathKind.Unknown))
+                throw new CliException($"--model {nameOrPath} is {FileKind.Describe(kind)}, not a regular file");
+            return Model.Load(nameOrPath);
+        }
         switch (nameOrPath)
         {
             case ResNet18: return LoadResNet18(ShippedDirectory);

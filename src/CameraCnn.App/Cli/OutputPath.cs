@@ -1,22 +1,31 @@
-// OutputPath: checks that a file can be written where the user asked, before any long work starts.
+// OutputPath: checks that a file can be written where the user asked, before any long work starts: the output rule
+// (Engine's AtomicFile: no devices, FIFOs or dangling links replaced) and a probe that the folder takes new files.
+using CameraCnn.Engine.IO;
+
 namespace CameraCnn.App.Cli;
 
 public static class OutputPath
 {
-    /// <summary>Fails with one line when the directory is missing or not writable, or the path is a directory.</summary>
+    /// <summary>
+    /// Fails with one line when the path is empty, a directory, a device, FIFO or socket (or a link to one), its folder
+    /// is missing or not writable. Returns the full path (a symbolic link to a regular file is written through later).
+    /// </summary>
     public static string EnsureWritable(string path, string option)
     {
-        string full = Path.GetFullPath(path);
-        if (Directory.Exists(full)) throw new CliException($"{option} {path} is a directory, expected a file path");
-        string dir = Path.GetDirectoryName(full) ?? ".";
-        if (!Directory.Exists(dir))
+        if (path.Trim().Length == 0) throw new CliException($"{option} is empty, expected a file path", CliRunner.UsageError);
+        string target;
+        try
         {
-            // Name the real obstacle: the nearest existing ancestor may be a file ("--out notes.txt/m.onnx").
-            string? up = dir;
-            while (up is not null && !Directory.Exists(up) && !File.Exists(up)) up = Path.GetDirectoryName(up);
-            if (up is not null && File.Exists(up)) throw new CliException($"cannot write {option} {path}: {up} is a file, not a directory");
-            throw new CliException($"cannot write {option} {path}: directory {dir} does not exist");
+            target = AtomicFile.ResolveTarget(path);
         }
+        catch (IOException e)
+        {
+            string detail = e.Message.StartsWith($"cannot write {path}: ", StringComparison.Ordinal) ? e.Message[$"cannot write {path}: ".Length..] : e.Message;
+            throw new CliException(detail == "it is a directory"
+                ? $"{option} {path} is a directory, expected a file path"
+                : $"cannot write {option} {path}: {detail}");
+        }
+        string dir = Path.GetDirectoryName(target) ?? ".";
         string probe = Path.Combine(dir, $".camcnn-write-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
@@ -26,6 +35,6 @@ public static class OutputPath
         {
             throw new CliException($"cannot write {option} {path}: {e.Message}");
         }
-        return full;
+        return Path.GetFullPath(path);
     }
 }

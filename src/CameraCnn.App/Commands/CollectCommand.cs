@@ -32,8 +32,10 @@ public static class CollectCommand
 
     private static int Run(SourceOptions source, ParseResult r, string className, string dataDir, int frames, int every, bool json)
     {
-        if (frames <= 0) throw new CliException("--frames must be at least 1");
-        if (every <= 0) throw new CliException("--every must be at least 1");
+        OptionRanges.Whole(frames, "--frames", 1);
+        OptionRanges.Whole(every, "--every", 1);
+        source.CheckRanges(r);
+        if (dataDir.Trim().Length == 0) throw new CliException("--data is empty, expected a folder", CliRunner.UsageError);
         SampleWriter writer;
         try
         {

@@ -27,7 +27,7 @@ public static class EvalCommand
 
     private static int Run(string modelPath, string data, bool json, int? limit, bool all, int seed)
     {
-        if (limit is <= 0) throw new CliException("--limit must be at least 1");
+        OptionRanges.Whole(limit, "--limit", 1);
         var model = ModelCatalog.Load(modelPath);
         var pre = model.Preprocessing ?? throw new CliException($"{modelPath} has no preprocessing metadata; eval needs a model trained by camcnn");
         if (model.Labels.Count == 0) throw new CliException($"{modelPath} has no class labels in its metadata");

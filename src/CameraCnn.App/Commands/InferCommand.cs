@@ -5,6 +5,7 @@ using System.Text;
 using CameraCnn.App.Cli;
 using CameraCnn.Engine;
 using CameraCnn.Engine.Data;
+using CameraCnn.Engine.IO;
 using CameraCnn.Engine.Models;
 
 namespace CameraCnn.App.Commands;
@@ -28,6 +29,9 @@ public static class InferCommand
 
     private static int Run(string modelPath, string[] inputArgs, string outDir)
     {
+        if (outDir.Trim().Length == 0) throw new CliException("--output-dir is empty, expected a directory", CliRunner.UsageError);
+        if (FileKind.Of(outDir) is var kind and not (PathKind.Missing or PathKind.Directory))
+            throw new CliException($"--output-dir {outDir} is {FileKind.Describe(kind)}, not a directory");
         var model = ModelCatalog.Load(modelPath);
         var graph = model.Graph;
         var bound = new Tensor?[graph.Inputs.Count];
@@ -47,6 +51,7 @@ public static class InferCommand
                 index = graph.Inputs.ToList().FindIndex(n => n.Name == name);
                 if (index < 0) throw new CliException($"the model has no input '{name}' (inputs: {InputNames(graph)})");
             }
+            if (Directory.Exists(file)) throw new CliException($"input file {file} is a directory, expected an .npy file");
             if (!File.Exists(file)) throw new CliException($"input file not found: {file}");
             bound[index] = Npy.Read(file);
         }
@@ -55,13 +60,45 @@ public static class InferCommand
         graph.Forward(bound!, training: false);
 
         Directory.CreateDirectory(outDir);
-        foreach (var output in graph.Outputs)
+        string[] names = OutputFileNames(graph.Outputs.Select(o => o.Name).ToArray());
+        for (int i = 0; i < names.Length; i++)
         {
-            string path = Path.Combine(outDir, SanitizeFileName(output.Name) + ".npy");
+            var output = graph.Outputs[i];
+            string path = Path.Combine(outDir, names[i] + ".npy");
             Npy.Write(path, output.Output);
             Console.WriteLine($"{output.Name} {output.Output.ShapeString} -> {path}");
         }
+        var renamed = names.Select((n, i) => (Name: graph.Outputs[i].Name, File: n)).Where(x => x.File != SanitizeFileName(x.Name)).ToArray();
+        if (renamed.Length > 0)
+            Report.Note($"camcnn: note: output names that are one file name once sanitised got a numeric suffix: " +
+                        string.Join(", ", renamed.Select(x => $"'{x.Name}' -> {x.File}.npy")));
         return CliRunner.Ok;
+    }
+
+    /// <summary>
+    /// One file name per output, all different (ignoring case, for case-insensitive file systems): the sanitised name,
+    /// and for an output whose sanitised name an earlier output already has, that name with the first free suffix
+    /// _2, _3... Every output keeps its plain name when it is the first to have it, so adding an output never renames another.
+    /// </summary>
+    public static string[] OutputFileNames(IReadOnlyList<string> outputNames)
+    {
+        string[] plain = outputNames.Select(SanitizeFileName).ToArray();
+        var taken = new HashSet<string>(plain, StringComparer.OrdinalIgnoreCase);
+        var owned = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var names = new string[plain.Length];
+        for (int i = 0; i < plain.Length; i++)
+        {
+            if (owned.Add(plain[i]))
+            {
+                names[i] = plain[i];
+                continue;
+            }
+            int k = 2;
+            while (taken.Contains($"{plain[i]}_{k}")) k++;
+            names[i] = $"{plain[i]}_{k}";
+            taken.Add(names[i]);
+        }
+        return names;
     }
 
     private static string InputNames(Graph g) => string.Join(", ", g.Inputs.Select(i => $"{i.Name}{Tensor.Format(i.InputShape!).Replace("-1", "N")}"));

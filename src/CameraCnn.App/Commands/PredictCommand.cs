@@ -34,8 +34,9 @@ public static class PredictCommand
         {
             if (r.GetValue(source.ListCameras)) return SourceOptions.PrintCameras();
             string modelName = r.GetValue(model) ?? throw new CliException("--model is required (an .onnx file or a shipped model name)");
-            int k = r.GetValue(top);
-            if (k <= 0) throw new CliException("--top must be at least 1");
+            int k = OptionRanges.Whole(r.GetValue(top), "--top", 1);
+            OptionRanges.Whole(r.GetValue(frames), "--frames", 1);
+            source.CheckRanges(r);
             string? imagePath = r.GetValue(image);
             bool explicitSource = r.GetResult(source.Source) is { Implicit: false };
             if (imagePath is not null && explicitSource) throw new CliException("give either --image or --source, not both");
@@ -86,13 +87,14 @@ public static class PredictCommand
     /// <summary>Decodes an image as the model wants it: gray models read gray pixels (as training data is loaded).</summary>
     private static Mat DecodeImage(string path, bool grayscale)
     {
+        if (Directory.Exists(path)) throw new CliException($"--image {path} is a directory; classify the images of a folder with --source {path}");
         if (!File.Exists(path)) throw new CliException($"image not found: {path}");
+        Engine.IO.FileKind.EnsureReadableFile(path); // a FIFO would block the read
         return ImageFile.TryDecode(File.ReadAllBytes(path), grayscale) ?? throw new CliException($"cannot decode image: {path}");
     }
 
     private static int RunSource(string modelName, SourceOptions source, ParseResult r, int? frames, int top, bool json)
     {
-        if (frames is <= 0) throw new CliException("--frames must be at least 1");
         var (model, pre) = LoadModel(modelName);
         using var preprocessor = new FramePreprocessor(pre);
         var x = preprocessor.CreateInput();

@@ -90,14 +90,17 @@ public static class RunCommand
         TeachArgs t)
     {
         var (data, threshold, classNames, recordRate) = (t.Data, t.Threshold, t.Classes, t.RecordRate);
-        if (!(recordRate >= 0.1 && recordRate <= 60)) throw new CliException("--record-rate must be between 0.1 and 60 frames per second");
-        if (t.Hidden is < 0 or > 4096) throw new CliException("--hidden must be in [0, 4096]");
-        if (t.Augment is < 0 or > 64) throw new CliException("--augment must be in [0, 64]");
+        OptionRanges.Number(recordRate, "--record-rate", 0.1, 60);
+        OptionRanges.Whole(t.Hidden, "--hidden", 0, OptionRanges.MaxHidden);
+        OptionRanges.Whole(t.Augment, "--augment", 0, OptionRanges.MaxAugment);
+        OptionRanges.Number(threshold, "--threshold", 0, 1);
+        OptionRanges.Whole(frames, "--frames", 1);
+        OptionRanges.Number(seconds, "--seconds", 0, SourceOptions.MaxSeconds, minOpen: true);
+        OptionRanges.Number(maxFps, "--max-fps", 0, SourceOptions.MaxFps);
+        SourceOptions.CheckRanges(request);
         string[] names = ParseClassNames(classNames);
-        if (threshold is { } th && !(th >= 0 && th <= 1)) throw new CliException("--threshold must be between 0 and 1");
-        if (frames is <= 0) throw new CliException("--frames must be at least 1");
-        if (seconds is { } sec && !(sec > 0 && double.IsFinite(sec))) throw new CliException("--seconds must be more than 0");
-        if (maxFps is { } mf && (mf < 0 || !double.IsFinite(mf))) throw new CliException("--max-fps must be 0 (no cap) or more");
+        if (data is not null && (data.Trim().Length == 0 || File.Exists(data)))
+            throw new CliException(data.Trim().Length == 0 ? "--data is empty, expected a teach folder" : $"--data {data} is a file, not a teach folder");
         if (headless && (screenshot is not null || keys is not null)) throw new CliException("--screenshot and --keys need the window (drop --headless)");
         if (screenshot is not null && frames is null && seconds is null) throw new CliException("--screenshot needs --frames N or --seconds S (a bounded run)");
         if (keys is not null && frames is null && seconds is null) throw new CliException("--keys needs --frames N or --seconds S (a bounded run)");
@@ -115,10 +118,10 @@ public static class RunCommand
         if (outage is not null)
         {
             try { outageWindow = OutageSource.ParseWindow(outage); }
-            catch (ArgumentException e) { throw new CliException(e.Message); }
+            catch (ArgumentException e) { throw new CliException(e.Message, CliRunner.UsageError); }
+            // A test tool: a window past a day is a typo, not a wish to wait a lifetime for the first frame.
+            OptionRanges.Number(outageWindow.Value.To, "--outage (its end B)", 0, 86400);
         }
-        if (request.Width is < 1 or > 8192 || request.Height is < 1 or > 8192) throw new CliException("--width and --height must be between 1 and 8192");
-        if (request.Fps is { } rf && (!double.IsFinite(rf) || rf < 0 || rf > 1000)) throw new CliException("--fps must be between 0 and 1000");
 
         try
         {
@@ -238,7 +241,7 @@ public static class RunCommand
     private static (CaptureThread Capture, string? Notice) StartCapture(string spec, CaptureRequest request, (double From, double To)? outage, int readers)
     {
         var options = new CaptureOptions { Loop = true, Pace = true, MaxReconnectDelay = TimeSpan.FromSeconds(2), Readers = readers };
-        var source = FrameSources.Create(spec, request);
+        var source = FrameSources.Create(SourceOptions.CheckSpec(spec), request);
         try
         {
             return (Start(source, options, outage), null);
@@ -272,6 +275,6 @@ public static class RunCommand
         string[] wh = size.ToLowerInvariant().Split('x');
         if (wh.Length == 2 && int.TryParse(wh[0], out int w) && int.TryParse(wh[1], out int h) && w is >= 320 and <= 16384 && h is >= 240 and <= 16384)
             return (w, h);
-        throw new CliException($"--size {size}: expected WxH, e.g. 1280x720 (at least 320x240)");
+        throw new CliException($"--size {size}: expected WxH, e.g. 1280x720 (from 320x240 to 16384x16384)", CliRunner.UsageError);
     }
 }

@@ -3,6 +3,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CameraCnn.App.Cli;
+using CameraCnn.Engine.IO;
 using CameraCnn.Vision;
 
 namespace CameraCnn.App.Commands;
@@ -39,10 +40,8 @@ public sealed class SourceOptions
     {
         int? w = r.GetValue(Width), h = r.GetValue(Height);
         double? fps = r.GetValue(Fps);
-        if (w is < 1 or > 8192) throw new CliException("--width must be between 1 and 8192");
-        if (h is < 1 or > 8192) throw new CliException("--height must be between 1 and 8192");
-        if (fps is { } f && (!double.IsFinite(f) || f < 0 || f > 1000)) throw new CliException("--fps must be between 0 and 1000");
-        string spec = r.GetValue(Source) ?? "0";
+        CheckRanges(new CaptureRequest(w, h, fps));
+        string spec = CheckSpec(r.GetValue(Source) ?? "0");
         var source = FrameSources.Create(spec, new CaptureRequest(w, h, fps));
         bool realtime = r.GetValue(Realtime);
         var options = new CaptureOptions
@@ -69,6 +68,33 @@ public sealed class SourceOptions
             if (s.State is CaptureState.Reconnecting or CaptureState.Running) Report.Note($"camcnn: {s.Message}");
         };
         return capture;
+    }
+
+    /// <summary>Longest --seconds a bounded run may ask for (a year); --max-fps and --fps caps.</summary>
+    public const double MaxSeconds = 365 * 24 * 3600, MaxFps = 10000, MaxCameraFps = 1000;
+    public const int MaxFrameSide = 8192;
+
+    /// <summary>The parsed --width, --height and --fps in range (exit code 2 otherwise), before anything is loaded or opened.</summary>
+    public void CheckRanges(ParseResult r) => CheckRanges(new CaptureRequest(r.GetValue(Width), r.GetValue(Height), r.GetValue(Fps)));
+
+    /// <summary>--width, --height and --fps in range (exit code 2 otherwise); the commands call it before opening anything.</summary>
+    public static void CheckRanges(CaptureRequest request)
+    {
+        OptionRanges.Whole(request.Width, "--width", 1, MaxFrameSide);
+        OptionRanges.Whole(request.Height, "--height", 1, MaxFrameSide);
+        OptionRanges.Number(request.Fps, "--fps", 0, MaxCameraFps);
+    }
+
+    /// <summary>
+    /// --source as given, after the checks a path needs before anything opens it: not empty, and not a FIFO or socket
+    /// (opening one blocks until someone writes). Character devices pass: cameras are /dev/video*.
+    /// </summary>
+    public static string CheckSpec(string spec)
+    {
+        if (spec.Trim().Length == 0) throw new CliException("--source is empty (a camera index, a video or image path, a folder, a URL or synthetic)", CliRunner.UsageError);
+        if (FileKind.Of(spec) is var kind and (PathKind.Fifo or PathKind.Socket or PathKind.BlockDevice))
+            throw new CliException($"--source {spec} is {FileKind.Describe(kind)}; give a camera, a video or image file, a folder, a URL or synthetic");
+        return spec;
     }
 
     /// <summary>Camera settings that were asked for but not granted, so the user sees the difference.</summary>

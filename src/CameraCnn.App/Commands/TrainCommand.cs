@@ -46,16 +46,41 @@ public static class TrainCommand
             data, arch, epochs, batch, lr, decay, momentum, lrDecay, optimizer, seed, output, json, limit, inputSize, gray, valFraction, threads,
             backbone, hidden, augment, noCache,
         };
-        cmd.SetAction(r => CliRunner.Run(() => r.GetValue(backbone) is { } b ? RunTeach(r, b) : Run(new Args(
-            r.GetValue(data)!, r.GetValue(arch)!, r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(decay),
-            r.GetValue(momentum), r.GetValue(lrDecay), r.GetValue(optimizer), r.GetValue(seed), r.GetValue(output)!, r.GetValue(json),
-            r.GetValue(limit), r.GetValue(inputSize), r.GetValue(gray), r.GetValue(valFraction), r.GetValue(threads)))));
+        cmd.SetAction(r => CliRunner.Run(() =>
+        {
+            CheckRanges(r);
+            if (r.GetValue(backbone) is { } b) return RunTeach(r, b);
+            foreach (Option o in new Option[] { hidden, augment, noCache })
+                if (r.GetResult(o) is { Implicit: false }) throw new CliException($"{o.Name} applies only with --backbone");
+            return Run(new Args(
+                r.GetValue(data)!, r.GetValue(arch)!, r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(decay),
+                r.GetValue(momentum), r.GetValue(lrDecay), r.GetValue(optimizer), r.GetValue(seed), r.GetValue(output)!, r.GetValue(json),
+                r.GetValue(limit), r.GetValue(inputSize), r.GetValue(gray), r.GetValue(valFraction), r.GetValue(threads)));
+        }));
         return cmd;
+
+        // Every numeric option, given or default, before anything is loaded (the same ranges with and without --backbone).
+        void CheckRanges(ParseResult r)
+        {
+            OptionRanges.Whole(r.GetValue(epochs), "--epochs", 1, OptionRanges.MaxEpochs);
+            OptionRanges.Whole(r.GetValue(batch), "--batch", 1, OptionRanges.MaxBatch);
+            // No top for the rates: a rate that is too high ends in a clean divergence (exit code 3), not in a refusal.
+            OptionRanges.Number(r.GetValue(lr), "--lr", 0, double.MaxValue, minOpen: true);
+            OptionRanges.Number(r.GetValue(decay), "--weight-decay", 0, double.MaxValue);
+            OptionRanges.Number(r.GetValue(momentum), "--momentum", 0, 1, maxOpen: true);
+            OptionRanges.Number(r.GetValue(lrDecay), "--lr-decay", 0, double.MaxValue, minOpen: true);
+            OptionRanges.Number(r.GetValue(valFraction), "--val-fraction", 0, 1, maxOpen: true);
+            OptionRanges.Whole(r.GetValue(limit), "--limit", 1);
+            OptionRanges.Whole(r.GetValue(inputSize), "--input-size", OptionRanges.MinInputSize, OptionRanges.MaxInputSize);
+            OptionRanges.Threads(r.GetValue(threads));
+            OptionRanges.Whole(r.GetValue(hidden), "--hidden", 0, OptionRanges.MaxHidden);
+            OptionRanges.Whole(r.GetValue(augment), "--augment", 0, OptionRanges.MaxAugment);
+        }
 
         int RunTeach(ParseResult r, string backboneName)
         {
             T? Given<T>(Option<T> o) where T : struct => r.GetResult(o) is { Implicit: false } ? r.GetValue(o) : null;
-            foreach (Option o in new Option[] { arch, lrDecay, limit, inputSize, gray })
+            foreach (Option o in new Option[] { arch, momentum, lrDecay, limit, inputSize, gray })
                 if (r.GetResult(o) is { Implicit: false }) throw new CliException($"{o.Name} does not apply with --backbone");
             if (r.GetValue(threads) is { } t) Parallelism.Threads = t;
             return TeachTrainCommand.Run(new TeachTrainArgs(r.GetValue(data)!, backboneName, r.GetValue(output)!, r.GetValue(json),
@@ -69,11 +94,6 @@ public static class TrainCommand
 
     private static int Run(Args a)
     {
-        if (a.Epochs <= 0) throw new CliException("--epochs must be at least 1");
-        if (a.Batch <= 0) throw new CliException("--batch must be at least 1");
-        if (!(a.Lr > 0) || !float.IsFinite(a.Lr)) throw new CliException("--lr must be a positive number");
-        if (a.ValFraction is < 0 or >= 1) throw new CliException("--val-fraction must be in [0, 1)");
-        if (a.Limit is <= 0) throw new CliException("--limit must be at least 1");
         if (a.Threads is { } t) Parallelism.Threads = t;
         string outPath = OutputPath.EnsureWritable(a.Out, "--out");
 

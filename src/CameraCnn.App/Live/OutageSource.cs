@@ -11,6 +11,7 @@ namespace CameraCnn.App.Live;
 internal sealed class OutageSource(FrameSource inner, double from, double to) : FrameSource
 {
     private readonly long _created = Stopwatch.GetTimestamp();
+    private bool _openedOnce;
 
     public override string Description => inner.Description;
     public override bool IsLive => inner.IsLive;
@@ -27,7 +28,10 @@ internal sealed class OutageSource(FrameSource inner, double from, double to) : 
 
     public override void Open()
     {
-        if (InOutage) throw new FrameSourceException($"{Description}: unavailable (simulated outage until {to:0.#} s)");
+        // The very first open succeeds even inside the outage (its reads are lost instead): an outage from second 0 is
+        // then met by the capture thread's reconnect with back-off, like any other, not taken for a source that is missing.
+        if (InOutage && _openedOnce) throw new FrameSourceException($"{Description}: unavailable (simulated outage until {to:0.#} s)");
+        _openedOnce = true;
         inner.Open();
         Width = inner.Width;
         Height = inner.Height;

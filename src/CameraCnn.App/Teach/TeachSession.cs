@@ -27,6 +27,7 @@ public sealed class TeachSession : IDisposable
     private volatile string? _lastSaved;
     private volatile float _threshold;
     private bool _disposed;
+    private TeachFolderLock? _folderLock;
 
     private TeachSession(TeachOptions options, TeachDataset dataset)
     {
@@ -59,7 +60,8 @@ public sealed class TeachSession : IDisposable
         if (options.Augment < 0) throw new ArgumentException("augmented copies must be 0 or more");
         if (!(options.Threshold >= 0 && options.Threshold <= 1)) throw new ArgumentException("the threshold must be in [0, 1]");
         var dataset = TeachDataset.Open(options.DataDirectory);
-        return new TeachSession(options, dataset);
+        var folderLock = TeachFolderLock.Acquire(dataset.Directory); // a second session on the folder refuses, naming the first
+        return new TeachSession(options, dataset) { _folderLock = folderLock };
     }
 
     /// <summary>The recorded frames (classes, counts, samples; read-only use: changes go through this session).</summary>
@@ -265,5 +267,6 @@ public sealed class TeachSession : IDisposable
         _trainer.CancelTraining();
         Recorder.Dispose();
         _trainer.Dispose();
+        _folderLock?.Dispose();
     }
 }

@@ -323,8 +323,7 @@ internal sealed class TeachTrainer : IDisposable
     {
         var cache = _cache;
         if (!_o.PersistFeatures || cache is null || !_cacheDirty) return;
-        var live = _session.Dataset.Samples().Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
-        cache.Prune(k => live.Contains(k.Split('#')[0]));
+        TeachFeatures.PruneCache(_session.Dataset, cache); // frames deleted or replaced since: their entries go (as in train --backbone)
         try
         {
             cache.Save(_backbone.CacheFile(_session.Dataset.Directory));

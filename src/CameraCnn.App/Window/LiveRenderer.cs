@@ -227,7 +227,7 @@ internal sealed unsafe class LiveRenderer : IDisposable
             using var mat = Mat.FromPixelData(h, w, MatType.CV_8UC3, (nint)p);
             using var flipped = new Mat();
             Cv2.Flip(mat, flipped, FlipMode.X); // GL rows start at the bottom
-            if (!Cv2.ImWrite(path, flipped)) throw new IOException($"cannot write the screenshot {path}");
+            Vision.ImageOutput.Write(path, flipped); // temp file + rename: a full disk keeps the old screenshot
         }
     }
 

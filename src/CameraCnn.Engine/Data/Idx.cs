@@ -1,6 +1,7 @@
 // Idx: readers for the MNIST-style IDX format (raw or gzipped), plus Fashion-MNIST discovery and loading.
 using System.Buffers.Binary;
 using System.IO.Compression;
+using CameraCnn.Engine.IO;
 
 namespace CameraCnn.Engine.Data;
 
@@ -41,6 +42,15 @@ public static class Idx
         return new Dataset(images, labels, classNames);
     }
 
+    /// <summary>Rows and columns of the images in an IDX image file, from its header alone.</summary>
+    /// <exception cref="InvalidDataException">The file is not a valid unsigned-byte IDX image file.</exception>
+    public static (int Rows, int Cols) ImageShape(string path)
+    {
+        using var stream = Open(path);
+        int[] dims = ReadHeader(stream, path, ImagesMagic, "image", 3);
+        return (dims[1], dims[2]);
+    }
+
     private static (Tensor Images, int Count) ReadImagesCore(string path, int? limit)
     {
         CheckLimit(limit);
@@ -76,6 +86,7 @@ public static class Idx
 
     private static Stream Open(string path)
     {
+        FileKind.EnsureReadableFile(path); // a FIFO under an IDX name would block the open
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         try
         {
@@ -194,7 +205,7 @@ public static class FashionMnist
     public static string[] ClassNames => (string[])Names.Clone();
 
     /// <summary>
-    /// The first of $CAMCNN_FASHION_MNIST and <see cref="DefaultDirectory"/> that holds all four .gz files, or null.
+    /// The first of $CAMCNN_FASHION_MNIST and <see cref="DefaultDirectory"/> that holds all four files, or null.
     /// </summary>
     public static string? FindDirectory()
     {
@@ -203,21 +214,41 @@ public static class FashionMnist
         return HasFiles(DefaultDirectory) ? DefaultDirectory : null;
     }
 
-    /// <summary>True when <paramref name="dir"/> holds all four Fashion-MNIST .gz files.</summary>
-    public static bool HasFiles(string dir) => Files.All(f => File.Exists(Path.Combine(dir, f)));
+    /// <summary>
+    /// The path of one of the four files in <paramref name="dir"/>: under its usual .gz name, or gunzipped under the
+    /// same name without ".gz" (the reader sniffs the content, so either name may hold either form). Null when neither
+    /// is there.
+    /// </summary>
+    public static string? FindFile(string dir, string gzName)
+    {
+        string gz = Path.Combine(dir, gzName), raw = Path.Combine(dir, Path.GetFileNameWithoutExtension(gzName));
+        return File.Exists(gz) ? gz : File.Exists(raw) ? raw : null;
+    }
+
+    /// <summary>True when <paramref name="dir"/> holds all four Fashion-MNIST files (gzip or raw, see <see cref="FindFile"/>).</summary>
+    public static bool HasFiles(string dir) => Files.All(f => FindFile(dir, f) is not null);
+
+    /// <summary>The files of the four that <paramref name="dir"/> lacks (empty when it has none or all of them: not an IDX folder, or a complete one).</summary>
+    public static IReadOnlyList<string> MissingFiles(string dir)
+    {
+        var missing = Files.Where(f => FindFile(dir, f) is null).ToArray();
+        return missing.Length == Files.Length ? [] : missing;
+    }
 
     /// <summary>Loads the training and test sets from <paramref name="dir"/>, optionally only their first samples.</summary>
     /// <exception cref="FileNotFoundException">One of the four files is missing.</exception>
-    /// <exception cref="InvalidDataException">A file is malformed.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed, or the test images differ in size from the training images.</exception>
     public static (Dataset Train, Dataset Test) Load(string dir, int? trainLimit = null, int? testLimit = null)
     {
-        foreach (string f in Files)
-        {
-            string p = Path.Combine(dir, f);
-            if (!File.Exists(p)) throw new FileNotFoundException($"Fashion-MNIST file {p} not found", p);
-        }
-        var train = Idx.Load(Path.Combine(dir, TrainImagesFile), Path.Combine(dir, TrainLabelsFile), ClassNames, trainLimit);
-        var test = Idx.Load(Path.Combine(dir, TestImagesFile), Path.Combine(dir, TestLabelsFile), ClassNames, testLimit);
+        string Find(string f) => FindFile(dir, f) ?? throw new FileNotFoundException($"Fashion-MNIST file {Path.Combine(dir, f)} not found (nor gunzipped without .gz)", Path.Combine(dir, f));
+        string trainImages = Find(TrainImagesFile), trainLabels = Find(TrainLabelsFile), testImages = Find(TestImagesFile), testLabels = Find(TestLabelsFile);
+        // Both headers first: a test set of another image size fails now, not after every epoch.
+        var trainShape = Idx.ImageShape(trainImages);
+        var testShape = Idx.ImageShape(testImages);
+        if (trainShape != testShape)
+            throw new InvalidDataException($"{Path.GetFileName(testImages)} holds {testShape.Rows}x{testShape.Cols} images but {Path.GetFileName(trainImages)} holds {trainShape.Rows}x{trainShape.Cols}; a model trains on one size");
+        var train = Idx.Load(trainImages, trainLabels, ClassNames, trainLimit);
+        var test = Idx.Load(testImages, testLabels, ClassNames, testLimit);
         return (train, test);
     }
 }

@@ -27,6 +27,7 @@ public static class Npy
     /// <exception cref="InvalidDataException">The file is not a valid, supported .npy array.</exception>
     public static Tensor Read(string path)
     {
+        FileKind.EnsureReadableFile(path); // a FIFO would block the open, a device never end
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         return Read(stream, Path.GetFileName(path));
     }

@@ -6,6 +6,9 @@ using CameraCnn.Engine.IO;
 
 namespace CameraCnn.Engine.Teach;
 
+/// <summary>What <see cref="FeatureCache.Save"/> wrote: entries, file size, and entries left out to keep within the bound.</summary>
+public readonly record struct CacheFileReport(int Entries, long Bytes, int LeftOut);
+
 /// <summary>
 /// A thread-safe map from a sample key (e.g. file name + size + time, so a changed file misses) to its feature
 /// vector of <see cref="Dimension"/> floats, tagged with the backbone that computed them.
@@ -16,6 +19,8 @@ public sealed class FeatureCache
     private const int Version = 1;
     /// <summary>Bounds a file is checked against before anything is allocated.</summary>
     public const int MaxDimension = 1 << 16, MaxKeyBytes = 4096;
+    /// <summary>Default bound on a cache file: 256 MB, some 120 000 ResNet18 feature vectors.</summary>
+    public const long DefaultMaxFileBytes = 256L << 20;
 
     private readonly Dictionary<string, float[]> _entries = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
@@ -31,6 +36,12 @@ public sealed class FeatureCache
 
     public string Backbone { get; }
     public int Dimension { get; }
+
+    /// <summary>
+    /// The largest file <see cref="Save"/> writes. Entries beyond it stay in memory but are not saved (augmented copies
+    /// first, then by key order); <see cref="CacheFileReport.LeftOut"/> says how many.
+    /// </summary>
+    public long MaxFileBytes { get; init; } = DefaultMaxFileBytes;
 
     public int Count
     {
@@ -81,15 +92,26 @@ public sealed class FeatureCache
     }
 
     /// <summary>
-    /// Writes every entry to <paramref name="path"/> atomically (a crash mid-write leaves the previous file).
-    /// Format: "CCNNFEAT", int32 version, backbone string, int32 dimension, int32 count, then per entry the key string
-    /// and dimension float32s (little-endian; strings as BinaryWriter writes them).
+    /// Writes the entries to <paramref name="path"/> atomically (a crash mid-write leaves the previous file), at most
+    /// <see cref="MaxFileBytes"/> of them. Format: "CCNNFEAT", int32 version, backbone string, int32 dimension, int32
+    /// count, then per entry the key string and dimension float32s (little-endian; strings as BinaryWriter writes them).
     /// </summary>
     /// <exception cref="IOException">The file cannot be written; any previous file is untouched.</exception>
-    public void Save(string path)
+    public CacheFileReport Save(string path)
     {
         KeyValuePair<string, float[]>[] entries;
-        lock (_lock) entries = _entries.OrderBy(e => e.Key, StringComparer.Ordinal).ToArray();
+        lock (_lock) entries = _entries.OrderBy(e => e.Key.Contains('#') ? 1 : 0).ThenBy(e => e.Key, StringComparer.Ordinal).ToArray();
+        long bytes = HeaderBytes(), vector = 4L * Dimension;
+        int kept = 0;
+        while (kept < entries.Length)
+        {
+            long entry = StringBytes(entries[kept].Key) + vector;
+            if (bytes + entry > MaxFileBytes) break;
+            bytes += entry;
+            kept++;
+        }
+        var written = entries.AsSpan(0, kept).ToArray();
+        Array.Sort(written, (a, b) => StringComparer.Ordinal.Compare(a.Key, b.Key));
         AtomicFile.Write(path, stream =>
         {
             using var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
@@ -97,13 +119,24 @@ public sealed class FeatureCache
             w.Write(Version);
             w.Write(Backbone);
             w.Write(Dimension);
-            w.Write(entries.Length);
-            foreach (var (key, f) in entries)
+            w.Write(written.Length);
+            foreach (var (key, f) in written)
             {
                 w.Write(key);
                 foreach (float v in f) w.Write(v);
             }
         });
+        return new CacheFileReport(kept, bytes, entries.Length - kept);
+    }
+
+    private long HeaderBytes() => Magic.Length + 4 + StringBytes(Backbone) + 4 + 4;
+
+    /// <summary>Bytes BinaryWriter.Write(string) takes: a 7-bit-encoded length, then UTF-8.</summary>
+    private static long StringBytes(string s)
+    {
+        int n = Encoding.UTF8.GetByteCount(s), prefix = 1;
+        for (int v = n >> 7; v > 0; v >>= 7) prefix++;
+        return prefix + n;
     }
 
     /// <summary>

@@ -62,12 +62,28 @@ public sealed class TeachDataset
     private readonly List<TeachSample> _recent = []; // recorded by this instance, newest last (DeleteLast)
     private readonly List<string> _warnings = [];
     private readonly List<string> _foreign = [];
-    private int _version;
+    private int _version, _nested;
 
-    private TeachDataset(string directory) => Directory = directory;
+    private TeachDataset(string directory, string? testDirectory)
+    {
+        Directory = directory;
+        TestDirectory = testDirectory;
+    }
 
-    /// <summary>The data set's root folder (full path).</summary>
+    /// <summary>The data set's root folder (full path): the folder opened, or its train/ (see <see cref="TestDirectory"/>).</summary>
     public string Directory { get; }
+
+    /// <summary>
+    /// The held-out test/ folder when the folder opened has train/ and test/ sub-folders (<see cref="ImageFolderLayout"/>,
+    /// the rule `camcnn train` reads folders by): the classes and recordings are then those of train/. Else null.
+    /// </summary>
+    public string? TestDirectory { get; }
+
+    /// <summary>Image files in folders below the class folders: not samples (a class is one folder of images), counted.</summary>
+    public int NestedImages
+    {
+        get { lock (_lock) return _nested; }
+    }
 
     /// <summary>Test hook: opens the temp file a sample is written to (e.g. a stream that fails like a full disk).</summary>
     internal Func<string, Stream>? OpenTempFile { get; set; }
@@ -119,19 +135,25 @@ public sealed class TeachDataset
                 throw new IOException($"cannot create teach data folder {directory}: {OneLine(e.Message)}", e);
             }
         }
-        var ds = new TeachDataset(full);
+        var layout = ImageFolderLayout.Of(full);
+        var ds = new TeachDataset(Path.GetFullPath(layout.Train), layout.Test is null ? null : Path.GetFullPath(layout.Test));
         try
         {
             ds.Scan();
         }
-        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        catch (UnauthorizedAccessException e)
+        {
+            throw new IOException($"permission denied: cannot read teach data folder {directory}", e);
+        }
+        catch (IOException e)
         {
             throw new IOException($"cannot list teach data folder {directory}: {OneLine(e.Message)}", e);
         }
         return ds;
     }
 
-    private static readonly EnumerationOptions Listing = new() { RecurseSubdirectories = false }; // skips hidden entries
+    // Skips hidden entries; a folder we may not read is reported, not taken for an empty class.
+    private static readonly EnumerationOptions Listing = new() { RecurseSubdirectories = false, IgnoreInaccessible = false };
 
     private void Scan()
     {
@@ -164,14 +186,26 @@ public sealed class TeachDataset
         {
             foreach (var f in new DirectoryInfo(c.Directory).EnumerateFiles("*", Listing))
             {
-                if (ImageFolder.Extensions.Contains(f.Extension, StringComparer.OrdinalIgnoreCase)) files.Add(f);
+                // A FIFO or device named like an image would block or never end when read: skipped as foreign.
+                if (ImageFolder.IsImageFile(f.Name) && FileKind.Of(f.FullName) is PathKind.File or PathKind.Unknown) files.Add(f);
                 else _foreign.Add(f.FullName);
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (UnauthorizedAccessException)
+        {
+            _warnings.Add($"permission denied: cannot read class folder {c.Directory}; its frames are left out");
+            return;
+        }
+        catch (IOException e)
         {
             _warnings.Add($"cannot list {c.Directory}: {OneLine(e.Message)}");
             return;
+        }
+        var nested = ImageFolder.NestedImages(c.Directory).ToArray();
+        if (nested.Length > 0)
+        {
+            _nested += nested.Length;
+            _warnings.Add($"ignored {nested.Length} image(s) in folders below class folder {c.Name}, e.g. {nested[0]} (a class is one folder of images)");
         }
         // Recording order: write time, then name (names count up within a class name).
         foreach (var f in files.OrderBy(f => f.LastWriteTimeUtc).ThenBy(f => f.Name, StringComparer.Ordinal))

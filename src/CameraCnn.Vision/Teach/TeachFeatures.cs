@@ -24,6 +24,26 @@ public static class TeachFeatures
     /// <summary>The cache key of augmented copy <paramref name="copy"/> (1, 2, ...) of a sample.</summary>
     public static string AugmentedKey(string key, int copy) => $"{key}#aug{copy}";
 
+    /// <summary>The sample's key of a cache key: an augmented copy's key (<see cref="AugmentedKey"/>) without its "#augN".</summary>
+    public static string SampleKeyOf(string cacheKey)
+    {
+        int at = cacheKey.LastIndexOf("#aug", StringComparison.Ordinal);
+        return at > 0 && at + 4 < cacheKey.Length && !cacheKey.AsSpan(at + 4).ContainsAnyExceptInRange('0', '9') ? cacheKey[..at] : cacheKey;
+    }
+
+    /// <summary>
+    /// Drops from <paramref name="cache"/> every entry whose frame is no longer in <paramref name="dataset"/> (deleted,
+    /// or replaced: its key changed), augmented copies with their frame. Returns how many. Every writer of a cache calls
+    /// it before saving (the live session and `train --backbone`), so the file never outgrows the data set.
+    /// </summary>
+    public static int PruneCache(TeachDataset dataset, FeatureCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentNullException.ThrowIfNull(cache);
+        var live = dataset.Samples().Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
+        return cache.Prune(k => live.Contains(SampleKeyOf(k)));
+    }
+
     /// <summary>
     /// Makes sure the cache holds the features of <paramref name="sample"/> and of its first <paramref name="augment"/>
     /// augmented copies, running the backbone only for what is missing. Returns the number of forwards run, or -1 when

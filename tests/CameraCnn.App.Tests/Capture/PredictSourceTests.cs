@@ -141,7 +141,7 @@ public sealed class PredictSourceTests(ITestOutputHelper output) : CliTest(outpu
         Dir.Sub("empty");
         CliAssert.Error(Run("predict", "--model", model, "--source", "empty"), "no images", "empty");
         CliAssert.Error(Run("predict", "--model", model, "--source", "synthetic", "--image", "x.png"), "--image", "--source");
-        CliAssert.Error(Run("predict", "--model", model, "--source", "synthetic", "--frames", "0"), "--frames");
+        CliAssert.OutOfRange(Run("predict", "--model", model, "--source", "synthetic", "--frames", "0"), "--frames");
 
         string bad = Dir.Sub("bad");
         File.WriteAllBytes(Path.Combine(bad, "a.png"), TestData.RandomBytes(100, 1));

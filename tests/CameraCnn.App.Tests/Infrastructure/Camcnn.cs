@@ -52,11 +52,12 @@ public static class Camcnn
     /// Runs `dotnet camcnn.dll args` and waits for it; on timeout the process tree is killed and the test fails with
     /// whatever it printed so far. <paramref name="environment"/> entries with a null value are removed.
     /// </summary>
+    /// <param name="launcher">a program (and its arguments) to start dotnet through, e.g. setpriv to drop root's powers.</param>
     public static CliResult Run(IEnumerable<string> args, string? workingDirectory, IReadOnlyDictionary<string, string?>? environment = null,
-        TimeSpan? timeout = null)
+        TimeSpan? timeout = null, IReadOnlyList<string>? launcher = null)
     {
         string[] argv = args.ToArray();
-        var psi = new ProcessStartInfo(DotnetHost)
+        var psi = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : DotnetHost)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -67,6 +68,11 @@ public static class Camcnn
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (launcher is { Count: > 0 })
+        {
+            foreach (string a in launcher.Skip(1)) psi.ArgumentList.Add(a);
+            psi.ArgumentList.Add(DotnetHost);
+        }
         psi.ArgumentList.Add(DllPath);
         foreach (string a in argv) psi.ArgumentList.Add(a);
         if (environment is not null)
@@ -102,28 +108,48 @@ public static class Camcnn
     /// Runs <see cref="Program.Main"/> in this process with Console.Out/Error captured. Console redirection is
     /// process-wide, so in-process runs are serialised; use it only for quick commands (help, parse errors).
     /// </summary>
-    public static CliResult RunInProcess(params string[] args)
+    public static CliResult RunInProcess(params string[] args) => RunInProcess(TimeSpan.FromMinutes(5), args);
+
+    /// <summary>
+    /// As <see cref="RunInProcess(string[])"/>, on a thread of its own that may take at most <paramref name="timeout"/>:
+    /// a hang fails the test (the thread is left behind; nothing can stop it). An exception escaping Main is reported
+    /// as exit code -1 with the exception on stderr, as the real process would print it. Process-wide settings a command
+    /// changes (the engine's thread count) are put back afterwards.
+    /// </summary>
+    public static CliResult RunInProcess(TimeSpan timeout, params string[] args)
     {
         lock (ConsoleLock)
         {
             var oldOut = Console.Out;
             var oldErr = Console.Error;
+            int threads = Engine.Kernels.Parallelism.Threads;
             var stdout = new StringWriter();
             var stderr = new StringWriter();
             var clock = Stopwatch.StartNew();
-            int code;
+            int code = -1;
+            Exception? escaped = null;
+            var thread = new Thread(() =>
+            {
+                try { code = Program.Main(args); }
+                catch (Exception e) { escaped = e; }
+            }) { IsBackground = true, Name = "camcnn in-process" };
+            string line = "camcnn (in-process) " + string.Join(" ", args.Select(Quote));
             try
             {
-                Console.SetOut(stdout);
-                Console.SetError(stderr);
-                code = Program.Main(args);
+                Console.SetOut(TextWriter.Synchronized(stdout));
+                Console.SetError(TextWriter.Synchronized(stderr));
+                thread.Start();
+                if (!thread.Join(timeout))
+                    throw new XunitException($"timed out after {timeout.TotalSeconds:F0} s (a hang): {line}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
             }
             finally
             {
                 Console.SetOut(oldOut);
                 Console.SetError(oldErr);
+                Engine.Kernels.Parallelism.Threads = threads;
             }
-            return new CliResult("camcnn (in-process) " + string.Join(" ", args.Select(Quote)), code, stdout.ToString(), stderr.ToString(), clock.Elapsed);
+            if (escaped is not null) stderr.WriteLine($"Unhandled exception. {escaped}");
+            return new CliResult(line, code, stdout.ToString(), stderr.ToString(), clock.Elapsed);
         }
     }
 

@@ -39,6 +39,12 @@ public static partial class CliAssert
     public static string Error(CliResult r, params string[] mentions) => FailedCleanly(r, 1, false, mentions);
 
     /// <summary>
+    /// An option out of its range (or NaN/infinite): exit code 2, like a command line that does not parse, and stderr is
+    /// exactly one line "camcnn: error: ..." mentioning each of <paramref name="mentions"/>. Returns the error line.
+    /// </summary>
+    public static string OutOfRange(CliResult r, params string[] mentions) => FailedCleanly(r, 2, false, mentions);
+
+    /// <summary>
     /// A handled failure with exactly <paramref name="exitCode"/>: stderr is one line "camcnn: error: ..." (or, with
     /// <paramref name="progressNotesAllowed"/>, that line last after progress notes such as "data: ..." and
     /// "epoch 1/2: ..."), which mentions each of <paramref name="mentions"/> (case-insensitive). Returns the error line.

@@ -1,6 +1,8 @@
 // TestData (App part): inputs the CLI tests feed camcnn: Fashion-MNIST (the installed Debian package) and PNGs written
 // with OpenCV; the drawn-shapes ImageFolder and random bytes are shared with the Vision tests (tests/Shared/TestData.cs).
 using CameraCnn.Engine.Data;
+using CameraCnn.Engine.Models;
+using CameraCnn.Engine.Training;
 using OpenCvSharp;
 using Xunit.Sdk;
 
@@ -36,5 +38,19 @@ public static partial class TestData
             for (int x = 0; x < width; x++)
                 mat.Set(y, x, pixels[y * width + x]);
         if (!Cv2.ImWrite(path, mat)) throw new XunitException($"OpenCV could not write {path}");
+    }
+
+    /// <summary>
+    /// An untrained, seeded LeNet for <paramref name="size"/> x <paramref name="size"/> RGB images of
+    /// <paramref name="labels"/>, saved at <paramref name="path"/> (once): enough for run, predict, eval and infer to do
+    /// real work in milliseconds. Returns the path.
+    /// </summary>
+    public static string Classifier(string path, int size, IReadOnlyList<string> labels)
+    {
+        if (File.Exists(path)) return path;
+        var model = Model.Create("lenet", new Preprocessing { Channels = 3, Height = size, Width = size, ColorOrder = "rgb" }, labels);
+        Initializer.Initialize(model.Graph, seed: 1);
+        model.Save(path);
+        return path;
     }
 }

@@ -9,33 +9,6 @@ public sealed class IdxTests
 {
     private static readonly string[] ThreeClasses = ["a", "b", "c"];
 
-    private static byte[] ImagesBytes(int n, int rows, int cols, Func<int, byte>? pixel = null, int magic = 0x00000803)
-    {
-        var bytes = new byte[16 + n * rows * cols];
-        BinaryPrimitives.WriteInt32BigEndian(bytes, magic);
-        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4), n);
-        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(8), rows);
-        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(12), cols);
-        for (int i = 16; i < bytes.Length; i++) bytes[i] = (pixel ?? (j => (byte)(j * 7)))(i - 16);
-        return bytes;
-    }
-
-    private static byte[] LabelsBytes(params byte[] labels)
-    {
-        var bytes = new byte[8 + labels.Length];
-        BinaryPrimitives.WriteInt32BigEndian(bytes, 0x00000801);
-        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4), labels.Length);
-        labels.CopyTo(bytes, 8);
-        return bytes;
-    }
-
-    private static byte[] Gzip(byte[] bytes)
-    {
-        var ms = new MemoryStream();
-        using (var gz = new GZipStream(ms, CompressionLevel.Optimal, leaveOpen: true)) gz.Write(bytes);
-        return ms.ToArray();
-    }
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -43,8 +16,8 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string path = dir[gzip ? "imgs-idx3-ubyte.gz" : "imgs-idx3-ubyte"];
-        byte[] raw = ImagesBytes(3, 4, 5);
-        File.WriteAllBytes(path, gzip ? Gzip(raw) : raw);
+        byte[] raw = IdxBytes.Images(3, 4, 5);
+        File.WriteAllBytes(path, gzip ? IdxBytes.Gzip(raw) : raw);
 
         var t = Idx.ReadImages(path);
 
@@ -59,8 +32,8 @@ public sealed class IdxTests
         using var dir = new TempDir();
         string gzNoExt = dir["images"];
         string rawWithGz = dir["labels.gz"];
-        File.WriteAllBytes(gzNoExt, Gzip(ImagesBytes(2, 2, 2, _ => 255)));
-        File.WriteAllBytes(rawWithGz, LabelsBytes(1, 2));
+        File.WriteAllBytes(gzNoExt, IdxBytes.Gzip(IdxBytes.Images(2, 2, 2, _ => 255)));
+        File.WriteAllBytes(rawWithGz, IdxBytes.Labels(1, 2));
 
         Assert.All(Idx.ReadImages(gzNoExt).Data, v => Assert.Equal(1f, v));
         Assert.Equal([1, 2], Idx.ReadLabels(rawWithGz));
@@ -73,9 +46,9 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string images = dir["i"], labels = dir["l"];
-        byte[] rawImages = ImagesBytes(10, 2, 3);
-        File.WriteAllBytes(images, gzip ? Gzip(rawImages) : rawImages);
-        File.WriteAllBytes(labels, gzip ? Gzip(LabelsBytes(0, 1, 2, 0, 1, 2, 0, 1, 2, 0)) : LabelsBytes(0, 1, 2, 0, 1, 2, 0, 1, 2, 0));
+        byte[] rawImages = IdxBytes.Images(10, 2, 3);
+        File.WriteAllBytes(images, gzip ? IdxBytes.Gzip(rawImages) : rawImages);
+        File.WriteAllBytes(labels, gzip ? IdxBytes.Gzip(IdxBytes.Labels(0, 1, 2, 0, 1, 2, 0, 1, 2, 0)) : IdxBytes.Labels(0, 1, 2, 0, 1, 2, 0, 1, 2, 0));
 
         var t = Idx.ReadImages(images, limit: 4);
         Assert.Equal([4, 1, 2, 3], t.Shape);
@@ -91,8 +64,8 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string images = dir["i.gz"], labels = dir["l.gz"];
-        File.WriteAllBytes(images, Gzip(ImagesBytes(4, 3, 3)));
-        File.WriteAllBytes(labels, Gzip(LabelsBytes(2, 0, 1, 2)));
+        File.WriteAllBytes(images, IdxBytes.Gzip(IdxBytes.Images(4, 3, 3)));
+        File.WriteAllBytes(labels, IdxBytes.Gzip(IdxBytes.Labels(2, 0, 1, 2)));
 
         var ds = Idx.Load(images, labels, ThreeClasses);
         Assert.Equal(4, ds.Count);
@@ -108,8 +81,8 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string images = dir["imgs.gz"], labels = dir["labs.gz"];
-        File.WriteAllBytes(images, Gzip(ImagesBytes(5, 2, 2)));
-        File.WriteAllBytes(labels, Gzip(LabelsBytes(0, 1, 2, 0)));
+        File.WriteAllBytes(images, IdxBytes.Gzip(IdxBytes.Images(5, 2, 2)));
+        File.WriteAllBytes(labels, IdxBytes.Gzip(IdxBytes.Labels(0, 1, 2, 0)));
 
         var e = Assert.Throws<InvalidDataException>(() => Idx.Load(images, labels, ThreeClasses));
         Assert.Equal("imgs.gz has 5 images but labs.gz has 4 labels", e.Message);
@@ -121,8 +94,8 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string images = dir["i"], labels = dir["labels-idx1-ubyte"];
-        File.WriteAllBytes(images, ImagesBytes(2, 1, 1));
-        File.WriteAllBytes(labels, LabelsBytes(1, 7));
+        File.WriteAllBytes(images, IdxBytes.Images(2, 1, 1));
+        File.WriteAllBytes(labels, IdxBytes.Labels(1, 7));
         var e = Assert.Throws<InvalidDataException>(() => Idx.Load(images, labels, ThreeClasses));
         Assert.StartsWith("labels-idx1-ubyte: label 7", e.Message);
     }
@@ -132,15 +105,15 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string labels = dir["labels.idx"], images = dir["images.idx"];
-        File.WriteAllBytes(labels, LabelsBytes(1, 2));
-        File.WriteAllBytes(images, ImagesBytes(1, 2, 2));
+        File.WriteAllBytes(labels, IdxBytes.Labels(1, 2));
+        File.WriteAllBytes(images, IdxBytes.Images(1, 2, 2));
 
         var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(labels));
         Assert.StartsWith("labels.idx: bad magic 0x00000801, expected 0x00000803", e.Message);
         e = Assert.Throws<InvalidDataException>(() => Idx.ReadLabels(images));
         Assert.StartsWith("images.idx: bad magic 0x00000803, expected 0x00000801", e.Message);
 
-        File.WriteAllBytes(images, ImagesBytes(1, 2, 2, magic: 0x00000D03));   // float32 element type
+        File.WriteAllBytes(images, IdxBytes.Images(1, 2, 2, magic: 0x00000D03));   // float32 element type
         e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(images));
         Assert.Contains("not unsigned byte", e.Message);
 
@@ -154,7 +127,7 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string path = dir["imgs"];
-        File.WriteAllBytes(path, ImagesBytes(3, 4, 4)[..^10]);
+        File.WriteAllBytes(path, IdxBytes.Images(3, 4, 4)[..^10]);
         var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
         Assert.Equal("imgs: truncated: expected 48 bytes of image data, got 38", e.Message);
     }
@@ -164,7 +137,7 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string path = dir["imgs.gz"];
-        File.WriteAllBytes(path, Gzip(ImagesBytes(3, 4, 4)[..^10]));
+        File.WriteAllBytes(path, IdxBytes.Gzip(IdxBytes.Images(3, 4, 4)[..^10]));
         var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
         Assert.Equal("imgs.gz: truncated: expected 48 bytes of image data, got 38", e.Message);
     }
@@ -174,11 +147,11 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string path = dir["labs"];
-        File.WriteAllBytes(path, LabelsBytes(1, 2, 0)[..^1]);
+        File.WriteAllBytes(path, IdxBytes.Labels(1, 2, 0)[..^1]);
         var e = Assert.Throws<InvalidDataException>(() => Idx.ReadLabels(path));
         Assert.Equal("labs: truncated: expected 3 bytes of label data, got 2", e.Message);
 
-        File.WriteAllBytes(path, ImagesBytes(1, 2, 2)[..10]);
+        File.WriteAllBytes(path, IdxBytes.Images(1, 2, 2)[..10]);
         e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
         Assert.StartsWith("labs: truncated: expected a 16-byte IDX header", e.Message);
 
@@ -192,7 +165,7 @@ public sealed class IdxTests
         using var dir = new TempDir();
         string path = dir["cut.gz"];
         var rng = new Random(1);
-        byte[] gz = Gzip(ImagesBytes(50, 28, 28, _ => (byte)rng.Next(256)));
+        byte[] gz = IdxBytes.Gzip(IdxBytes.Images(50, 28, 28, _ => (byte)rng.Next(256)));
         File.WriteAllBytes(path, gz[..(gz.Length / 2)]);
         var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
         Assert.StartsWith("cut.gz: ", e.Message);
@@ -204,7 +177,7 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string path = dir["bad.gz"];
-        byte[] gz = Gzip(ImagesBytes(5, 8, 8));
+        byte[] gz = IdxBytes.Gzip(IdxBytes.Images(5, 8, 8));
         // First deflate byte: BFINAL=1, BTYPE=11 (reserved), which every inflater rejects.
         gz[10] = 0xFF;
         File.WriteAllBytes(path, gz);
@@ -239,9 +212,9 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         string path = dir["liar.gz"];
-        byte[] raw = ImagesBytes(2, 28, 28);
+        byte[] raw = IdxBytes.Images(2, 28, 28);
         BinaryPrimitives.WriteInt32BigEndian(raw.AsSpan(4), 1_000_000);   // 784 MB claimed, 1.5 KB present
-        File.WriteAllBytes(path, Gzip(raw));
+        File.WriteAllBytes(path, IdxBytes.Gzip(raw));
         var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
         Assert.Equal("liar.gz: truncated: expected 784000000 bytes of image data, got 1568", e.Message);
     }
@@ -251,6 +224,37 @@ public sealed class IdxTests
     {
         using var dir = new TempDir();
         Assert.Throws<FileNotFoundException>(() => Idx.ReadImages(dir["nope"]));
+    }
+}
+
+/// <summary>IDX files built in memory (the same layout as <see cref="IdxTests"/> writes).</summary>
+internal static class IdxBytes
+{
+    public static byte[] Images(int n, int rows, int cols, Func<int, byte>? pixel = null, int magic = 0x00000803)
+    {
+        var bytes = new byte[16 + n * rows * cols];
+        BinaryPrimitives.WriteInt32BigEndian(bytes, magic);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4), n);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(8), rows);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(12), cols);
+        for (int i = 16; i < bytes.Length; i++) bytes[i] = (pixel ?? (j => (byte)(j * 7)))(i - 16);
+        return bytes;
+    }
+
+    public static byte[] Labels(params byte[] labels)
+    {
+        var bytes = new byte[8 + labels.Length];
+        BinaryPrimitives.WriteInt32BigEndian(bytes, 0x00000801);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4), labels.Length);
+        labels.CopyTo(bytes, 8);
+        return bytes;
+    }
+
+    public static byte[] Gzip(byte[] bytes)
+    {
+        var ms = new MemoryStream();
+        using (var gz = new GZipStream(ms, CompressionLevel.Optimal, leaveOpen: true)) gz.Write(bytes);
+        return ms.ToArray();
     }
 }
 
@@ -289,6 +293,53 @@ public sealed class FashionMnistTests
         {
             Environment.SetEnvironmentVariable(FashionMnist.EnvironmentVariable, saved);
         }
+    }
+
+    /// <summary>The four files of a small 3-image Fashion-MNIST look-alike, each gzipped or not as <paramref name="gzip"/> says, under the usual names (gzipped ones keep .gz).</summary>
+    private static void WriteSet(TempDir dir, bool[] gzip, int testRows = 4)
+    {
+        string[] names = [FashionMnist.TrainImagesFile, FashionMnist.TrainLabelsFile, FashionMnist.TestImagesFile, FashionMnist.TestLabelsFile];
+        byte[][] raw = [IdxBytes.Images(3, 4, 5), IdxBytes.Labels(0, 1, 9), IdxBytes.Images(2, testRows, 5), IdxBytes.Labels(2, 3)];
+        for (int i = 0; i < 4; i++)
+            File.WriteAllBytes(dir[gzip[i] ? names[i] : Path.GetFileNameWithoutExtension(names[i])], gzip[i] ? IdxBytes.Gzip(raw[i]) : raw[i]);
+    }
+
+    [Theory]
+    [InlineData(false, false, false, false)]
+    [InlineData(true, false, true, false)]
+    public void RawIdxIsFoundUnderTheGunzippedNames(bool a, bool b, bool c, bool d)
+    {
+        // README says "gzip or raw": `gunzip *.gz` leaves train-images-idx3-ubyte etc., which used to be "no class sub-folders".
+        using var dir = new TempDir();
+        WriteSet(dir, [a, b, c, d]);
+        Assert.True(FashionMnist.HasFiles(dir.Path));
+        Assert.Empty(FashionMnist.MissingFiles(dir.Path));
+        var (train, test) = FashionMnist.Load(dir.Path);
+        Assert.Equal([3, 1, 4, 5], train.Images.Shape);
+        Assert.Equal([0, 1, 9], train.Labels);
+        Assert.Equal([2, 3], test.Labels);
+    }
+
+    [Fact]
+    public void A_partial_idx_folder_names_what_is_missing()
+    {
+        using var dir = new TempDir();
+        WriteSet(dir, [false, false, false, false]);
+        File.Delete(dir["t10k-labels-idx1-ubyte"]);
+        Assert.False(FashionMnist.HasFiles(dir.Path));
+        Assert.Equal([FashionMnist.TestLabelsFile], FashionMnist.MissingFiles(dir.Path));
+        Assert.Empty(FashionMnist.MissingFiles(Directory.CreateDirectory(dir["empty"]).FullName));
+    }
+
+    [Fact]
+    public void A_test_set_of_another_image_size_fails_before_any_training()
+    {
+        // It used to fail only when the test accuracy was computed, after every epoch.
+        using var dir = new TempDir();
+        WriteSet(dir, [true, true, true, true], testRows: 6);
+        var e = Assert.Throws<InvalidDataException>(() => FashionMnist.Load(dir.Path));
+        Assert.Contains("6x5 images", e.Message);
+        Assert.Contains("4x5", e.Message);
     }
 
     [Fact]

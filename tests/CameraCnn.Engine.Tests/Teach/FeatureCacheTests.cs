@@ -21,6 +21,32 @@ public sealed class FeatureCacheTests : IDisposable
     }
 
     [Fact]
+    public void The_file_is_bounded_and_the_report_says_what_it_holds()
+    {
+        // 50 entries of 8 floats and a ~20-byte key each are ~2.6 KB; a 1 KB bound keeps the first entries by key and
+        // says how many stayed in memory only (augmented copies would go first).
+        var cache = Filled(50);
+        cache.Set("frame_000000.png|1234|0#aug1", new float[8]);
+        var bounded = new FeatureCache("tiny", 8) { MaxFileBytes = 1024 };
+        var key = new float[8];
+        foreach (int e in Enumerable.Range(0, 50)) { cache.TryGet($"frame_{e:D6}.png|1234|{e}", key); bounded.Set($"frame_{e:D6}.png|1234|{e}", key); }
+        bounded.Set("frame_000000.png|1234|0#aug1", new float[8]);
+        string path = _dir["bounded.bin"];
+        var report = bounded.Save(path);
+        Assert.True(new FileInfo(path).Length <= 1024, $"{new FileInfo(path).Length} bytes");
+        Assert.Equal(new FileInfo(path).Length, report.Bytes);
+        Assert.Equal(51, report.Entries + report.LeftOut);
+        Assert.True(report.LeftOut > 0);
+        var back = FeatureCache.Load(path, "tiny", 8);
+        Assert.Equal(report.Entries, back.Count);
+        Assert.False(back.Contains("frame_000000.png|1234|0#aug1")); // the augmented copy went first
+        Assert.True(back.Contains("frame_000000.png|1234|0"));
+
+        var whole = cache.Save(_dir["whole.bin"]);
+        Assert.Equal((51, 0, new FileInfo(_dir["whole.bin"]).Length), (whole.Entries, whole.LeftOut, whole.Bytes));
+    }
+
+    [Fact]
     public void Saved_features_load_back_exactly()
     {
         var cache = Filled(50);

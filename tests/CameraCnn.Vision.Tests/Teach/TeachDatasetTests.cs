@@ -3,6 +3,7 @@
 // a full disk that stops with a message while every sample saved before stays.
 using CameraCnn.Engine.Teach;
 using CameraCnn.Vision;
+using CameraCnn.Tests.Shared;
 using CameraCnn.Vision.Teach;
 using OpenCvSharp;
 
@@ -49,6 +50,51 @@ public sealed class TeachDatasetTests : IDisposable
         // Numbering goes on after the highest file there; the deleted 000003's name is free again, and its new content
         // gets a new cache key (name, size and write time), so stale features cannot be picked up.
         Assert.Equal(["class1_000001.png", "class1_000002.png", "class1_000003.png"], names);
+    }
+
+    [Fact]
+    public void Prune_cache_drops_deleted_and_replaced_frames_with_their_augmented_copies_only()
+    {
+        string root = _dir["data"];
+        var ds = TeachDataset.Open(root);
+        for (int t = 0; t < 3; t++)
+        {
+            using var f = Frame(0, t);
+            ds.Add(0, f);
+        }
+        var samples = ds.Samples();
+        var cache = new Engine.Teach.FeatureCache("tiny", 2);
+        foreach (var s in samples)
+        {
+            cache.Set(s.Key, [1, 2]);
+            cache.Set(TeachFeatures.AugmentedKey(s.Key, 1), [3, 4]);
+        }
+        cache.Set("gone.png|10|1", [0, 0]);
+        cache.Set("gone.png|10|1#aug2", [0, 0]);
+        cache.Set("odd#name.png|10|1", [0, 0]); // a '#' in a file name is not an augmented copy
+        Assert.Equal(3, TeachFeatures.PruneCache(ds, cache));
+        Assert.Equal(6, cache.Count);
+        ds.DeleteLast();
+        Assert.Equal(2, TeachFeatures.PruneCache(ds, cache)); // the frame and its copy
+        Assert.True(cache.Contains(TeachFeatures.AugmentedKey(samples[0].Key, 1)));
+    }
+
+    [NeedsFact(Need.Fifo)]
+    public void Nested_images_are_counted_and_special_files_are_foreign()
+    {
+        string root = _dir["data"];
+        Directory.CreateDirectory(Path.Combine(root, "cat", "more"));
+        using (var f = Frame(0, 0))
+        {
+            Cv2.ImWrite(Path.Combine(root, "cat", "1.png"), f);
+            Cv2.ImWrite(Path.Combine(root, "cat", "more", "2.png"), f);
+        }
+        SpecialFiles.MakeFifo(Path.Combine(root, "cat", "pipe.png")); // would block a reader
+        var ds = TeachDataset.Open(root);
+        Assert.Equal(1, ds.Class(0)!.Count);
+        Assert.Equal(1, ds.NestedImages);
+        Assert.Contains(ds.Warnings, w => w.Contains("ignored 1 image(s) in folders below class folder cat"));
+        Assert.Equal([Path.Combine(ds.Directory, "cat", "pipe.png")], ds.ForeignFilePaths);
     }
 
     [Fact]
