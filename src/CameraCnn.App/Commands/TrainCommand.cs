@@ -39,13 +39,15 @@ public static class TrainCommand
         var hidden = new Option<int>("--hidden") { Description = "with --backbone: hidden ReLU units before the output layer (0: none)", DefaultValueFactory = _ => 0 };
         var augment = new Option<int>("--augment") { Description = "with --backbone: augmented copies (flip, crop, colour jitter) per training image, one backbone forward each", DefaultValueFactory = _ => 0 };
         var noCache = new Option<bool>("--no-cache") { Description = "with --backbone: neither read nor write the feature cache" };
+        var fineTune = new Option<int>("--fine-tune") { Description = FineTuneHelp, DefaultValueFactory = _ => 0 };
+        var backboneLr = new Option<float?>("--backbone-lr") { Description = "with --fine-tune: learning rate of the backbone's blocks (default 1e-4; --lr is the head's, default 1e-3 then)" };
 
         var cmd = new Command("train", "Train a CNN from scratch (or, with --backbone, a head on a pretrained backbone) and save it as ONNX (labels and preprocessing in its metadata).")
         {
             data, arch, epochs, batch, lr, decay, momentum, lrDecay, optimizer, seed, output, json, limit, inputSize, gray, valFraction, threads,
-            backbone, hidden, augment, noCache,
+            backbone, hidden, augment, noCache, fineTune, backboneLr,
         };
-        cmd.SetAction(r => CliRunner.Run(() => r.GetValue(backbone) is { } b ? RunTeach(r, b) : Run(new Args(
+        cmd.SetAction(r => CliRunner.Run(() => r.GetValue(backbone) is { } b ? RunTeach(r, b) : NotFineTuned(r) ?? Run(new Args(
             r.GetValue(data)!, r.GetValue(arch)!, r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(decay),
             r.GetValue(momentum), r.GetValue(lrDecay), r.GetValue(optimizer)!, r.GetValue(seed), r.GetValue(output)!, r.GetValue(json),
             r.GetValue(limit), r.GetValue(inputSize), r.GetValue(gray), r.GetValue(valFraction), r.GetValue(threads)))));
@@ -57,10 +59,35 @@ public static class TrainCommand
             foreach (Option o in new Option[] { arch, lrDecay, limit, inputSize, gray })
                 if (r.GetResult(o) is { Implicit: false }) throw new CliException($"{o.Name} does not apply with --backbone");
             if (r.GetValue(threads) is { } t) Parallelism.Threads = t;
+            if (r.GetValue(fineTune) is var blocks and not 0)
+            {
+                if (blocks < 0) throw new CliException($"--fine-tune must be 0 (head only) or a number of residual blocks, not {blocks}", Program.UsageError);
+                return FineTuneCommand.Run(new FineTuneArgs(r.GetValue(data)!, backboneName, r.GetValue(output)!, r.GetValue(json), blocks,
+                    Given(epochs), Given(batch), Given(lr), r.GetValue(backboneLr), Given(decay),
+                    r.GetResult(optimizer) is { Implicit: false } ? r.GetValue(optimizer) : null,
+                    Given(valFraction), r.GetValue(seed), r.GetValue(hidden), r.GetValue(augment), r.GetValue(noCache)));
+            }
+            if (r.GetResult(backboneLr) is { Implicit: false }) throw new CliException("--backbone-lr applies only with --fine-tune", Program.UsageError);
             return TeachTrainCommand.Run(new TeachTrainArgs(r.GetValue(data)!, backboneName, r.GetValue(output)!, r.GetValue(json),
                 Given(epochs), Given(batch), Given(lr), Given(decay), r.GetResult(optimizer) is { Implicit: false } ? r.GetValue(optimizer) : null,
                 Given(valFraction), r.GetValue(seed), r.GetValue(hidden), r.GetValue(augment), r.GetValue(noCache)));
         }
+    }
+
+    private const string FineTuneHelp =
+        "with --backbone: also train the backbone's last N residual blocks (resnet18 has 9), not only the head: their " +
+        "input (the cut) is computed once per image and cached in DATA/.camcnn-activations-*.bin; a head is trained on the " +
+        "frozen features first, then the blocks (--backbone-lr) and the head (--lr) together for up to --epochs (default 10, " +
+        "stopping after 3 without a better validation accuracy; the best epoch is kept). Batch norm in those blocks keeps " +
+        "its running statistics (inference mode); its scale and shift train. 0: head only";
+
+    /// <summary>--fine-tune and --backbone-lr without --backbone: a usage error (null when neither is given).</summary>
+    private static int? NotFineTuned(ParseResult r)
+    {
+        foreach (var name in new[] { "--fine-tune", "--backbone-lr" })
+            if (r.GetResult(name) is System.CommandLine.Parsing.OptionResult { Implicit: false })
+                throw new CliException($"{name} needs --backbone (it fine-tunes a pretrained backbone)", Program.UsageError);
+        return null;
     }
 
     private sealed record Args(string Data, string Arch, int Epochs, int Batch, float Lr, float WeightDecay, float Momentum, float LrDecay,
