@@ -112,6 +112,11 @@ public sealed class Conv2d : Layer
         Tensor x = inputs[0];
         Tensor? dX = dInputs[0];
         int N = x.N, C = x.C, H = x.H, W = x.W, OH = output.H, OW = output.W, P = OH * OW;
+        if (P < BatchedColumns && N > 1)
+        {
+            BackwardBatched(x, dX, dOutput, output);
+            return;
+        }
         int cg = GroupIn, og = GroupOut, rows = ColRows, wLen = Weight.Value.Length;
         float[] w = Weight.Value.Data, xd = x.Data, dy = dOutput.Data;
         int workers = Parallelism.WorkerCount(N, 1);
@@ -147,9 +152,21 @@ public sealed class Conv2d : Layer
                     }
                 }
         });
+        SumPartials(workers, wLen);
+        AddBiasGradient(dOutput, N, P);
+    }
+
+    /// <summary>Adds the workers' dW partials into Weight.Grad in worker order (the same sum for the same thread count).</summary>
+    private void SumPartials(int workers, int wLen)
+    {
         Span<float> dWTotal = Weight.Grad.Data;
         for (int t = 0; t < workers; t++)
             System.Numerics.Tensors.TensorPrimitives.Add(dWTotal, _dWPartial[t].AsSpan(0, wLen), dWTotal);
+    }
+
+    private void AddBiasGradient(Tensor dOutput, int N, int P)
+    {
+        float[] dy = dOutput.Data;
         if (Bias is not null)
         {
             float[] db = Bias.Grad.Data;
@@ -157,5 +174,85 @@ public sealed class Conv2d : Layer
                 for (int k = 0; k < OutChannels; k++)
                     db[k] += System.Numerics.Tensors.TensorPrimitives.Sum(dy.AsSpan((n * OutChannels + k) * P, P));
         }
+    }
+
+    /// <summary>
+    /// Below this many output pixels per image the backward batches images into one GEMM (ResNet's 7x7 and 14x14 maps);
+    /// benchmarks set 0 to time the image-by-image backward against it.
+    /// </summary>
+    internal static int BatchedColumns = 256;
+
+    // Per-worker scratch of the batched backward: im2col of a chunk of images side by side, dY of the chunk, one image's col.
+    private float[][] _chunkCols = [], _chunkDy = [];
+
+    /// <summary>
+    /// The backward for small maps: a per-image product has only P = OH*OW columns (49 at 7x7), so K of the dW product and
+    /// N of the dX product are tiny and the GEMM spends its time on C. Images are taken S at a time with their columns side
+    /// by side, col_S [rows, S*P] and dY_S [og, S*P]: dW_g += dY_S col_S^T and dcol_S = W_g^T dY_S (eq. 13-14) are then
+    /// products of depth and width S*P; dcol_S is folded back image by image. Workers take whole chunks.
+    /// </summary>
+    private void BackwardBatched(Tensor x, Tensor? dX, Tensor dOutput, Tensor output)
+    {
+        int N = x.N, C = x.C, H = x.H, W = x.W, OH = output.H, OW = output.W, P = OH * OW;
+        int cg = GroupIn, og = GroupOut, rows = ColRows, wLen = Weight.Value.Length;
+        float[] w = Weight.Value.Data, xd = x.Data, dy = dOutput.Data;
+        int threads = Parallelism.Threads;
+        // Chunks of about BatchedColumns columns, a multiple of the thread count so workers get equal shares.
+        int chunks = Math.Min(N, Math.Max(1, (N * P + BatchedColumns - 1) / BatchedColumns));
+        chunks = Math.Min(N, (chunks + threads - 1) / threads * threads);
+        int maxImages = (N + chunks - 1) / chunks;
+        int workers = Parallelism.WorkerCount(chunks, 1);
+        _ = Workspace(ref _cols, threads - 1, 0);
+        _ = Workspace(ref _dWPartial, threads - 1, 0);
+        _ = Workspace(ref _chunkCols, threads - 1, 0);
+        _ = Workspace(ref _chunkDy, threads - 1, 0);
+        for (int t = 0; t < workers; t++) Workspace(ref _dWPartial, t, wLen).Clear();
+        Parallelism.For(chunks, 1, (c0, c1, worker) =>
+        {
+            Span<float> dW = Workspace(ref _dWPartial, worker, wLen);
+            Span<float> one = Workspace(ref _cols, worker, rows * P);
+            Span<float> cols = Workspace(ref _chunkCols, worker, rows * maxImages * P);
+            Span<float> dyS = Workspace(ref _chunkDy, worker, og * maxImages * P);
+            for (int chunk = c0; chunk < c1; chunk++)
+            {
+                int n0 = (int)((long)N * chunk / chunks), n1 = (int)((long)N * (chunk + 1) / chunks), S = n1 - n0, SP = S * P;
+                for (int g = 0; g < Groups; g++)
+                {
+                    for (int s = 0; s < S; s++)
+                    {
+                        int n = n0 + s;
+                        ReadOnlySpan<float> xg = xd.AsSpan((n * C + g * cg) * H * W, cg * H * W);
+                        ReadOnlySpan<float> col = xg;
+                        if (!Pointwise)
+                        {
+                            Im2Col.Unfold(xg, cg, H, W, Window, OH, OW, one);
+                            col = one;
+                        }
+                        for (int r = 0; r < rows; r++) col.Slice(r * P, P).CopyTo(cols.Slice(r * SP + s * P, P));
+                        for (int o = 0; o < og; o++)
+                            dy.AsSpan((n * OutChannels + g * og + o) * P, P).CopyTo(dyS.Slice(o * SP + s * P, P));
+                    }
+                    // dW_g [og, rows] += dY_S [og, SP] * col_S^T [SP, rows]   (eq. 13)
+                    Gemm.Multiply(false, true, og, rows, SP, dyS, SP, cols, SP, dW.Slice(g * og * rows, og * rows), rows, true);
+                    if (dX is null) continue;
+                    // dcol_S [rows, SP] = W_g^T [rows, og] * dY_S [og, SP], then each image's columns folded into dX (eq. 14)
+                    Gemm.Multiply(true, false, rows, SP, og, w.AsSpan(g * og * rows, og * rows), rows, dyS, SP, cols, SP, false);
+                    for (int s = 0; s < S; s++)
+                    {
+                        Span<float> dxg = dX.Data.AsSpan(((n0 + s) * C + g * cg) * H * W, cg * H * W);
+                        if (Pointwise)
+                        {
+                            for (int r = 0; r < rows; r++)
+                                System.Numerics.Tensors.TensorPrimitives.Add(dxg.Slice(r * P, P), cols.Slice(r * SP + s * P, P), dxg.Slice(r * P, P));
+                            continue;
+                        }
+                        for (int r = 0; r < rows; r++) cols.Slice(r * SP + s * P, P).CopyTo(one.Slice(r * P, P));
+                        Im2Col.FoldAdd(one, cg, H, W, Window, OH, OW, dxg);
+                    }
+                }
+            }
+        });
+        SumPartials(workers, wLen);
+        AddBiasGradient(dOutput, N, P);
     }
 }

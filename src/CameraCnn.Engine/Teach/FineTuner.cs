@@ -144,9 +144,7 @@ public static class FineTuner
         progress?.Report(new FineTuneProgress(0, options.Epochs, 0, 0, headOnly.Loss, headOnly.TrainAccuracy, headOnly.ValAccuracy, true, clock.Elapsed.TotalSeconds));
 
         // 2. Blocks + head together, from there.
-        int[] featureShape = TeachModel.OutputShape(part);
-        featureShape[0] = -1;
-        var model = new Model(GraphChain.Chain(part, head.ToGraph(featureShape)), head.Labels);
+        var model = ChainHead(part, head);
         var graph = model.Graph;
         var isBlock = new HashSet<string>(blockNodes, StringComparer.Ordinal);
         var blockParams = graph.Nodes.Where(n => isBlock.Contains(n.Name)).SelectMany(n => n.Layer!.Parameters).ToArray();
@@ -175,13 +173,9 @@ public static class FineTuner
             {
                 cancel.ThrowIfCancellationRequested();
                 var rows = order.AsSpan(b * options.BatchSize, Math.Min(options.BatchSize, order.Length - b * options.BatchSize));
-                var x = batch.Fill(rows, remap);
-                graph.Forward(x, training: false); // batch norm on its running statistics (see the header)
-                float loss = Loss.SoftmaxCrossEntropy(model.Logits.Output, batch.Labels(rows.Length), dLogits, out int correct);
+                float loss = LossAndGradients(model, batch.Fill(rows, remap), batch.Labels(rows.Length), dLogits, out int correct);
                 if (!float.IsFinite(loss))
                     throw new DivergedException($"the loss became {loss} at epoch {epoch}, batch {b + 1}/{batches}; lower the learning rates");
-                foreach (var o in optimizers) o.ZeroGrad();
-                graph.Backward(model.Logits, dLogits);
                 foreach (var o in optimizers) o.Step();
                 lossSum += (double)loss * rows.Length;
                 correctSum += correct;
@@ -216,6 +210,30 @@ public static class FineTuner
         return new FineTuneResult(cut.Node.Name, cut.Blocks, cut.TotalBlocks, weights, tuned, headOnly,
             valIdx.Length > 0 ? best.Accuracy : float.NaN, valIdx.Length > 0 ? best.Loss : float.NaN, best.Confusion,
             bestEpoch, epochsRun, trainIdx.Length, valIdx.Length, clock.Elapsed.TotalSeconds, history);
+    }
+
+    /// <summary>The trained part (input: activations at the cut) followed by <paramref name="head"/>: the graph that trains.</summary>
+    internal static Model ChainHead(Graph part, ClassifierHead head)
+    {
+        int[] featureShape = TeachModel.OutputShape(part);
+        featureShape[0] = -1;
+        return new Model(GraphChain.Chain(part, head.ToGraph(featureShape)), head.Labels);
+    }
+
+    /// <summary>
+    /// One step's forward and backward: softmax cross-entropy of the model's logits on a batch of activations, every
+    /// parameter gradient set to its derivative (zeroed first). The forward runs in inference mode, so batch norm uses its
+    /// running statistics and its backward treats them as constants. Returns the mean loss (NaN or infinite: stop).
+    /// </summary>
+    internal static float LossAndGradients(Model model, Tensor x, ReadOnlySpan<int> labels, Tensor dLogits, out int correct)
+    {
+        var graph = model.Graph;
+        graph.Forward(x, training: false);
+        float loss = Loss.SoftmaxCrossEntropy(model.Logits.Output, labels, dLogits, out correct);
+        if (!float.IsFinite(loss)) return loss;
+        graph.ZeroGrad();
+        graph.Backward(model.Logits, dLogits);
+        return loss;
     }
 
     private static Optimizer NewOptimizer(FineTuneOptions o, IEnumerable<Parameter> parameters, float lr) => o.Optimizer switch
