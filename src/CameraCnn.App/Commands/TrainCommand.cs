@@ -40,12 +40,13 @@ public static class TrainCommand
         var augment = new Option<int>("--augment") { Description = "with --backbone: augmented copies (flip, crop, colour jitter) per training image, one backbone forward each", DefaultValueFactory = _ => 0 };
         var noCache = new Option<bool>("--no-cache") { Description = "with --backbone: neither read nor write the feature cache" };
         var fineTune = new Option<int>("--fine-tune") { Description = FineTuneHelp, DefaultValueFactory = _ => 0 };
+        var patience = new Option<int?>("--patience") { Description = "with --fine-tune: stop after this many epochs without a better validation accuracy (default 3; 0: run every epoch)" };
         var backboneLr = new Option<float?>("--backbone-lr") { Description = "with --fine-tune: learning rate of the backbone's blocks (default 1e-4; --lr is the head's, default 1e-3 then)" };
 
         var cmd = new Command("train", "Train a CNN from scratch (or, with --backbone, a head on a pretrained backbone) and save it as ONNX (labels and preprocessing in its metadata).")
         {
             data, arch, epochs, batch, lr, decay, momentum, lrDecay, optimizer, seed, output, json, limit, inputSize, gray, valFraction, threads,
-            backbone, hidden, augment, noCache, fineTune, backboneLr,
+            backbone, hidden, augment, noCache, fineTune, backboneLr, patience,
         };
         cmd.SetAction(r => CliRunner.Run(() => r.GetValue(backbone) is { } b ? RunTeach(r, b) : NotFineTuned(r) ?? Run(new Args(
             r.GetValue(data)!, r.GetValue(arch)!, r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(decay),
@@ -65,9 +66,10 @@ public static class TrainCommand
                 return FineTuneCommand.Run(new FineTuneArgs(r.GetValue(data)!, backboneName, r.GetValue(output)!, r.GetValue(json), blocks,
                     Given(epochs), Given(batch), Given(lr), r.GetValue(backboneLr), Given(decay),
                     r.GetResult(optimizer) is { Implicit: false } ? r.GetValue(optimizer) : null,
-                    Given(valFraction), r.GetValue(seed), r.GetValue(hidden), r.GetValue(augment), r.GetValue(noCache)));
+                    Given(valFraction), r.GetValue(seed), r.GetValue(hidden), r.GetValue(augment), r.GetValue(noCache), r.GetValue(patience)));
             }
-            if (r.GetResult(backboneLr) is { Implicit: false }) throw new CliException("--backbone-lr applies only with --fine-tune", Program.UsageError);
+            foreach (Option o in new Option[] { backboneLr, patience })
+                if (r.GetResult(o) is { Implicit: false }) throw new CliException($"{o.Name} applies only with --fine-tune", Program.UsageError);
             return TeachTrainCommand.Run(new TeachTrainArgs(r.GetValue(data)!, backboneName, r.GetValue(output)!, r.GetValue(json),
                 Given(epochs), Given(batch), Given(lr), Given(decay), r.GetResult(optimizer) is { Implicit: false } ? r.GetValue(optimizer) : null,
                 Given(valFraction), r.GetValue(seed), r.GetValue(hidden), r.GetValue(augment), r.GetValue(noCache)));
@@ -84,7 +86,7 @@ public static class TrainCommand
     /// <summary>--fine-tune and --backbone-lr without --backbone: a usage error (null when neither is given).</summary>
     private static int? NotFineTuned(ParseResult r)
     {
-        foreach (var name in new[] { "--fine-tune", "--backbone-lr" })
+        foreach (var name in new[] { "--fine-tune", "--backbone-lr", "--patience" })
             if (r.GetResult(name) is System.CommandLine.Parsing.OptionResult { Implicit: false })
                 throw new CliException($"{name} needs --backbone (it fine-tunes a pretrained backbone)", Program.UsageError);
         return null;

@@ -14,7 +14,7 @@ namespace CameraCnn.App.Teach;
 /// <summary>The options of `camcnn train --backbone --fine-tune N` (null: the fine-tuning default).</summary>
 internal sealed record FineTuneArgs(
     string Data, string Backbone, string Out, bool Json, int Blocks, int? Epochs, int? Batch, float? Lr, float? BackboneLr,
-    float? WeightDecay, string? Optimizer, double? ValFraction, int Seed, int Hidden, int Augment, bool NoCache);
+    float? WeightDecay, string? Optimizer, double? ValFraction, int Seed, int Hidden, int Augment, bool NoCache, int? Patience);
 
 internal static class FineTuneCommand
 {
@@ -30,6 +30,7 @@ internal static class FineTuneCommand
             BackboneLearningRate = a.BackboneLr ?? defaults.BackboneLearningRate,
             WeightDecay = a.WeightDecay ?? defaults.WeightDecay,
             Optimizer = a.Optimizer ?? defaults.Optimizer,
+            Patience = a.Patience ?? defaults.Patience,
             Head = defaults.Head with { ValFraction = a.ValFraction ?? defaults.Head.ValFraction, Seed = a.Seed, Hidden = a.Hidden },
         };
         try
@@ -116,6 +117,8 @@ internal static class FineTuneCommand
                 ["epochs_run"] = r.EpochsRun,
                 ["best_epoch"] = r.BestEpoch,
                 ["epoch_val_accuracy"] = r.History.Select(h => Rounded(h.ValAccuracy)).ToArray(),
+                // Wall time of each epoch (its batches and its validation), for the per-epoch cost against the frame count.
+                ["epoch_seconds"] = r.History.Select((h, i) => Math.Round(h.Seconds - (i == 0 ? r.HeadSeconds : r.History[i - 1].Seconds), 2)).ToArray(),
                 ["samples"] = outcome.Samples,
                 ["train_samples"] = r.TrainSamples,
                 ["val_samples"] = r.ValSamples,

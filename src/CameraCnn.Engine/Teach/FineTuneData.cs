@@ -11,11 +11,7 @@ namespace CameraCnn.Engine.Teach;
 public sealed class FineTuneData
 {
     private readonly List<string> _keys = [];
-    private readonly List<int> _labels = [], _groups = [];
-    private readonly List<bool> _augmented = [];
-    private readonly string[] _classNames;
-    private readonly int[] _classIndices;
-    private int _nextGroup;
+    private readonly SampleBook _book;
 
     /// <param name="cache">where the activations are (every key added must be in it).</param>
     /// <param name="classNames">one name per label 0, 1, ...; classes without samples are left out of the result.</param>
@@ -23,20 +19,16 @@ public sealed class FineTuneData
     public FineTuneData(ActivationCache cache, IReadOnlyList<string> classNames, IReadOnlyList<int>? classIndices = null)
     {
         ArgumentNullException.ThrowIfNull(cache);
-        ArgumentNullException.ThrowIfNull(classNames);
-        if (classIndices is not null && classIndices.Count != classNames.Count)
-            throw new ArgumentException($"{classIndices.Count} class indices for {classNames.Count} classes", nameof(classIndices));
+        _book = new SampleBook(classNames, classIndices);
         Cache = cache;
-        _classNames = classNames.ToArray();
-        _classIndices = classIndices?.ToArray() ?? Enumerable.Range(0, _classNames.Length).ToArray();
     }
 
     public ActivationCache Cache { get; }
-    public IReadOnlyList<string> ClassNames => _classNames;
-    public IReadOnlyList<int> ClassIndices => _classIndices;
-    public int Count => _keys.Count;
+    public IReadOnlyList<string> ClassNames => _book.ClassNames;
+    public IReadOnlyList<int> ClassIndices => _book.ClassIndices;
+    public int Count => _book.Count;
     /// <summary>Samples that are not augmented copies.</summary>
-    public int OriginalCount => _augmented.Count(a => !a);
+    public int OriginalCount => _book.OriginalCount;
     /// <summary>Every sample's cache key, in order.</summary>
     public IReadOnlyList<string> Keys => _keys;
 
@@ -49,28 +41,17 @@ public sealed class FineTuneData
     public int Add(int label, string key, int group = -1, bool augmented = false)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if ((uint)label >= (uint)_classNames.Length) throw new ArgumentOutOfRangeException(nameof(label), $"label {label} is not one of the {_classNames.Length} classes");
+        _book.Check(label, group);
         if (!Cache.Contains(key)) throw new ArgumentException($"the activation cache has no entry '{key}'", nameof(key));
-        if (group >= _nextGroup) throw new ArgumentException($"group {group} was not returned by an earlier Add", nameof(group));
-        if (group < 0) group = _nextGroup++;
         _keys.Add(key);
-        _labels.Add(label);
-        _groups.Add(group);
-        _augmented.Add(augmented);
-        return group;
+        return _book.Add(label, group, augmented);
     }
 
     /// <summary>Original (not augmented) samples per class.</summary>
-    public int[] CountPerClass()
-    {
-        var counts = new int[_classNames.Length];
-        for (int i = 0; i < _labels.Count; i++)
-            if (!_augmented[i]) counts[_labels[i]]++;
-        return counts;
-    }
+    public int[] CountPerClass() => _book.CountPerClass();
 
     internal string Key(int i) => _keys[i];
-    internal int Label(int i) => _labels[i];
-    internal int Group(int i) => _groups[i];
-    internal bool IsAugmented(int i) => _augmented[i];
+    internal int Label(int i) => _book.Label(i);
+    internal int Group(int i) => _book.Group(i);
+    internal bool IsAugmented(int i) => _book.IsAugmented(i);
 }

@@ -60,13 +60,14 @@ public readonly record struct FineTuneProgress(int Epoch, int Epochs, int Batch,
 /// <param name="Head">The trained head (reads the backbone's raw pooled features).</param>
 /// <param name="HeadOnly">The head trained on the frozen features first: the baseline and the start point.</param>
 /// <param name="BestEpoch">The epoch whose weights were kept (0: fine-tuning never beat the head alone on validation).</param>
+/// <param name="HeadSeconds">Wall time of the first stage (features through the untrained blocks, the head alone).</param>
 public sealed record FineTuneResult(
     string CutNode, int Blocks, int TotalBlocks,
     IReadOnlyDictionary<string, float[][]> Weights,
     ClassifierHead Head,
     HeadResult HeadOnly,
     float ValAccuracy, float ValLoss, int[,] Confusion,
-    int BestEpoch, int EpochsRun, int TrainSamples, int ValSamples, double Seconds,
+    int BestEpoch, int EpochsRun, int TrainSamples, int ValSamples, double HeadSeconds, double Seconds,
     IReadOnlyList<FineTuneProgress> History)
 {
     /// <summary>Metadata keys a fine-tuned model carries besides the teach keys.</summary>
@@ -141,7 +142,8 @@ public static class FineTuner
         var headOnly = HeadTrainer.Train(features, options.Head, null, cancel);
         var head = headOnly.Head;
         int[] remap = LabelMap(data, head);
-        progress?.Report(new FineTuneProgress(0, options.Epochs, 0, 0, headOnly.Loss, headOnly.TrainAccuracy, headOnly.ValAccuracy, true, clock.Elapsed.TotalSeconds));
+        double headSeconds = clock.Elapsed.TotalSeconds;
+        progress?.Report(new FineTuneProgress(0, options.Epochs, 0, 0, headOnly.Loss, headOnly.TrainAccuracy, headOnly.ValAccuracy, true, headSeconds));
 
         // 2. Blocks + head together, from there.
         var model = ChainHead(part, head);
@@ -176,6 +178,11 @@ public static class FineTuner
                 float loss = LossAndGradients(model, batch.Fill(rows, remap), batch.Labels(rows.Length), dLogits, out int correct);
                 if (!float.IsFinite(loss))
                     throw new DivergedException($"the loss became {loss} at epoch {epoch}, batch {b + 1}/{batches}; lower the learning rates");
+                // Warm-up: the rates ramp up over the first epoch. Adam's first steps move every weight by about the full
+                // rate whatever its gradient, and from a head that already fits the frames that only shakes what works.
+                float ramp = epoch == 1 ? (b + 1f) / batches : 1f;
+                optimizers[0].LearningRate = ramp * options.BackboneLearningRate;
+                optimizers[1].LearningRate = ramp * options.LearningRate;
                 foreach (var o in optimizers) o.Step();
                 lossSum += (double)loss * rows.Length;
                 correctSum += correct;
@@ -209,7 +216,7 @@ public static class FineTuner
         var tuned = ClassifierHead.FromDense(dense[0], dense.Length > 1 ? dense[1] : null, head.Labels, head.ClassIndices);
         return new FineTuneResult(cut.Node.Name, cut.Blocks, cut.TotalBlocks, weights, tuned, headOnly,
             valIdx.Length > 0 ? best.Accuracy : float.NaN, valIdx.Length > 0 ? best.Loss : float.NaN, best.Confusion,
-            bestEpoch, epochsRun, trainIdx.Length, valIdx.Length, clock.Elapsed.TotalSeconds, history);
+            bestEpoch, epochsRun, trainIdx.Length, valIdx.Length, headSeconds, clock.Elapsed.TotalSeconds, history);
     }
 
     /// <summary>The trained part (input: activations at the cut) followed by <paramref name="head"/>: the graph that trains.</summary>
