@@ -4,9 +4,9 @@
 // the saved ONNX file run by ONNX Runtime against our engine; the frozen part bit-identical to the shipped file; the file
 // reopened by `camcnn eval`.
 //
-// CI size: 20 training images per class, 300 test images, the last 2 blocks, 8 epochs at most. The figure (100
-// per class, 1,000 test images, 2 and 4 blocks) is scripts/finetune-accuracy.sh; CAMCNN_FINETUNE_PER_CLASS,
-// CAMCNN_FINETUNE_TEST and CAMCNN_FINETUNE_BLOCKS run this test at other sizes.
+// CI size: 30 training images per class with 2 augmented copies each (--augment 2), 500 test images, the last 2 blocks,
+// the default options. The figure (100 per class, 1,000 test images; 2 and 4 blocks) is the same test with
+// CAMCNN_FINETUNE_PER_CLASS=100 CAMCNN_FINETUNE_TEST=1000 (CAMCNN_FINETUNE_BLOCKS=4, CAMCNN_FINETUNE_AUGMENT=N).
 using CameraCnn.App.Cli;
 using CameraCnn.App.Teach;
 using CameraCnn.App.Tests.Backbone;
@@ -28,12 +28,13 @@ public sealed class FineTuneResNetFixture : IDisposable
 
     public FineTuneResNetFixture() => _run = new(Train);
 
-    public static int PerClass => Setting("CAMCNN_FINETUNE_PER_CLASS", 20);
-    public static int TestImages => Setting("CAMCNN_FINETUNE_TEST", 300);
+    public static int PerClass => Setting("CAMCNN_FINETUNE_PER_CLASS", 30);
+    public static int TestImages => Setting("CAMCNN_FINETUNE_TEST", 500);
     public static int Blocks => Setting("CAMCNN_FINETUNE_BLOCKS", 2);
+    public static int Augment => Setting("CAMCNN_FINETUNE_AUGMENT", 2, min: 0);
 
-    private static int Setting(string name, int fallback) =>
-        int.TryParse(Environment.GetEnvironmentVariable(name), out int v) && v > 0 ? v : fallback;
+    private static int Setting(string name, int fallback, int min = 1) =>
+        int.TryParse(Environment.GetEnvironmentVariable(name), out int v) && v >= min ? v : fallback;
 
     public sealed record Run(string ModelPath, string TestDirectory, FineTuneOutcome Outcome, float HeadOnlyTest, float TunedTest,
         int TestCount, string Log);
@@ -47,9 +48,9 @@ public sealed class FineTuneResNetFixture : IDisposable
         string test = FashionFolders.Test(_dir.Sub("test"), TestImages);
         var source = BackboneSource.Resolve(ModelCatalog.ResNet18);
         var plan = FineTuneTraining.Plan(source, Blocks);
-        var options = new FineTuneOptions { Blocks = Blocks, Epochs = 8 };
+        var options = new FineTuneOptions { Blocks = Blocks };
         var log = new System.Text.StringBuilder();
-        var outcome = FineTuneTraining.Run(plan, TeachDataset.Open(train, create: false), options, new FineTuneSettings(),
+        var outcome = FineTuneTraining.Run(plan, TeachDataset.Open(train, create: false), options, new FineTuneSettings { Augment = Augment },
             trainProgress: new Progress(p => { if (p.EpochDone) log.AppendLine($"  epoch {p.Epoch}: loss {p.Loss:F4}, train {p.TrainAccuracy:P1}, validation {p.ValAccuracy:P1}, {p.Seconds:F0} s"); }));
         string modelPath = Path("fine-tuned.onnx");
         outcome.Model.Save(modelPath);
@@ -65,7 +66,7 @@ public sealed class FineTuneResNetFixture : IDisposable
         var tuned = outcome.Model;
         float fineTuned = Accuracy(tuned.Graph, TeachModel.FeatureNode(tuned), outcome.Result.Head, data, truth);
         var r = outcome.Result;
-        log.Insert(0, $"{PerClass} training images per class ({outcome.Samples}: {r.TrainSamples} train, {r.ValSamples} validation), " +
+        log.Insert(0, $"{PerClass} training images per class ({outcome.Samples}: {r.TrainSamples} train incl. {outcome.AugmentedSamples} augmented copies, {r.ValSamples} validation), " +
                       $"{data.Count} test images; last {Blocks} of {r.TotalBlocks} blocks (cut '{r.CutNode}'); activations {outcome.Activations.Seconds:F1} s, " +
                       $"training {r.Seconds:F1} s ({r.EpochsRun} epochs, kept {r.BestEpoch})\n");
         log.AppendLine($"validation: head only {r.HeadOnly.ValAccuracy:P2}, fine-tuned {r.ValAccuracy:P2}");
