@@ -38,7 +38,7 @@ public static class ResidualBlocks
     {
         ArgumentNullException.ThrowIfNull(graph);
         end ??= graph.Output;
-        var relevant = Ancestors(end);
+        var relevant = Ancestors(end, graph.Nodes.Count);
         var consumers = Consumers(graph);
         var blocks = new List<ResidualBlock>();
         foreach (var add in graph.Nodes)
@@ -46,8 +46,8 @@ public static class ResidualBlocks
             if (add.Layer is not ResidualAdd || add.Inputs.Count != 2 || !relevant[add.Index]) continue;
             Node a = add.Inputs[0], b = add.Inputs[1];
             if (a == b) continue;
-            var upA = Ancestors(a);
-            var upB = Ancestors(b);
+            var upA = Ancestors(a, graph.Nodes.Count);
+            var upB = Ancestors(b, graph.Nodes.Count);
             // The entry: the newest node both operands depend on.
             Node? entry = null;
             for (int i = Math.Min(a.Index, b.Index); i >= 0 && entry is null; i--)
@@ -80,7 +80,7 @@ public static class ResidualBlocks
         if (blocks < 1 || blocks > found.Count)
             throw new ArgumentException($"--fine-tune must be in 1..{found.Count}: the model has {found.Count} residual blocks, {blocks} asked for");
         var cut = found[found.Count - blocks].Entry;
-        var trained = Ancestors(end);
+        var trained = Ancestors(end, graph.Nodes.Count);
         foreach (var n in graph.Nodes)
         {
             if (n.Index <= cut.Index || !trained[n.Index]) continue;
@@ -96,14 +96,14 @@ public static class ResidualBlocks
     public static IReadOnlyList<Node> TrainedNodes(Graph graph, Cut cut, Node? end = null)
     {
         end ??= graph.Output;
-        var up = Ancestors(end);
+        var up = Ancestors(end, graph.Nodes.Count);
         return graph.Nodes.Where(n => n.Index > cut.Node.Index && up[n.Index]).ToArray();
     }
 
-    /// <summary>ancestors[i]: node i is <paramref name="node"/> or one of the nodes it is computed from.</summary>
-    private static bool[] Ancestors(Node node)
+    /// <summary>ancestors[i] (for each of the graph's <paramref name="count"/> nodes): node i is <paramref name="node"/> or one of the nodes it is computed from.</summary>
+    private static bool[] Ancestors(Node node, int count)
     {
-        var seen = new bool[node.Index + 1];
+        var seen = new bool[count];
         var stack = new Stack<Node>();
         stack.Push(node);
         seen[node.Index] = true;
@@ -138,7 +138,7 @@ public static class ResidualBlocks
         for (int i = entry.Index + 1; i < add.Index; i++)
         {
             var n = graph.Nodes[i];
-            bool onPath = (i < upA.Length && upA[i]) || (i < upB.Length && upB[i]);
+            bool onPath = upA[i] || upB[i];
             if (!onPath) continue;
             bool fromEntry = n.Inputs.Any(x => x == entry || (x.Index > entry.Index && body[x.Index]));
             if (!fromEntry) continue;
@@ -146,8 +146,8 @@ public static class ResidualBlocks
             body[i] = true;
             if (n.Layer is Conv2d)
             {
-                if (i < upA.Length && upA[i]) convA = true;
-                if (i < upB.Length && upB[i]) convB = true;
+                if (upA[i]) convA = true;
+                if (upB[i]) convB = true;
             }
         }
         // Each operand is the entry or a body node.

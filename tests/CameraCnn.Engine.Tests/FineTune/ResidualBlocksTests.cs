@@ -37,6 +37,20 @@ public sealed class ResidualBlocksTests
         Assert.Equal("features", trained[^1].Name);
     }
 
+    [Fact]
+    public void Nodes_after_the_end_node_are_not_part_of_the_cut()
+    {
+        // A head after the features (as in a saved teach model): the blocks and the trained part stop at the features.
+        var g = MiniResNet.Build();
+        var features = g.Output;
+        var head = g.Add(new Dense(MiniResNet.Features, 3) { Name = "fc" }, g.Add(new Flatten { Name = "flat" }, features));
+        g.MarkOutputOnly(g.Add(new Softmax { Name = "probabilities" }, head));
+        Assert.Empty(ResidualBlocks.Find(g, head).Except(ResidualBlocks.Find(g, features)));
+        var cut = ResidualBlocks.CutBefore(g, 2, features);
+        Assert.Equal("b1_out", cut.Node.Name);
+        Assert.Equal("features", ResidualBlocks.TrainedNodes(g, cut, features)[^1].Name);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(4)]
