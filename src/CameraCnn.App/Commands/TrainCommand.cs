@@ -41,7 +41,7 @@ public static class TrainCommand
         var noCache = new Option<bool>("--no-cache") { Description = "with --backbone: neither read nor write the feature cache" };
         var fineTune = new Option<int>("--fine-tune") { Description = FineTuneHelp, DefaultValueFactory = _ => 0 };
         var patience = new Option<int?>("--patience") { Description = "with --fine-tune: stop after this many epochs without a better validation accuracy (default 3; 0: run every epoch)" };
-        var backboneLr = new Option<float?>("--backbone-lr") { Description = "with --fine-tune: learning rate of the backbone's blocks (default 3e-4; --lr is the head's, default 5e-4 then)" };
+        var backboneLr = new Option<float?>("--backbone-lr") { Description = "with --fine-tune: learning rate of the backbone's blocks (default 1e-4; --lr is the head's, default 1e-3 then)" };
 
         var cmd = new Command("train", "Train a CNN from scratch (or, with --backbone, a head on a pretrained backbone) and save it as ONNX (labels and preprocessing in its metadata).")
         {

@@ -19,9 +19,9 @@ public sealed record FineTuneOptions
     public int Epochs { get; init; } = 10;
     public int BatchSize { get; init; } = 32;
     /// <summary>Learning rate of the head (it starts trained: a rate that shakes it costs the first epochs).</summary>
-    public float LearningRate { get; init; } = 5e-4f;
+    public float LearningRate { get; init; } = 1e-3f;
     /// <summary>Learning rate of the backbone's blocks: smaller, so the pretrained filters move a little.</summary>
-    public float BackboneLearningRate { get; init; } = 3e-4f;
+    public float BackboneLearningRate { get; init; } = 1e-4f;
     /// <summary>Weight decay lambda (the lecture's eq. 13; decoupled for AdamW). Biases and batch norm are exempt.</summary>
     public float WeightDecay { get; init; } = 1e-4f;
     public float Momentum { get; init; } = 0.9f;
