@@ -40,16 +40,20 @@ public static class TrainCommand
         var hidden = new Option<int>("--hidden") { Description = "with --backbone: hidden ReLU units before the output layer (0: none)", DefaultValueFactory = _ => 0 };
         var augment = new Option<int>("--augment") { Description = "with --backbone: augmented copies (flip, crop, colour jitter) per training image, one backbone forward each", DefaultValueFactory = _ => 0 };
         var noCache = new Option<bool>("--no-cache") { Description = "with --backbone: neither read nor write the feature cache" };
+        var fineTune = new Option<int>("--fine-tune") { Description = FineTuneHelp, DefaultValueFactory = _ => 0 };
+        var patience = new Option<int?>("--patience") { Description = "with --fine-tune: stop after this many epochs without a better validation accuracy (default 3; 0: run every epoch)" };
+        var backboneLr = new Option<float?>("--backbone-lr") { Description = "with --fine-tune: learning rate of the backbone's blocks (default 1e-4; --lr is the head's, default 1e-3 then)" };
 
         var cmd = new Command("train", "Train a CNN from scratch (or, with --backbone, a head on a pretrained backbone) and save it as ONNX (labels and preprocessing in its metadata).")
         {
             data, arch, epochs, batch, lr, decay, momentum, lrDecay, optimizer, seed, output, json, limit, inputSize, gray, valFraction, threads,
-            backbone, hidden, augment, noCache,
+            backbone, hidden, augment, noCache, fineTune, backboneLr, patience,
         };
         cmd.SetAction(r => CliRunner.Run(() =>
         {
             CheckRanges(r);
             if (r.GetValue(backbone) is { } b) return RunTeach(r, b);
+            RequireBackboneForFineTuning(r);
             foreach (Option o in new Option[] { hidden, augment, noCache })
                 if (r.GetResult(o) is { Implicit: false }) throw new CliException($"{o.Name} applies only with --backbone");
             return Run(new Args(
@@ -75,6 +79,8 @@ public static class TrainCommand
             OptionRanges.Threads(r.GetValue(threads));
             OptionRanges.Whole(r.GetValue(hidden), "--hidden", 0, OptionRanges.MaxHidden);
             OptionRanges.Whole(r.GetValue(augment), "--augment", 0, OptionRanges.MaxAugment);
+            OptionRanges.Number(r.GetValue(backboneLr), "--backbone-lr", 0, double.MaxValue, minOpen: true);
+            OptionRanges.Whole(r.GetValue(patience), "--patience", 0, OptionRanges.MaxEpochs);
         }
 
         int RunTeach(ParseResult r, string backboneName)
@@ -83,10 +89,35 @@ public static class TrainCommand
             foreach (Option o in new Option[] { arch, momentum, lrDecay, limit, inputSize, gray })
                 if (r.GetResult(o) is { Implicit: false }) throw new CliException($"{o.Name} does not apply with --backbone");
             if (r.GetValue(threads) is { } t) Parallelism.Threads = t;
+            if (r.GetValue(fineTune) is var blocks and not 0)
+            {
+                if (blocks < 0) throw new CliException($"--fine-tune must be 0 (head only) or a number of residual blocks, not {blocks}", Program.UsageError);
+                return FineTuneCommand.Run(new FineTuneArgs(r.GetValue(data)!, backboneName, r.GetValue(output)!, r.GetValue(json), blocks,
+                    Given(epochs), Given(batch), Given(lr), r.GetValue(backboneLr), Given(decay),
+                    r.GetResult(optimizer) is { Implicit: false } ? r.GetValue(optimizer) : null,
+                    Given(valFraction), r.GetValue(seed), r.GetValue(hidden), r.GetValue(augment), r.GetValue(noCache), r.GetValue(patience)));
+            }
+            foreach (Option o in new Option[] { backboneLr, patience })
+                if (r.GetResult(o) is { Implicit: false }) throw new CliException($"{o.Name} applies only with --fine-tune", Program.UsageError);
             return TeachTrainCommand.Run(new TeachTrainArgs(r.GetValue(data)!, backboneName, r.GetValue(output)!, r.GetValue(json),
                 Given(epochs), Given(batch), Given(lr), Given(decay), Given(optimizer),
                 Given(valFraction), r.GetValue(seed), r.GetValue(hidden), r.GetValue(augment), r.GetValue(noCache)));
         }
+    }
+
+    private const string FineTuneHelp =
+        "with --backbone: also train the backbone's last N residual blocks (resnet18 has 9), not only the head: their " +
+        "input (the cut) is computed once per image and cached in DATA/.camcnn-activations-*.bin; a head is trained on the " +
+        "frozen features first, then the blocks (--backbone-lr) and the head (--lr) together for up to --epochs (default 10, " +
+        "stopping after 3 without a better validation accuracy; the best epoch is kept). Batch norm in those blocks keeps " +
+        "its running statistics (inference mode); its scale and shift train. 0: head only";
+
+    /// <summary>--fine-tune and --backbone-lr without --backbone: a usage error (null when neither is given).</summary>
+    private static void RequireBackboneForFineTuning(ParseResult r)
+    {
+        foreach (var name in new[] { "--fine-tune", "--backbone-lr", "--patience" })
+            if (r.GetResult(name) is System.CommandLine.Parsing.OptionResult { Implicit: false })
+                throw new CliException($"{name} needs --backbone (it fine-tunes a pretrained backbone)", Program.UsageError);
     }
 
     private sealed record Args(string Data, string Arch, int Epochs, int Batch, float Lr, float WeightDecay, float Momentum, float LrDecay,

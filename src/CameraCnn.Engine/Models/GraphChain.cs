@@ -1,6 +1,6 @@
 // GraphChain: joins two graphs end to end into one new graph (e.g. an imported preprocessing graph feeding an
-// imported backbone), so one forward runs both and every layer of both can be tapped. It does not copy parameters:
-// the layers move into the new graph, and a layer instance belongs to one graph only.
+// imported backbone), so one forward runs both and every layer of both can be tapped, or cuts one after a node. It
+// does not copy parameters: the layers move into the new graph, and a layer instance belongs to one graph only.
 namespace CameraCnn.Engine.Models;
 
 /// <summary>Builds one <see cref="Graph"/> out of two run one after the other.</summary>
@@ -34,6 +34,27 @@ public static class GraphChain
         AddLayers(second, chained, map);
         foreach (var output in second.Outputs) chained.MarkOutput(map[output]);
         return chained;
+    }
+
+    /// <summary>
+    /// A new graph of every node of <paramref name="source"/> up to <paramref name="last"/> (in graph order), with
+    /// <paramref name="last"/> as its only output. The layers move: discard <paramref name="source"/> afterwards.
+    /// </summary>
+    public static Graph Truncate(Graph source, Node last)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(last);
+        if (source.Nodes.Count <= last.Index || source.Nodes[last.Index] != last) throw new ArgumentException($"{last} is not a node of this graph");
+        var g = new Graph();
+        var map = new Dictionary<Node, Node>();
+        foreach (var input in source.Inputs) map[input] = g.AddInput(input.Name, input.InputShape!);
+        foreach (var node in source.Nodes)
+        {
+            if (node.Layer is not { } layer || node.Index > last.Index) continue;
+            map[node] = g.Add(layer, node.Inputs.Select(i => map[i]).ToArray());
+        }
+        g.MarkOutputOnly(map[last]);
+        return g;
     }
 
     private static void AddLayers(Graph source, Graph target, Dictionary<Node, Node> map)

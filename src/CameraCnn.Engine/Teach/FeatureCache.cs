@@ -13,7 +13,7 @@ public readonly record struct CacheFileReport(int Entries, long Bytes, int LeftO
 /// A thread-safe map from a sample key (e.g. file name + size + time, so a changed file misses) to its feature
 /// vector of <see cref="Dimension"/> floats, tagged with the backbone that computed them.
 /// </summary>
-public sealed class FeatureCache
+public sealed class FeatureCache : IFeatureStore
 {
     private static readonly byte[] Magic = "CCNNFEAT"u8.ToArray();
     private const int Version = 1;

@@ -138,16 +138,20 @@ public static class HeadTrainer
     /// The held-out split <see cref="Train"/> uses, as sample indices into <paramref name="data"/>: by recorded frame, the
     /// newest of each class held out; augmented copies of held-out frames are in neither list.
     /// </summary>
-    public static (int[] Train, int[] Val) Split(HeadData data, double fraction)
+    public static (int[] Train, int[] Val) Split(HeadData data, double fraction) =>
+        Split(data.Count, data.Label, data.Group, data.IsAugmented, fraction);
+
+    /// <summary>The same split over any samples given by their label, frame (group) and augmented flag.</summary>
+    public static (int[] Train, int[] Val) Split(int count, Func<int, int> label, Func<int, int> group, Func<int, bool> augmented, double fraction)
     {
         // Frames (groups) per class in order of first appearance, i.e. recording order.
         var framesOf = new Dictionary<int, List<int>>();
         var seen = new HashSet<int>();
-        for (int i = 0; i < data.Count; i++)
+        for (int i = 0; i < count; i++)
         {
-            if (data.IsAugmented(i) || !seen.Add(data.Group(i))) continue;
-            if (!framesOf.TryGetValue(data.Label(i), out var list)) framesOf[data.Label(i)] = list = [];
-            list.Add(data.Group(i));
+            if (augmented(i) || !seen.Add(group(i))) continue;
+            if (!framesOf.TryGetValue(label(i), out var list)) framesOf[label(i)] = list = [];
+            list.Add(group(i));
         }
         var held = new HashSet<int>();
         foreach (var frames in framesOf.Values)
@@ -158,10 +162,10 @@ public static class HeadTrainer
         }
         var train = new List<int>();
         var val = new List<int>();
-        for (int i = 0; i < data.Count; i++)
+        for (int i = 0; i < count; i++)
         {
-            if (!held.Contains(data.Group(i))) train.Add(i);
-            else if (!data.IsAugmented(i)) val.Add(i);
+            if (!held.Contains(group(i))) train.Add(i);
+            else if (!augmented(i)) val.Add(i);
         }
         return (train.ToArray(), val.ToArray());
     }

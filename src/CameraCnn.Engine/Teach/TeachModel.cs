@@ -111,17 +111,7 @@ public static class TeachModel
     public static Model ExtractBackbone(Model model)
     {
         if (!IsTeachModel(model)) return model;
-        var feature = FeatureNode(model);
-        var source = model.Graph;
-        var g = new Graph();
-        var map = new Dictionary<Node, Node>();
-        foreach (var input in source.Inputs) map[input] = g.AddInput(input.Name, input.InputShape!);
-        foreach (var node in source.Nodes)
-        {
-            if (node.Layer is not { } layer || node.Index > feature.Index) continue;
-            map[node] = g.Add(layer, node.Inputs.Select(i => map[i]).ToArray());
-        }
-        g.MarkOutputOnly(map[feature]);
+        var g = GraphChain.Truncate(model.Graph, FeatureNode(model));
         var metadata = new Dictionary<string, string>(model.Metadata);
         foreach (var key in new[] { FeaturesKey, BackboneKey, ThresholdKey, HeadKey, Model.ArchKey }) metadata.Remove(key);
         return new Model(g, [], model.Preprocessing, metadata);

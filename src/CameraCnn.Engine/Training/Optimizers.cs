@@ -12,6 +12,15 @@ public abstract class Optimizer
 
     public abstract void Step();
 
+    /// <summary>The optimiser of a kind: SGD (with momentum), Adam (decay added to the gradient) or AdamW (decoupled).</summary>
+    public static Optimizer Create(OptimizerKind kind, IEnumerable<Parameter> parameters, float lr, float momentum, float weightDecay) => kind switch
+    {
+        OptimizerKind.Sgd => new Sgd(parameters, lr, momentum, weightDecay),
+        OptimizerKind.Adam => new Adam(parameters, lr, weightDecay, decoupled: false),
+        OptimizerKind.AdamW => new Adam(parameters, lr, weightDecay, decoupled: true),
+        _ => throw new ArgumentException($"unknown optimizer {kind}"),
+    };
+
     public void ZeroGrad()
     {
         foreach (var p in Parameters) p.Grad.Clear();

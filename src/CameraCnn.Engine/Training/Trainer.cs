@@ -66,13 +66,7 @@ public sealed class Trainer
         _options = options;
         _shuffle = new Random(options.Seed);
         var parameters = model.Graph.Parameters;
-        _optimizer = options.Optimizer switch
-        {
-            OptimizerKind.Sgd => new Sgd(parameters, options.LearningRate, options.Momentum, options.WeightDecay),
-            OptimizerKind.Adam => new Adam(parameters, options.LearningRate, options.WeightDecay, decoupled: false),
-            OptimizerKind.AdamW => new Adam(parameters, options.LearningRate, options.WeightDecay, decoupled: true),
-            _ => throw new ArgumentException($"unknown optimizer {options.Optimizer}"),
-        };
+        _optimizer = Optimizer.Create(options.Optimizer, parameters, options.LearningRate, options.Momentum, options.WeightDecay);
     }
 
     public Optimizer Optimizer => _optimizer;

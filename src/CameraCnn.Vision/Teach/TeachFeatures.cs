@@ -46,10 +46,11 @@ public static class TeachFeatures
 
     /// <summary>
     /// Makes sure the cache holds the features of <paramref name="sample"/> and of its first <paramref name="augment"/>
-    /// augmented copies, running the backbone only for what is missing. Returns the number of forwards run, or -1 when
+    /// augmented copies, running the backbone only for what is missing (a feature cache, or an activation cache with an
+    /// extractor that stops at a fine-tuning cut). Returns the number of forwards run, or -1 when
     /// the file cannot be read or decoded (nothing is cached then).
     /// </summary>
-    public static int Ensure(TeachSample sample, FeatureExtractor extractor, FeatureCache cache, int augment = 0, int seed = 1,
+    public static int Ensure(TeachSample sample, FeatureExtractor extractor, IFeatureStore cache, int augment = 0, int seed = 1,
         AugmentOptions? augmentOptions = null)
     {
         ArgumentNullException.ThrowIfNull(sample);
@@ -98,17 +99,41 @@ public static class TeachFeatures
         IProgress<(int Done, int Total)>? progress = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(classes);
+        var data = new HeadData(extractor.Dimension, classes.Select(c => c.Name).ToArray(), classes.Select(c => c.Index).ToArray());
+        var features = new float[extractor.Dimension];
+        var report = EnsureAll(classes, samples, extractor, cache, augment, seed, augmentOptions, (label, sample) =>
+        {
+            // Entries can vanish between Ensure and here only if another thread pruned them; then the frame is left out.
+            if (!cache.TryGet(sample.Key, features)) return;
+            int group = data.Add(label, features);
+            for (int a = 1; a <= augment; a++)
+                if (cache.TryGet(AugmentedKey(sample.Key, a), features)) data.Add(label, features, group, augmented: true);
+        }, progress, cancel);
+        return (data, report);
+    }
+
+    /// <summary>
+    /// Runs <see cref="Ensure"/> for every sample of <paramref name="classes"/> (in the order of <paramref name="samples"/>)
+    /// and calls <paramref name="add"/>(label, sample) for each readable one, label being the class's position in
+    /// <paramref name="classes"/>: the loop <see cref="Collect"/> and the fine-tuning activations share.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was signalled (checked per sample).</exception>
+    public static FeatureReport EnsureAll(
+        IReadOnlyList<TeachClass> classes, IReadOnlyList<TeachSample> samples, FeatureExtractor extractor, IFeatureStore cache,
+        int augment, int seed, AugmentOptions? augmentOptions, Action<int, TeachSample> add,
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(classes);
         ArgumentNullException.ThrowIfNull(samples);
+        ArgumentNullException.ThrowIfNull(add);
         if (augment < 0) throw new ArgumentOutOfRangeException(nameof(augment), "augmented copies must be 0 or more");
         if (cache.Dimension != extractor.Dimension)
-            throw new ArgumentException($"the cache holds {cache.Dimension} features, the backbone makes {extractor.Dimension}");
+            throw new ArgumentException($"the cache holds {cache.Dimension} values per sample, the backbone makes {extractor.Dimension}");
         var clock = Stopwatch.StartNew();
         var labelOf = new Dictionary<int, int>();
         for (int i = 0; i < classes.Count; i++) labelOf[classes[i].Index] = i;
-        var data = new HeadData(extractor.Dimension, classes.Select(c => c.Name).ToArray(), classes.Select(c => c.Index).ToArray());
         var wanted = samples.Where(s => labelOf.ContainsKey(s.ClassIndex)).ToArray();
         var unreadable = new List<string>();
-        var features = new float[extractor.Dimension];
         int computed = 0, cached = 0, done = 0;
         foreach (var sample in wanted)
         {
@@ -123,13 +148,8 @@ public static class TeachFeatures
             }
             computed += runs;
             cached += 1 + augment - runs;
-            int label = labelOf[sample.ClassIndex];
-            // Entries can vanish between Ensure and here only if another thread pruned them; then the frame is left out.
-            if (!cache.TryGet(sample.Key, features)) continue;
-            int group = data.Add(label, features);
-            for (int a = 1; a <= augment; a++)
-                if (cache.TryGet(AugmentedKey(sample.Key, a), features)) data.Add(label, features, group, augmented: true);
+            add(labelOf[sample.ClassIndex], sample);
         }
-        return (data, new FeatureReport(wanted.Length, computed, cached, unreadable, clock.Elapsed.TotalSeconds));
+        return new FeatureReport(wanted.Length, computed, cached, unreadable, clock.Elapsed.TotalSeconds);
     }
 }

@@ -43,6 +43,9 @@ internal static class LayerCases
         ["1x1_groups2_pointwise"] = new(3, 4, 3, 5, 6, 2, new Window2d(1, 1), true),
         // A 'same' 5x5 convolution on a one-pixel-wide map: outer kernel columns see only padding.
         ["same5x5_on_width1"] = new(2, 2, 3, 1, 2, 1, Window2d.Square(5, 1, 2), true),
+        // 17x16 = 272 output pixels: at least Conv2d.BatchedColumns, so the backward runs image by image (the cases above
+        // have small maps and take the batched backward).
+        ["3x3_pad1_map272_per_image"] = new(2, 2, 17, 16, 3, 1, Window2d.Square(3, 1, 1), true),
     };
 
     public static readonly Dictionary<string, PoolCase> Pool = new()
