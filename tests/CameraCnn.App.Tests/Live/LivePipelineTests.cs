@@ -75,7 +75,7 @@ public sealed class LivePipelineTests(ITestOutputHelper log) : IDisposable
     }
 
     /// <summary>The next result of a new frame that satisfies <paramref name="wanted"/>, read as the window reads it.</summary>
-    private static InferenceResult NextResult(LivePipeline pipeline, Func<InferenceResult, bool> wanted)
+    internal static InferenceResult NextResult(LivePipeline pipeline, Func<InferenceResult, bool> wanted)
     {
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < Timeout)
