@@ -437,8 +437,8 @@ internal sealed class LiveSession
         };
         render.AddTo(stats); // latencyMs, drawMs, allocatedBytesPerFrame, steadyFrames, steadyAllocatedBytes
         var (heatMs, heatShare) = worker.HeatmapTimes();
-        stats["gradcamMs"] = RunStats.Percentiles(heatMs); // per new frame with G on
-        stats["gradcamShareOfForward"] = RunStats.Percentiles(heatShare); // per frame: Grad-CAM time / that frame's forward
+        stats["gradcamMs"] = RunStats.Percentiles(heatMs, 4); // per new frame with G on (tens of microseconds: 4 digits)
+        stats["gradcamShareOfForward"] = RunStats.Percentiles(heatShare, 4); // per frame: Grad-CAM time / that frame's forward
         var (bytes, inferences) = worker.Allocations.Result;
         stats["inferenceAllocatedBytesPerFrame"] = inferences > 0 ? RunStats.Round(bytes / (double)inferences) : null;
         stats["inferenceSteadyFrames"] = inferences;
