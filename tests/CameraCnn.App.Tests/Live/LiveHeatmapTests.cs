@@ -125,14 +125,7 @@ public sealed class LiveHeatmapTests(ITestOutputHelper log) : IDisposable
     [Fact]
     public void Through_a_teach_head_a_new_head_keeps_the_workers_GradCam_and_a_new_graph_makes_another()
     {
-        using var teach = TeachSession.Open(new TeachOptions { DataDirectory = _dir["data"], Backbone = TeachKit.Tiny });
-        for (int k = 0; k < 2; k++)
-            for (int t = 0; t < 20; t++)
-            {
-                using var frame = TeachKit.RenderFrame(k, t, seed: 1);
-                TeachKit.WaitUntil(() => teach.Record(k, frame), Timeout, () => "room in the record queue");
-            }
-        TeachKit.Train(teach, Timeout);
+        using var teach = TeachKit.TwoClassSession(_dir["data"], Timeout);
         string still = _dir["scene.png"];
         using (var image = TeachKit.RenderFrame(1, 5, seed: 2)) Assert.True(Cv2.ImWrite(still, image));
         var model = TeachKit.TinyBackbone();
@@ -165,15 +158,6 @@ public sealed class LiveHeatmapTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(2, worker.HeatmapBuilds);
         AssertSameMap(cam, refused, "teach head, re-fused graph");
         Assert.Null(worker.Failure);
-    }
-
-    /// <summary>An identity without a backward, standing in for any layer that has none.</summary>
-    private sealed class NoBackward : ElementwiseLayer
-    {
-        public override void Forward(IReadOnlyList<Tensor> inputs, Tensor output) => inputs[0].Data.AsSpan().CopyTo(output.Data);
-
-        public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
-            => throw new NotSupportedException("no backward here");
     }
 
     [Fact]

@@ -21,6 +21,22 @@ namespace CameraCnn.Engine.Tests.Explain;
 [Collection("Parallelism")]
 public sealed class GradCamTests(ITestOutputHelper output)
 {
+    /// <summary>
+    /// The reference of logit <paramref name="k"/> of <paramref name="g"/>'s "logits" node at <paramref name="layer"/>: the
+    /// training backward (Graph.Backward) of that logit on the graph as built, then <see cref="Reference(float[], float[], int, int)"/>.
+    /// Leaves the forward of <paramref name="x"/> in the graph.
+    /// </summary>
+    private static (double[] Map, double[] Weights) Reference(Graph g, Tensor x, Node layer, int k)
+    {
+        g.Forward(x);
+        var logits = g["logits"];
+        var dLogits = new Tensor(logits.Output.Shape);
+        dLogits[k] = 1;
+        g.Backward(logits, dLogits);
+        var a = layer.Output;
+        return Reference(a.Data, layer.Grad!.Data, a.C, a.H * a.W);
+    }
+
     /// <summary>Grad-CAM in double from the activations [C, H, W] and the gradient of the score with respect to them.</summary>
     private static (double[] Map, double[] Weights) Reference(float[] a, float[] dA, int c, int p)
     {
@@ -53,14 +69,9 @@ public sealed class GradCamTests(ITestOutputHelper output)
         int nonEmpty = 0;
         for (int k = 0; k < 6; k++)
         {
-            // The reference gradient: the training backward (Graph.Backward) of the logit, on the graph as built.
-            g.Forward(x);
-            var dLogits = new Tensor(1, 6);
-            dLogits[k] = 1;
-            g.Backward(g["logits"], dLogits);
             var node = g[layer];
             var a = node.Output;
-            var (want, weights) = Reference(a.Data, node.Grad!.Data, a.C, a.H * a.W);
+            var (want, weights) = Reference(g, x, node, k);
 
             var cam = new GradCam(g, g["logits"], node);
             var r = cam.Compute(k);
@@ -158,11 +169,7 @@ public sealed class GradCamTests(ITestOutputHelper output)
         int nonEmpty = 0;
         for (int k = 0; k < 4; k++)
         {
-            b.Forward(bx);
-            var dLogits = new Tensor(1, 4);
-            dLogits[k] = 1;
-            b.Backward(b["logits"], dLogits);
-            var (want, weights) = Reference(a.Output.Data, a.Grad!.Data, 3, 16);
+            var (want, weights) = Reference(b, bx, a, k);
             if (!both.Compute(k).IsEmpty) nonEmpty++;
             TestKit.AssertClose(want, both.Map, 1e-5, 0, $"two branches, class {k} map");
             TestKit.AssertClose(weights, both.Weights, 1e-5, 1e-4, $"two branches, class {k} weights");
