@@ -65,6 +65,8 @@ internal sealed class LiveHeatmap
     public const string NoHeadYet = "Grad-CAM: no classes to explain yet: record two classes (hold 1-9) and a head trains";
     public const string NoClassifier = "Grad-CAM: this model has no classifier (its output is features, not classes): nothing to explain";
     public const string NoSpatialLayer = "Grad-CAM: no spatial layer (a convolutional feature map) feeds the classifier: nothing to explain";
+    /// <summary>A later network's map is larger than the buffers sized for the first one's layers.</summary>
+    public const string TooLarge = "Grad-CAM: this layer's map is larger than the heatmap buffers made at start";
 
     private readonly double[] _msRing = new double[4096], _shareRing = new double[4096];
     private int _count;
@@ -126,7 +128,7 @@ internal sealed class LiveHeatmap
         var map = _cam.Map;
         if (map.Length > r.Heatmap.Length)
         {
-            r.Heat = info with { State = HeatmapState.Message, Message = "Grad-CAM: the map is larger than the result's buffer" };
+            r.Heat = info with { State = HeatmapState.Message, Message = TooLarge };
             return;
         }
         map.CopyTo(r.Heatmap);

@@ -82,7 +82,8 @@ internal sealed class LiveNetwork
     public string? Note { get; }
     /// <summary>Goes up with every new network: a result's labels changed when its version did.</summary>
     public long Version { get; }
-    /// <summary>Grad-CAM's score node and the layers it can explain (the same for every head on this graph).</summary>
+    /// <summary>Grad-CAM's score node and the layers it can explain, found for this graph by <see cref="Create"/> (the
+    /// same for every head on it; a network on another graph needs its own).</summary>
     public HeatLayers Heat { get; }
 
     /// <summary>The network of a model as the live view runs it.</summary>

@@ -259,7 +259,7 @@ internal sealed class LiveSession
         if (r.Heat.Request == _s.HeatRequest) // not a map of a request already taken back
         {
             _s.Heat = r.Heat;
-            if (r.Heat.HasMap && !_renderer.UploadHeatmap(r)) _s.Heat = r.Heat with { State = HeatmapState.Off };
+            if (r.Heat.HasMap && !_renderer.UploadHeatmap(r)) _s.Heat = r.Heat with { State = HeatmapState.Message, Message = LiveHeatmap.TooLarge };
         }
     }
 
