@@ -157,7 +157,7 @@ internal sealed class HeatLayers
     public int MaxHeight { get; }
 
     /// <summary>The layer <paramref name="fromEnd"/> steps before the default one (0: the default; wraps around).</summary>
-    public int IndexFromEnd(int fromEnd) => Count == 0 ? -1 : Count - 1 - (int)((uint)fromEnd % (uint)Count);
+    public int IndexFromEnd(int fromEnd) => Count == 0 ? -1 : Count - 1 - (fromEnd % Count + Count) % Count;
 
     public static HeatLayers Of(Graph graph, Node? scoreNode, IReadOnlyDictionary<string, int[]> shapes)
     {
