@@ -87,35 +87,61 @@ public static unsafe class Im2Col
             throw new ArgumentException($"im2col: col span {colLength} too short for {rows} rows of {P} at stride {ld}");
     }
 
-    // Short rows (a 14-pixel map row is one 8-float vector and a tail) are the common case: plain pointer loops with
-    // whole vectors first, no per-call span set-up.
+    // Short rows (a 14-pixel map row is one 8-float vector and a tail) are the common case: pointer loops of whole
+    // 8-float vectors whose last one overlaps the one before instead of a scalar tail, no per-call span set-up.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Zero(float* d, int n)
     {
-        int i = 0;
-        for (; i + 8 <= n; i += 8) Vector256<float>.Zero.Store(d + i);
-        for (; i < n; i++) d[i] = 0f;
+        if (n >= 8)
+        {
+            // Whole vectors, the last one overlapping the one before: no scalar tail.
+            for (int i = 0; i < n - 8; i += 8) Vector256<float>.Zero.Store(d + i);
+            Vector256<float>.Zero.Store(d + n - 8);
+            return;
+        }
+        for (int i = 0; i < n; i++) d[i] = 0f;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Copy(float* s, float* d, int n)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; i + 16 <= n; i += 16) Vector512.Load(s + i).Store(d + i);
-        for (; i + 8 <= n; i += 8) Vector256.Load(s + i).Store(d + i);
-        for (; i < n; i++) d[i] = s[i];
+        if (n >= 8)
+        {
+            // Source and destination never overlap, so the last vector may re-copy what the one before copied.
+            for (int i = 0; i < n - 8; i += 8) Vector256.Load(s + i).Store(d + i);
+            Vector256.Load(s + n - 8).Store(d + n - 8);
+            return;
+        }
+        if (n >= 4)
+        {
+            Vector128.Load(s).Store(d);
+            Vector128.Load(s + n - 4).Store(d + n - 4);
+            return;
+        }
+        for (int i = 0; i < n; i++) d[i] = s[i];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddTo(float* s, float* d, int n)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; i + 16 <= n; i += 16) (Vector512.Load(d + i) + Vector512.Load(s + i)).Store(d + i);
-        for (; i + 8 <= n; i += 8) (Vector256.Load(d + i) + Vector256.Load(s + i)).Store(d + i);
-        for (; i + 4 <= n; i += 4) (Vector128.Load(d + i) + Vector128.Load(s + i)).Store(d + i);
-        for (; i < n; i++) d[i] += s[i];
+        if (n >= 8)
+        {
+            // The last vector overlaps the ones before; it is summed from d as it was before any store, so the overlap
+            // is written twice with the same value d + s, never added twice.
+            var tail = Vector256.Load(d + n - 8) + Vector256.Load(s + n - 8);
+            int i = 0;
+            for (; i + 8 <= n; i += 8) (Vector256.Load(d + i) + Vector256.Load(s + i)).Store(d + i);
+            if (i < n) tail.Store(d + n - 8);
+            return;
+        }
+        if (n >= 4)
+        {
+            var tail = Vector128.Load(d + n - 4) + Vector128.Load(s + n - 4);
+            (Vector128.Load(d) + Vector128.Load(s)).Store(d);
+            tail.Store(d + n - 4);
+            return;
+        }
+        for (int i = 0; i < n; i++) d[i] += s[i];
     }
 }
 
