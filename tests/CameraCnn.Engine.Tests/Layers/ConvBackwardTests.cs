@@ -1,5 +1,5 @@
 // ConvBackwardTests: Conv2d's batched backward (each worker's images side by side in one im2col matrix, dW and dcol as
-// one GEMM each, col2im per image) against Conv2dReference (eq. 13-14 with plain loops in double) on every micro-kernel
+// one product each, dW by DotGemm or the packed GEMM, col2im per image) against Conv2dReference (eq. 13-14 with plain loops in double) on every micro-kernel
 // path and 1-3 threads, for batches of 1 and 5 taken whole, one image per chunk and two per chunk, with groups,
 // strides, dilation, asymmetric padding and 1x1 convs; and the reference itself against central finite differences of
 // the naive forward (Naive.Conv2d), so the truth is proven, not assumed.
@@ -22,7 +22,7 @@ public sealed class ConvBackwardTests
     [MemberData(nameof(KernelSettings.PathsAndThreads), MemberType = typeof(KernelSettings))]
     public void BatchedBackwardMatchesTheScalarReference(GemmPath path, int threads)
     {
-        int savedChunk = Conv2d.BackwardChunkFloats;
+        int savedChunk = Conv2d.BackwardChunkFloats, savedDotK = Conv2d.DotGemmMinK;
         try
         {
             KernelSettings.Run(path, threads, () =>
@@ -39,10 +39,12 @@ public sealed class ConvBackwardTests
                         var dy = TestKit.RandomTensor(rng, -1, 1, y.Shape);
                         var (wantDx, wantDw, wantDb) = Reference(conv, x, dy);
                         int perImage = Math.Max(C / groups * g.KH * g.KW, OC / groups) * y.H * y.W;
-                        foreach (int chunk in new[] { savedChunk, 1, 2 * perImage })
+                        // dW by dot products (DotGemm) or by the packed GEMM, whichever the rule picks, and each forced.
+                        foreach (var (chunk, dotK) in new[] { (savedChunk, savedDotK), (1, savedDotK), (2 * perImage, savedDotK), (savedChunk, 0), (1, int.MaxValue) })
                         {
                             Conv2d.BackwardChunkFloats = chunk;
-                            string what = $"path={path} threads={threads} batch={batch} chunk={chunk} C={C} OC={OC} {H}x{W} {g} groups={groups}";
+                            Conv2d.DotGemmMinK = dotK;
+                            string what = $"path={path} threads={threads} batch={batch} chunk={chunk} dotK={dotK} C={C} OC={OC} {H}x{W} {g} groups={groups}";
                             var dx = new Tensor(x.Shape);
                             dx.Data.AsSpan().Fill(DxPrefill);
                             conv.Weight.Grad.Data.AsSpan().Fill(GradPrefill);
@@ -65,6 +67,7 @@ public sealed class ConvBackwardTests
         finally
         {
             Conv2d.BackwardChunkFloats = savedChunk;
+            Conv2d.DotGemmMinK = savedDotK;
         }
     }
 
