@@ -202,7 +202,9 @@ public sealed class Conv2d : Layer
             // images) as dot products of those rows, unpacked; else by the GEMM with col as A, whose packing streams
             // its rows (dW_g itself would need col packed transposed as B, which costs more than the product here).
             Span<float> dWg = partial.Slice(g * rows * og, rows * og);
-            if (K >= DotGemmMinK) DotGemm.MultiplyAdd(rows, og, K, col, K, dYg, K, dWg, og);
+            // DotGemm runs on one thread: a batch too small to give every worker images keeps the GEMM's own split.
+            bool alone = Parallelism.Threads > 1 && !Parallelism.InsideWorker;
+            if (K >= DotGemmMinK && !alone) DotGemm.MultiplyAdd(rows, og, K, col, K, dYg, K, dWg, og);
             else Gemm.Multiply(false, true, rows, og, K, col, K, dYg, K, dWg, og, true);
             if (Bias is not null)
                 for (int o = 0; o < og; o++)
