@@ -108,8 +108,9 @@ public sealed class Conv2d : Layer
     }
 
     /// <summary>
-    /// Floats of one worker's im2col block in the backward (1 MiB, about an L2): a worker's images are taken in chunks this size so
-    /// a large batch of large maps never needs a col matrix of the whole batch. Tests lower it to force many chunks.
+    /// Floats of one worker's im2col block in the backward (1 MiB, about an L2): a worker's images are taken in chunks
+    /// this size, so a large batch of large maps never needs a col matrix of the whole batch and the products read
+    /// their operands from cache. Tests lower it to force many chunks.
     /// </summary>
     internal static int BackwardChunkFloats = 1 << 18;
 
@@ -124,9 +125,9 @@ public sealed class Conv2d : Layer
 
     /// <summary>
     /// Eq. (13)-(14) for the whole batch at once: each worker takes a contiguous range of images, lays their im2col
-    /// matrices side by side (col [rows, images*P]) and dY next to it ([og, images*P]), so dW is ONE GEMM with the
-    /// batch in its reduction (K = images*P instead of P per image) and dcol = W^T dY is one GEMM as wide as the
-    /// batch, folded back into dX image by image. Per-worker partial dW and dB are added at the end.
+    /// matrices side by side (col [rows, images*P]) and dY next to it ([og, images*P]), so dW is one product with the
+    /// images in its reduction (K = images*P instead of P per image) and dcol = W^T dY one GEMM as wide as all of
+    /// them, folded back into dX image by image. Per-worker partial dW and dB are added at the end.
     /// </summary>
     public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
     {
