@@ -169,8 +169,8 @@ public static class BenchCommand
         Console.WriteLine($"median {median:F2} ms per forward (min {total.Min():F2}, {iterations} whole forwards, nothing inside them timed), " +
             $"{gflops:F1} GFLOP/s ({2.0 * macs / 1e9:F2} GFLOP per forward)");
         Console.WriteLine($"per-layer table: medians of {iterations} separate forwards that time every layer (median {timedMedian:F2} ms each); share = of that");
-        Console.WriteLine($"measured FMA peak {peak:F1} GFLOP/s on {threads} thread(s) running at once ({machine.PeakGflops1:F1} on one): " +
-            $"{100 * gflops / peak:F1} % of peak");
+        string on = threads == 1 ? "1 thread" : $"{threads} threads running at once ({machine.PeakGflops1:F1} on one)";
+        Console.WriteLine($"measured FMA peak {peak:F1} GFLOP/s on {on}: {100 * gflops / peak:F1} % of peak");
         Console.WriteLine($"allocated per steady-state forward: {allocated} bytes");
         return CliRunner.Ok;
     }
