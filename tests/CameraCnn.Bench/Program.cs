@@ -21,7 +21,7 @@ public static unsafe class Program
         string? model = null;
         int[] threads = [1, 2];
         int iterations = 30;
-        bool gemm = true, e2e = true, reference = true, json = false;
+        bool gemm = true, e2e = true, reference = true, json = false, layers = true;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -32,9 +32,10 @@ public static unsafe class Program
                 case "--no-gemm": gemm = false; break;
                 case "--no-model": e2e = false; break;
                 case "--no-reference": reference = false; break;
+                case "--no-layers": layers = false; break;
                 case "--json": json = true; break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: --model FILE.onnx [--threads 1,2] [--iterations 30] [--no-gemm] [--no-model] [--no-reference] [--json]");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: --model FILE.onnx [--threads 1,2] [--iterations 30] [--no-gemm] [--no-model] [--no-reference] [--no-layers] [--json]");
                     return 2;
             }
         }
@@ -49,6 +50,7 @@ public static unsafe class Program
         var graph = InferenceFusion.Fuse(Model.Load(model).Graph);
         if (gemm) GemmAtLayerShapes(graph, threads);
         if (reference) VersusScalar();
+        if (layers) Json["layers"] = LayerBench.Run(graph, ModelInput(graph), threads, Math.Max(5, iterations / 2));
         if (e2e) VersusOnnxRuntime(model, graph, threads, iterations);
         if (json) Console.WriteLine(JsonSerializer.Serialize(Json));
         return 0;
@@ -67,7 +69,7 @@ public static unsafe class Program
         return candidates.FirstOrDefault(File.Exists);
     }
 
-    private static double Median(IEnumerable<double> values)
+    internal static double Median(IEnumerable<double> values)
     {
         var s = values.Order().ToArray();
         return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
@@ -190,10 +192,8 @@ public static unsafe class Program
     private static void VersusOnnxRuntime(string modelPath, Graph graph, int[] threads, int iterations)
     {
         if (graph.Inputs.Count != 1) throw new InvalidOperationException("the end-to-end comparison needs a single-input model");
-        int[] shape = graph.Inputs[0].InputShape!.Select(d => d < 0 ? 1 : d).ToArray();
-        var x = new Tensor(shape);
-        var rng = new Random(3);
-        for (int i = 0; i < x.Length; i++) x.Data[i] = rng.NextSingle() * 255 - 128;
+        var x = ModelInput(graph);
+        int[] shape = x.Shape;
         Tensor[] inputs = [x];
         var plain = Model.Load(modelPath).Graph;
         Console.WriteLine();
@@ -272,6 +272,16 @@ public static unsafe class Program
         }
         Json["model"] = Path.GetFileName(modelPath);
         Json["end_to_end"] = rows;
+    }
+
+    /// <summary>The model's input at batch 1, random in roughly the backbone's range (BGR minus a mean image).</summary>
+    private static Tensor ModelInput(Graph graph)
+    {
+        if (graph.Inputs.Count != 1) throw new InvalidOperationException("the bench needs a single-input model");
+        var x = new Tensor(graph.Inputs[0].InputShape!.Select(d => d < 0 ? 1 : d).ToArray());
+        var rng = new Random(3);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = rng.NextSingle() * 255 - 128;
+        return x;
     }
 
     private static string OrtVersion() => typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?";

@@ -1,0 +1,131 @@
+// WinogradLanes: the vector operations the Winograd transforms are written in, once, for two widths (Vector256 on
+// AVX2, Vector512 on AVX-512). A vector holds one value of 8 or 16 tiles; the tiles' 4-float runs are gathered and
+// scattered as 128-bit chunks and turned around with the in-lane 4 x 4 transpose. Not a general SIMD layer.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Fma3 = System.Runtime.Intrinsics.X86.Fma;
+using V256 = System.Runtime.Intrinsics.Vector256<float>;
+using V512 = System.Runtime.Intrinsics.Vector512<float>;
+
+namespace CameraCnn.Engine.Kernels;
+
+/// <summary>
+/// Element-wise float vector operations over TV plus the chunk moves of the transforms. Chunk L of a vector is its
+/// floats [4L, 4L + 4), L in [0, Lanes / 4).
+/// </summary>
+internal unsafe interface IWinogradLanes<TV> where TV : unmanaged
+{
+    /// <summary>Floats per vector: the tiles one transform call handles.</summary>
+    static abstract int Lanes { get; }
+    static abstract bool IsSupported { get; }
+    static abstract TV Load(float* p);
+    static abstract void Store(float* p, TV v);
+    static abstract TV Add(TV a, TV b);
+    static abstract TV Sub(TV a, TV b);
+    /// <summary>a * b + c with one rounding.</summary>
+    static abstract TV Fma(TV a, TV b, TV c);
+    static abstract TV Splat(float x);
+    /// <summary>max(0, v), NaN kept (the operand order of the GEMM epilogue).</summary>
+    static abstract TV Relu(TV v);
+    /// <summary>Chunk L = the 4 floats at p[L * step] + offset.</summary>
+    static abstract TV LoadChunks(float** p, int step, long offset);
+    /// <summary>Stores chunk L at p[L * step] + offset.</summary>
+    static abstract void StoreChunks(TV v, float** p, int step, long offset);
+    /// <summary>The 4 x 4 transpose inside every chunk: chunk L of a_q, element k becomes chunk L of a_k, element q.</summary>
+    static abstract void Transpose4(ref TV a0, ref TV a1, ref TV a2, ref TV a3);
+    /// <summary>Elements 0 and 1 of <see cref="Transpose4"/>'s result only (a_0 and a_1).</summary>
+    static abstract void Transpose4Low(TV a0, TV a1, TV a2, TV a3, out TV b0, out TV b1);
+}
+
+/// <summary>Vector256 (AVX + FMA3): 8 tiles per vector, two chunks.</summary>
+internal readonly unsafe struct Lanes256 : IWinogradLanes<V256>
+{
+    public static int Lanes => 8;
+    public static bool IsSupported => Avx2.IsSupported && Fma3.IsSupported;
+    public static V256 Load(float* p) => Avx.LoadVector256(p);
+    public static void Store(float* p, V256 v) => Avx.Store(p, v);
+    public static V256 Add(V256 a, V256 b) => Avx.Add(a, b);
+    public static V256 Sub(V256 a, V256 b) => Avx.Subtract(a, b);
+    public static V256 Fma(V256 a, V256 b, V256 c) => Fma3.MultiplyAdd(a, b, c);
+    public static V256 Splat(float x) => Vector256.Create(x);
+    public static V256 Relu(V256 v) => Avx.Max(V256.Zero, v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V256 LoadChunks(float** p, int step, long offset)
+        => Vector256.Create(Sse.LoadVector128(p[0] + offset), Sse.LoadVector128(p[step] + offset));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreChunks(V256 v, float** p, int step, long offset)
+    {
+        Sse.Store(p[0] + offset, v.GetLower());
+        Sse.Store(p[step] + offset, v.GetUpper());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Transpose4(ref V256 a0, ref V256 a1, ref V256 a2, ref V256 a3)
+    {
+        V256 t0 = Avx.UnpackLow(a0, a1), t1 = Avx.UnpackHigh(a0, a1);
+        V256 t2 = Avx.UnpackLow(a2, a3), t3 = Avx.UnpackHigh(a2, a3);
+        a0 = Avx.Shuffle(t0, t2, 0x44);
+        a1 = Avx.Shuffle(t0, t2, 0xEE);
+        a2 = Avx.Shuffle(t1, t3, 0x44);
+        a3 = Avx.Shuffle(t1, t3, 0xEE);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Transpose4Low(V256 a0, V256 a1, V256 a2, V256 a3, out V256 b0, out V256 b1)
+    {
+        V256 t0 = Avx.UnpackLow(a0, a1), t2 = Avx.UnpackLow(a2, a3);
+        b0 = Avx.Shuffle(t0, t2, 0x44);
+        b1 = Avx.Shuffle(t0, t2, 0xEE);
+    }
+}
+
+/// <summary>Vector512 (AVX-512F): 16 tiles per vector, four chunks.</summary>
+internal readonly unsafe struct Lanes512 : IWinogradLanes<V512>
+{
+    public static int Lanes => 16;
+    public static bool IsSupported => Avx512F.IsSupported;
+    public static V512 Load(float* p) => Avx512F.LoadVector512(p);
+    public static void Store(float* p, V512 v) => Avx512F.Store(p, v);
+    public static V512 Add(V512 a, V512 b) => Avx512F.Add(a, b);
+    public static V512 Sub(V512 a, V512 b) => Avx512F.Subtract(a, b);
+    public static V512 Fma(V512 a, V512 b, V512 c) => Avx512F.FusedMultiplyAdd(a, b, c);
+    public static V512 Splat(float x) => Vector512.Create(x);
+    public static V512 Relu(V512 v) => Avx512F.Max(V512.Zero, v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V512 LoadChunks(float** p, int step, long offset)
+        => Vector512.Create(
+            Vector256.Create(Sse.LoadVector128(p[0] + offset), Sse.LoadVector128(p[step] + offset)),
+            Vector256.Create(Sse.LoadVector128(p[2 * step] + offset), Sse.LoadVector128(p[3 * step] + offset)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreChunks(V512 v, float** p, int step, long offset)
+    {
+        Sse.Store(p[0] + offset, Avx512F.ExtractVector128(v, 0));
+        Sse.Store(p[step] + offset, Avx512F.ExtractVector128(v, 1));
+        Sse.Store(p[2 * step] + offset, Avx512F.ExtractVector128(v, 2));
+        Sse.Store(p[3 * step] + offset, Avx512F.ExtractVector128(v, 3));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Transpose4(ref V512 a0, ref V512 a1, ref V512 a2, ref V512 a3)
+    {
+        V512 t0 = Avx512F.UnpackLow(a0, a1), t1 = Avx512F.UnpackHigh(a0, a1);
+        V512 t2 = Avx512F.UnpackLow(a2, a3), t3 = Avx512F.UnpackHigh(a2, a3);
+        a0 = Avx512F.Shuffle(t0, t2, 0x44);
+        a1 = Avx512F.Shuffle(t0, t2, 0xEE);
+        a2 = Avx512F.Shuffle(t1, t3, 0x44);
+        a3 = Avx512F.Shuffle(t1, t3, 0xEE);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Transpose4Low(V512 a0, V512 a1, V512 a2, V512 a3, out V512 b0, out V512 b1)
+    {
+        V512 t0 = Avx512F.UnpackLow(a0, a1), t2 = Avx512F.UnpackLow(a2, a3);
+        b0 = Avx512F.Shuffle(t0, t2, 0x44);
+        b1 = Avx512F.Shuffle(t0, t2, 0xEE);
+    }
+}
