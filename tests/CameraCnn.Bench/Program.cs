@@ -14,14 +14,14 @@ namespace CameraCnn.Bench;
 
 public static unsafe class Program
 {
-    private static readonly Dictionary<string, object> Json = new();
+    internal static readonly Dictionary<string, object> Json = new();
 
     public static int Main(string[] args)
     {
         string? model = null;
         int[] threads = [1, 2];
         int iterations = 30;
-        bool gemm = true, e2e = true, reference = true, json = false, layers = true;
+        bool gemm = true, e2e = true, reference = true, json = false, layers = true, unfused = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -33,9 +33,10 @@ public static unsafe class Program
                 case "--no-model": e2e = false; break;
                 case "--no-reference": reference = false; break;
                 case "--no-layers": layers = false; break;
+                case "--unfused": unfused = true; break;
                 case "--json": json = true; break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: --model FILE.onnx [--threads 1,2] [--iterations 30] [--no-gemm] [--no-model] [--no-reference] [--no-layers] [--json]");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: --model FILE.onnx [--threads 1,2] [--iterations 30] [--no-gemm] [--no-model] [--no-reference] [--no-layers] [--unfused] [--json]");
                     return 2;
             }
         }
@@ -48,10 +49,11 @@ public static unsafe class Program
 
         Machine(threads);
         var graph = InferenceFusion.Fuse(Model.Load(model).Graph);
+        Json["model"] = Path.GetFileName(model);
+        if (e2e) Json["end_to_end"] = EndToEnd.Run(model, ModelInput(graph), threads, iterations, unfused);
+        if (layers) Json["layers"] = LayerBench.Run(graph, ModelInput(graph), threads, Math.Max(5, iterations / 2));
         if (gemm) GemmAtLayerShapes(graph, threads);
         if (reference) VersusScalar();
-        if (layers) Json["layers"] = LayerBench.Run(graph, ModelInput(graph), threads, Math.Max(5, iterations / 2));
-        if (e2e) VersusOnnxRuntime(model, graph, threads, iterations);
         if (json) Console.WriteLine(JsonSerializer.Serialize(Json));
         return 0;
     }
@@ -189,93 +191,8 @@ public static unsafe class Program
         Json["versus_reference"] = result;
     }
 
-    private static void VersusOnnxRuntime(string modelPath, Graph graph, int[] threads, int iterations)
-    {
-        if (graph.Inputs.Count != 1) throw new InvalidOperationException("the end-to-end comparison needs a single-input model");
-        var x = ModelInput(graph);
-        int[] shape = x.Shape;
-        Tensor[] inputs = [x];
-        var plain = Model.Load(modelPath).Graph;
-        Console.WriteLine();
-        Console.WriteLine($"{Path.GetFileName(modelPath)} {Tensor.Format(shape)}: ours (fused graph) against ONNX Runtime {OrtVersion()} " +
-            $"on the same file, {iterations} interleaved runs each, medians:");
-        var rows = new List<object>();
-        foreach (int t in threads)
-        {
-            Parallelism.Threads = t;
-            using var options = new SessionOptions
-            {
-                IntraOpNumThreads = t,
-                InterOpNumThreads = 1,
-                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            };
-            using var session = new InferenceSession(modelPath, options);
-            string inName = session.InputMetadata.Keys.First();
-            using var ortInput = OrtValue.CreateTensorValueFromMemory(x.Data, shape.Select(d => (long)d).ToArray());
-            using var runOptions = new RunOptions();
-            var inNames = new[] { inName };
-            var outNames = session.OutputMetadata.Keys.ToArray();
-            float[] RunOrt()
-            {
-                using var outputs = session.Run(runOptions, inNames, [ortInput], outNames);
-                return outputs[0].GetTensorDataAsSpan<float>().ToArray();
-            }
-            for (int i = 0; i < 5; i++)
-            {
-                graph.Forward(inputs);
-                plain.Forward(inputs);
-                RunOrt();
-            }
-            float[] ortOut = RunOrt();
-            float[] ours = graph.Forward(x).Data;
-            double maxDiff = 0, maxAbs = 0;
-            for (int i = 0; i < Math.Min(ours.Length, ortOut.Length); i++)
-            {
-                maxDiff = Math.Max(maxDiff, Math.Abs(ours[i] - ortOut[i]));
-                maxAbs = Math.Max(maxAbs, Math.Abs(ortOut[i]));
-            }
-
-            var oursMs = new double[iterations];
-            var ortMs = new double[iterations];
-            var plainMs = new double[iterations];
-            long allocated = 0;
-            for (int i = 0; i < iterations; i++)
-            {
-                // Interleaved, with pauses so neither runtime's spinning workers steal the other's cores.
-                Thread.Sleep(5);
-                long bytes = GC.GetAllocatedBytesForCurrentThread();
-                long t0 = Stopwatch.GetTimestamp();
-                graph.Forward(inputs);
-                oursMs[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                allocated += GC.GetAllocatedBytesForCurrentThread() - bytes;
-                Thread.Sleep(5);
-                t0 = Stopwatch.GetTimestamp();
-                RunOrt();
-                ortMs[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                Thread.Sleep(5);
-                t0 = Stopwatch.GetTimestamp();
-                plain.Forward(inputs);
-                plainMs[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            }
-            double ours50 = Median(oursMs), ort50 = Median(ortMs), plain50 = Median(plainMs);
-            Console.WriteLine($"  {t} thread(s): ours {ours50,7:F2} ms (min {oursMs.Min():F2}) | ORT {ort50,7:F2} ms (min {ortMs.Min():F2}) | " +
-                $"ours/ORT {ours50 / ort50:F2} | ours unfused {plain50:F2} ms | max |ours-ORT| {maxDiff:E1} (max |y| {maxAbs:F1}) | " +
-                $"allocated per forward {allocated / iterations} B");
-            rows.Add(new Dictionary<string, object>
-            {
-                ["threads"] = t, ["ours_median_ms"] = Math.Round(ours50, 3), ["ort_median_ms"] = Math.Round(ort50, 3),
-                ["ratio"] = Math.Round(ours50 / ort50, 3), ["ours_unfused_median_ms"] = Math.Round(plain50, 3),
-                ["ours_min_ms"] = Math.Round(oursMs.Min(), 3), ["ort_min_ms"] = Math.Round(ortMs.Min(), 3),
-                ["max_abs_diff"] = maxDiff, ["allocated_bytes_per_forward"] = allocated / iterations,
-            });
-        }
-        Json["model"] = Path.GetFileName(modelPath);
-        Json["end_to_end"] = rows;
-    }
-
     /// <summary>The model's input at batch 1, random in roughly the backbone's range (BGR minus a mean image).</summary>
-    private static Tensor ModelInput(Graph graph)
+    internal static Tensor ModelInput(Graph graph)
     {
         if (graph.Inputs.Count != 1) throw new InvalidOperationException("the bench needs a single-input model");
         var x = new Tensor(graph.Inputs[0].InputShape!.Select(d => d < 0 ? 1 : d).ToArray());
@@ -284,5 +201,4 @@ public static unsafe class Program
         return x;
     }
 
-    private static string OrtVersion() => typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?";
 }

@@ -89,7 +89,7 @@ internal sealed unsafe class WinogradConvolution
     {
         int tile = ForceTile ?? (oh >= 8 && ow >= 8 ? 4 : 2);
         if (Force is { } forced) return forced ? tile : 0;
-        return c >= 16 && oc >= 16 && oh >= 8 && ow >= 8 ? tile : 0;
+        return c >= 16 && oc >= 16 && oh >= 4 && ow >= 4 ? tile : 0;
     }
 
     [ThreadStatic] private static float[]? _v;

@@ -97,9 +97,11 @@ internal readonly unsafe struct Lanes512 : IWinogradLanes<V512>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V512 LoadChunks(float** p, int step, long offset)
-        => Vector512.Create(
-            Vector256.Create(Sse.LoadVector128(p[0] + offset), Sse.LoadVector128(p[step] + offset)),
-            Vector256.Create(Sse.LoadVector128(p[2 * step] + offset), Sse.LoadVector128(p[3 * step] + offset)));
+    {
+        // Two inserted halves (Vector512.Create(lower, upper) compiles to a stack round trip).
+        V512 lo = Vector256.Create(Sse.LoadVector128(p[0] + offset), Sse.LoadVector128(p[step] + offset)).ToVector512();
+        return Avx512F.InsertVector256(lo, Vector256.Create(Sse.LoadVector128(p[2 * step] + offset), Sse.LoadVector128(p[3 * step] + offset)), 1);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreChunks(V512 v, float** p, int step, long offset)
