@@ -20,6 +20,8 @@ internal static class EndToEnd
         public string Name { get; } = name;
         public Func<int, float[]> Run { get; } = run;
         public Dictionary<int, List<double>> Times { get; } = new();
+        /// <summary>The calling thread's CPU time per run (1 thread: everything runs on it, ORT's ops included).</summary>
+        public List<double> CpuTimes { get; } = [];
         public Dictionary<int, double> MaxDiff { get; } = new();
         public double Median(int t) => Program.Median(Times[t]);
     }
@@ -102,9 +104,11 @@ internal static class EndToEnd
                     {
                         // Pauses between runs so neither runtime's spinning workers steal the other's cores.
                         Thread.Sleep(5);
+                        double c0 = CpuTime.ThreadMs();
                         long t0 = Stopwatch.GetTimestamp();
                         v.Run(t);
                         v.Times[t].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                        if (t == 1) v.CpuTimes.Add(CpuTime.ThreadMs() - c0);
                     }
                 }
             // Bytes allocated per forward, measured after the timed rounds (the JIT's tier-up allocates during the first ones).
@@ -155,9 +159,15 @@ internal static class EndToEnd
                 if (v != ort) entry[$"{key}_over_ort"] = Math.Round(v.Median(t) / ort.Median(t), 3);
                 if (v.MaxDiff.TryGetValue(t, out double d)) entry[$"{key}_max_diff_relative"] = d;
             }
+            if (t == 1 && CpuTime.Available)
+                foreach (var v in variants.Append(ort)) entry[$"{Key(v.Name)}_cpu_median_ms"] = Math.Round(Program.Median(v.CpuTimes), 3);
             entry["allocated_bytes_per_forward"] = allocatedPerForward;
             rows.Add(entry);
         }
+        if (threads.Contains(1) && CpuTime.Available)
+            Console.WriteLine("  1 thread, CPU time of the calling thread (blind to time the OS gave the core to other processes), medians: " +
+                string.Join(", ", variants.Append(ort).Select(v => $"{v.Name} {Program.Median(v.CpuTimes):F2} ms")) + "; " +
+                string.Join(", ", variants.Select(v => $"{v.Name}/ORT {Program.Median(v.CpuTimes) / Program.Median(ort.CpuTimes):F3}")));
         Console.WriteLine("  max |ours - ORT| / max |ORT|: " + string.Join(", ",
             variants.Select(v => $"{v.Name} {v.MaxDiff.Values.Max():E1}")));
         if (threads.Contains(1) && threads.Length > 1)
@@ -172,4 +182,24 @@ internal static class EndToEnd
     private static string Key(string name) => name.StartsWith("ORT") ? "ort" : name.Replace(' ', '_').Replace('-', '_').ToLowerInvariant();
 
     private static string OrtVersion() => typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?";
+}
+
+/// <summary>The calling thread's CPU time (Linux clock_gettime(CLOCK_THREAD_CPUTIME_ID)); elsewhere unavailable.</summary>
+internal static class CpuTime
+{
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out Timespec ts);
+
+    private struct Timespec
+    {
+        public long Seconds, Nanoseconds;
+    }
+
+    public static bool Available { get; } = OperatingSystem.IsLinux();
+
+    public static double ThreadMs()
+    {
+        if (!Available || ClockGetTime(3, out var t) != 0) return 0;
+        return t.Seconds * 1e3 + t.Nanoseconds * 1e-6;
+    }
 }

@@ -1,6 +1,6 @@
-// LayerBench: each fused conv of the model timed alone on its real input, im2col + GEMM against Winograd (forced
-// both ways, interleaved, medians), at every thread count: the measurements behind WinogradConvolution.Prefer.
-// Also every other layer's time, so the table shows where a whole forward goes. Prints; asserts nothing.
+// LayerBench: every layer's time inside whole forwards, the fused graph as its rule chooses against the same graph
+// without Winograd (interleaved, medians), at every thread count: where a forward goes, and the measurements behind
+// WinogradConvolution.Choose. Prints; asserts nothing.
 using System.Diagnostics;
 using CameraCnn.Engine;
 using CameraCnn.Engine.Kernels;
@@ -11,72 +11,72 @@ namespace CameraCnn.Bench;
 
 internal static class LayerBench
 {
-    public static List<object> Run(Graph graph, Tensor x, int[] threads, int rounds)
+    /// <summary>
+    /// Per-layer medians inside whole forwards (Graph.ForwardTimed, so each layer meets its weights as a real forward
+    /// does: not warm from the layer before), the fused graph as its rule chooses against the same graph without
+    /// Winograd, interleaved, at each thread count.
+    /// </summary>
+    public static List<object> Run(Graph source, Tensor x, int[] threads, int rounds)
     {
-        Parallelism.Threads = threads.Max();
-        graph.Forward([x]); // every node's input now holds its real value
-        Console.WriteLine();
-        Console.WriteLine($"per layer, each alone on its input from the real forward ({rounds} interleaved rounds, medians, ms); " +
-            "convs with Winograd support timed both ways:");
-        Console.WriteLine($"{"layer",-26} {"shape",-26} {"chosen",-8} | " +
-            string.Join(" | ", threads.Select(t => $"{t} thr: gemm  winograd  w/g")));
-        var rows = new List<object>();
-        double[] total = new double[threads.Length];
-        foreach (var node in graph.Nodes)
+        var chosen = InferenceFusion.Fuse(source);
+        var gemm = InferenceFusion.Fuse(source, new FusionOptions { Winograd = false });
+        Tensor[] inputs = [x];
+        int n = chosen.Nodes.Count;
+        var ticks = new long[n];
+        var tc = new Dictionary<int, double[][]>();
+        var tg = new Dictionary<int, double[][]>();
+        foreach (int t in threads)
         {
-            if (node.Layer is not { } layer || layer is OutputAlias) continue;
-            var inputs = node.Inputs.Select(i => i.Output).ToArray();
-            var output = new Tensor(node.Output.Shape);
-            var conv = layer as FusedConv2d;
-            bool both = conv is not null && conv.Groups == 1 && WinogradConvolution.Supports(conv.Window);
-            string shape = conv is null ? $"{layer.GetType().Name} {Tensor.Format(inputs[0].Shape)}"
-                : $"{conv.InChannels}->{conv.OutChannels} {conv.Window.KH}x{conv.Window.KW}/{conv.Window.SH} {inputs[0].H}x{inputs[0].W}";
-            string chosen = conv?.Algorithm ?? "";
-            var cells = new List<string>();
-            var entry = new Dictionary<string, object> { ["layer"] = node.Name, ["shape"] = shape, ["algorithm"] = chosen };
-            for (int ti = 0; ti < threads.Length; ti++)
-            {
-                Parallelism.Threads = threads[ti];
-                var gemm = new double[rounds];
-                var wino = new double[rounds];
-                try
-                {
-                    for (int r = -3; r < rounds; r++)
-                    {
-                        WinogradConvolution.Force = both ? false : null;
-                        double a = Time(layer, inputs, output);
-                        if (r >= 0) gemm[r] = a;
-                        if (!both) continue;
-                        WinogradConvolution.Force = true;
-                        double b = Time(layer, inputs, output);
-                        if (r >= 0) wino[r] = b;
-                    }
-                }
-                finally
-                {
-                    WinogradConvolution.Force = null;
-                }
-                double g = Program.Median(gemm), w = both ? Program.Median(wino) : double.NaN;
-                total[ti] += chosen == "winograd" ? w : g;
-                cells.Add(both ? $"{g,10:F3} {w,9:F3} {w / g,5:F2}" : $"{g,10:F3} {"",9} {"",5}");
-                entry[$"t{threads[ti]}_gemm_ms"] = Math.Round(g, 4);
-                if (both) entry[$"t{threads[ti]}_winograd_ms"] = Math.Round(w, 4);
-            }
-            layer.Forward(inputs, output); // leave Algorithm as the rule chooses
-            rows.Add(entry);
-            Console.WriteLine($"{Trim(node.Name),-26} {shape,-26} {chosen,-8} | " + string.Join(" | ", cells));
+            tc[t] = Enumerable.Range(0, n).Select(_ => new double[rounds]).ToArray();
+            tg[t] = Enumerable.Range(0, n).Select(_ => new double[rounds]).ToArray();
         }
-        Console.WriteLine($"{"sum of the chosen",-26} {"",-26} {"",-8} | " +
-            string.Join(" | ", total.Select(t => $"{t,10:F3} {"",9} {"",5}")));
+        double ms = 1000.0 / Stopwatch.Frequency;
+        for (int r = -3; r < rounds; r++)
+            foreach (int t in threads)
+            {
+                Parallelism.Threads = t;
+                foreach (var (g, into) in new[] { (chosen, tc[t]), (gemm, tg[t]) })
+                {
+                    Thread.Sleep(2);
+                    g.ForwardTimed(inputs, ticks);
+                    if (r >= 0)
+                        for (int k = 0; k < n; k++) into[k][r] = ticks[k] * ms;
+                }
+            }
+
+        Console.WriteLine();
+        Console.WriteLine($"per layer inside whole forwards ({rounds} rounds, the graph as fused and the graph without Winograd interleaved, " +
+            "medians, ms):");
+        Console.WriteLine($"{"layer",-24} {"shape",-24} {"algorithm",-12} | " +
+            string.Join(" | ", threads.Select(t => $"{t} thr: no-Wino   chosen  ratio")));
+        var rows = new List<object>();
+        var totals = threads.ToDictionary(t => t, _ => (Gemm: 0.0, Chosen: 0.0));
+        for (int k = 0; k < n; k++)
+        {
+            var node = chosen.Nodes[k];
+            if (node.Layer is not { } layer || layer is OutputAlias) continue;
+            var conv = layer as FusedConv2d;
+            var xin = node.Inputs[0].Output;
+            string shape = conv is null ? $"{layer.GetType().Name}"
+                : $"{conv.InChannels}->{conv.OutChannels} {conv.Window.KH}x{conv.Window.KW}/{conv.Window.SH} {xin.H}x{xin.W}";
+            string algorithm = conv is null ? "" : conv.Algorithm == "winograd" ? $"winograd F{conv.WinogradTile}" : conv.Algorithm;
+            var entry = new Dictionary<string, object> { ["layer"] = node.Name, ["shape"] = shape, ["algorithm"] = algorithm };
+            var cells = new List<string>();
+            foreach (int t in threads)
+            {
+                double g = Program.Median(tg[t][k]), c = Program.Median(tc[t][k]);
+                totals[t] = (totals[t].Gemm + g, totals[t].Chosen + c);
+                cells.Add($"{g,12:F3} {c,8:F3} {c / g,6:F2}");
+                entry[$"t{t}_no_winograd_ms"] = Math.Round(g, 4);
+                entry[$"t{t}_chosen_ms"] = Math.Round(c, 4);
+            }
+            rows.Add(entry);
+            Console.WriteLine($"{Trim(node.Name),-24} {shape,-24} {algorithm,-12} | " + string.Join(" | ", cells));
+        }
+        Console.WriteLine($"{"sum",-24} {"",-24} {"",-12} | " +
+            string.Join(" | ", threads.Select(t => $"{totals[t].Gemm,12:F3} {totals[t].Chosen,8:F3} {totals[t].Chosen / totals[t].Gemm,6:F2}")));
         return rows;
     }
 
-    private static string Trim(string name) => name.Length <= 26 ? name : name[..25] + "~";
-
-    private static double Time(Layer layer, Tensor[] inputs, Tensor output)
-    {
-        long t0 = Stopwatch.GetTimestamp();
-        layer.Forward(inputs, output);
-        return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-    }
+    private static string Trim(string name) => name.Length <= 24 ? name : name[..23] + "~";
 }

@@ -48,10 +48,11 @@ public static unsafe class Program
         }
 
         Machine(threads);
-        var graph = InferenceFusion.Fuse(Model.Load(model).Graph);
+        var source = Model.Load(model).Graph;
+        var graph = InferenceFusion.Fuse(source);
         Json["model"] = Path.GetFileName(model);
         if (e2e) Json["end_to_end"] = EndToEnd.Run(model, ModelInput(graph), threads, iterations, unfused);
-        if (layers) Json["layers"] = LayerBench.Run(graph, ModelInput(graph), threads, Math.Max(5, iterations / 2));
+        if (layers) Json["layers"] = LayerBench.Run(source, ModelInput(graph), threads, Math.Max(5, iterations / 2));
         if (gemm) GemmAtLayerShapes(graph, threads);
         if (reference) VersusScalar();
         if (json) Console.WriteLine(JsonSerializer.Serialize(Json));

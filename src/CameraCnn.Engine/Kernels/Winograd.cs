@@ -28,8 +28,11 @@ internal unsafe interface IWinogradTile
     /// <summary>Reference: o [m x m, row-major] = A^T m A with m[xi] at src[xi * xiStride].</summary>
     static abstract void OutputTile(float* src, long xiStride, float* o);
 
-    /// <summary>Input transform of Lanes tiles (patch of tile l at p[l]); vector xi at dst + xi * xiStride.</summary>
-    static abstract void Input<TL, TV>(float** p, int ld, float* dst, long xiStride)
+    /// <summary>
+    /// Input transform of Lanes tiles (patch of tile l at p[l]); vector xi at dst + xi * xiStride, its upper half
+    /// lanes at + half (packed panels narrower than a vector).
+    /// </summary>
+    static abstract void Input<TL, TV>(float** p, int ld, float* dst, long xiStride, long half)
         where TL : struct, IWinogradLanes<TV> where TV : unmanaged;
 
     /// <summary>Output transform of Lanes tiles into t [m^2 vectors], output (a, b) of tile l at t[(a * m + b) * Lanes + l].</summary>
@@ -116,7 +119,7 @@ internal readonly unsafe struct WinogradF43 : IWinogradTile
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Input<TL, TV>(float** p, int ld, float* dst, long xiStride)
+    public static void Input<TL, TV>(float** p, int ld, float* dst, long xiStride, long half)
         where TL : struct, IWinogradLanes<TV> where TV : unmanaged
     {
         // Rows first: row r of every patch, its 8 floats gathered as chunks and turned so vector k holds column k of
@@ -137,12 +140,12 @@ internal readonly unsafe struct WinogradF43 : IWinogradTile
         {
             BTd<TL, TV>(h[j], h[6 + j], h[12 + j], h[18 + j], h[24 + j], h[30 + j],
                 out TV v0, out TV v1, out TV v2, out TV v3, out TV v4, out TV v5);
-            TL.Store(dst + j * xiStride, v0);
-            TL.Store(dst + (6 + j) * xiStride, v1);
-            TL.Store(dst + (12 + j) * xiStride, v2);
-            TL.Store(dst + (18 + j) * xiStride, v3);
-            TL.Store(dst + (24 + j) * xiStride, v4);
-            TL.Store(dst + (30 + j) * xiStride, v5);
+            TL.StoreHalves(dst + j * xiStride, half, v0);
+            TL.StoreHalves(dst + (6 + j) * xiStride, half, v1);
+            TL.StoreHalves(dst + (12 + j) * xiStride, half, v2);
+            TL.StoreHalves(dst + (18 + j) * xiStride, half, v3);
+            TL.StoreHalves(dst + (24 + j) * xiStride, half, v4);
+            TL.StoreHalves(dst + (30 + j) * xiStride, half, v5);
         }
     }
 
@@ -245,7 +248,7 @@ internal readonly unsafe struct WinogradF23 : IWinogradTile
     public static void OutputTile(float* src, long xiStride, float* o) => WinogradMath.OutputTile(AT, src, xiStride, o);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Input<TL, TV>(float** p, int ld, float* dst, long xiStride)
+    public static void Input<TL, TV>(float** p, int ld, float* dst, long xiStride, long half)
         where TL : struct, IWinogradLanes<TV> where TV : unmanaged
     {
         // A patch row is one chunk: four chunk loads and the transpose give its four columns for every tile.
@@ -264,10 +267,10 @@ internal readonly unsafe struct WinogradF23 : IWinogradTile
         for (int j = 0; j < 4; j++)
         {
             TV d0 = h[j], d1 = h[4 + j], d2 = h[8 + j], d3 = h[12 + j];
-            TL.Store(dst + j * xiStride, TL.Sub(d0, d2));
-            TL.Store(dst + (4 + j) * xiStride, TL.Add(d1, d2));
-            TL.Store(dst + (8 + j) * xiStride, TL.Sub(d2, d1));
-            TL.Store(dst + (12 + j) * xiStride, TL.Sub(d1, d3));
+            TL.StoreHalves(dst + j * xiStride, half, TL.Sub(d0, d2));
+            TL.StoreHalves(dst + (4 + j) * xiStride, half, TL.Add(d1, d2));
+            TL.StoreHalves(dst + (8 + j) * xiStride, half, TL.Sub(d2, d1));
+            TL.StoreHalves(dst + (12 + j) * xiStride, half, TL.Sub(d1, d3));
         }
     }
 

@@ -6,64 +6,20 @@
 //    residual and ReLU and writes the m x m blocks of y.
 // Both phases are split over the long-lived workers (planes, then chunks claimed from a counter). Not the backward.
 using System.Runtime.CompilerServices;
-using V256 = System.Runtime.Intrinsics.Vector256<float>;
-using V512 = System.Runtime.Intrinsics.Vector512<float>;
 
 namespace CameraCnn.Engine.Kernels;
-
-/// <summary>How many tiles one transform call handles, and which code does it: 16 (Vector512), 8 (Vector256) or 1 (scalar reference).</summary>
-internal unsafe interface IWinogradWidth
-{
-    static abstract int Lanes { get; }
-    static abstract void Input<TT>(float** p, int ld, float* dst, long xiStride) where TT : struct, IWinogradTile;
-    static abstract void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile;
-    static abstract void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
-        where TT : struct, IWinogradTile;
-}
-
-internal readonly unsafe struct Width512 : IWinogradWidth
-{
-    public static int Lanes => 16;
-    public static void Input<TT>(float** p, int ld, float* dst, long xiStride) where TT : struct, IWinogradTile
-        => TT.Input<Lanes512, V512>(p, ld, dst, xiStride);
-    public static void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile
-        => TT.OutputToTemp<Lanes512, V512>(src, xiStride, t);
-    public static void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
-        where TT : struct, IWinogradTile => TT.Output<Lanes512, V512>(src, xiStride, bias, y, ldy, resOffset, residual, relu);
-}
-
-internal readonly unsafe struct Width256 : IWinogradWidth
-{
-    public static int Lanes => 8;
-    public static void Input<TT>(float** p, int ld, float* dst, long xiStride) where TT : struct, IWinogradTile
-        => TT.Input<Lanes256, V256>(p, ld, dst, xiStride);
-    public static void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile
-        => TT.OutputToTemp<Lanes256, V256>(src, xiStride, t);
-    public static void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
-        where TT : struct, IWinogradTile => TT.Output<Lanes256, V256>(src, xiStride, bias, y, ldy, resOffset, residual, relu);
-}
-
-internal readonly unsafe struct WidthScalar : IWinogradWidth
-{
-    public static int Lanes => 1;
-    public static void Input<TT>(float** p, int ld, float* dst, long xiStride) where TT : struct, IWinogradTile
-        => TT.InputTile(p[0], ld, dst, xiStride);
-    public static void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile
-        => TT.OutputTile(src, xiStride, t);
-    public static void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
-        where TT : struct, IWinogradTile => throw new InvalidOperationException("the scalar width stores through OutputToTemp");
-}
 
 /// <summary>
 /// A 3x3 stride-1 convolution's Winograd form: the transformed weights (U = G g G^T per (oc, c), kept unpacked and
 /// packed per GEMM path as alpha^2 A matrices [OC x C]) and the forward. x [N, C, H, W] -> y [N, OC, OH, OW].
 /// </summary>
 [SkipLocalsInit]
-internal sealed unsafe class WinogradConvolution
+internal sealed unsafe partial class WinogradConvolution
 {
     private readonly float[] _u; // [alpha^2][OC][C]
     private readonly PackedMatrix[] _packed;
     private GemmPath? _packedPath;
+    private PackedPanels[]? _packedT; // U_xi^T [C x OC] as B panels, for the transposed products (packed on first use)
 
     public int OC { get; }
     public int C { get; }
@@ -132,27 +88,52 @@ internal sealed unsafe class WinogradConvolution
     /// <summary>Tile counts and buffer strides of one forward.</summary>
     private struct Plan
     {
-        public int TilesH, TilesW, Tpi, TpiPad, Cols, Panels, Tpad, Hp, Wp, NR;
+        public int TilesH, TilesW, Tpi, TpiPad, Cols, Tpad, Hp, Wp;
+        /// <summary>Columns (tiles) per packed V panel: NR (tiles are B's columns) or MR (transposed: tiles are A's rows).</summary>
+        public int PW;
         public long XiStride; // floats between two xi in V: C * Tpad
     }
 
-    private static Plan MakePlan<TT, TW>(int N, int C, int OH, int OW, int nr) where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    private static Plan MakePlan<TT, TW>(int N, int C, int OH, int OW, int pw) where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
     {
         int m = TT.M;
-        var p = new Plan { TilesH = (OH + m - 1) / m, TilesW = (OW + m - 1) / m, NR = nr };
+        var p = new Plan { TilesH = (OH + m - 1) / m, TilesW = (OW + m - 1) / m, PW = pw };
         p.Tpi = p.TilesH * p.TilesW;
         p.TpiPad = (p.Tpi + TW.Lanes - 1) / TW.Lanes * TW.Lanes;
         p.Cols = N * p.TpiPad;
-        p.Panels = (p.Cols + nr - 1) / nr;
-        p.Tpad = p.Panels * nr;
+        p.Tpad = (p.Cols + pw - 1) / pw * pw;
         p.Hp = m * p.TilesH + 2;
         p.Wp = m * (p.TilesW - 1) + TT.ReadWidth;
         p.XiStride = (long)C * p.Tpad;
         return p;
     }
 
+    /// <summary>
+    /// True when the products run transposed, M^T [tiles x OC] = V^T * U^T: tiles in the 8-row panels and output channels
+    /// in the 48-wide vectors, so a few tiles (16 at 14x14 and 7x7) still fill the AVX-512 kernel (8 x 48: 24 FMAs per
+    /// 8 broadcasts) where the normal form would run its 8 x 16 edge (8 FMAs per 8 broadcasts). AVX-512 only.
+    /// </summary>
+    internal static bool PreferTransposed(GemmPath path, int cols) => ForceTransposed ?? (path == GemmPath.Avx512 && cols <= 32);
+
+    /// <summary>Tests: always (true) or never (false) the transposed products on AVX-512; null = by size.</summary>
+    internal static bool? ForceTransposed;
+
     public void Forward(in Args a)
     {
+        int lanes = a.Path switch { GemmPath.Avx512 => 16, GemmPath.Avx2 => 8, _ => 1 };
+        int cols = a.N * ((a.OH + TileSize - 1) / TileSize * ((a.OW + TileSize - 1) / TileSize) + lanes - 1) / lanes * lanes;
+        if (a.Path == GemmPath.Avx512 && PreferTransposed(a.Path, cols))
+        {
+            if (_packedT is null || _packedT[0].Path != a.Path)
+            {
+                _packedT ??= Enumerable.Range(0, _packed.Length).Select(_ => new PackedPanels()).ToArray();
+                for (int xi = 0; xi < _packedT.Length; xi++)
+                    _packedT[xi].Pack(_u.AsSpan(xi * OC * C, OC * C), C, OC, C, true, a.Path);
+            }
+            if (TileSize == 4) RunTransposed<WinogradF43>(a);
+            else RunTransposed<WinogradF23>(a);
+            return;
+        }
         if (_packedPath != a.Path)
         {
             for (int xi = 0; xi < _packed.Length; xi++)
@@ -170,31 +151,61 @@ internal sealed unsafe class WinogradConvolution
         }
     }
 
-    private void Run<TK, TT, TW>(in Args a) where TK : struct, IGemmKernel where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    /// <summary>Phase 1 for every plane: V (alpha^2 x [C x Tpad] in panels of P.PW columns), split over planes.</summary>
+    private static float* TransformInput<TT, TW>(in Args a, int C, in Plan plan, bool parallel)
+        where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
     {
-        var plan = MakePlan<TT, TW>(a.N, C, a.OH, a.OW, TK.NR);
-        int a2 = TT.Alpha * TT.Alpha, threads = Parallelism.Threads;
         _v ??= [];
-        float* v = PinnedBuffer.Ensure(ref _v, a2 * plan.XiStride);
-        bool parallel = threads > 1 && (long)a2 * OC * C * plan.Cols >= GemmDriver.ParallelThreshold;
-
+        float* v = PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * plan.XiStride);
         var input = new InputJob<TT, TW> { X = a.X, V = v, C = C, H = a.H, W = a.W, PadTop = a.PadTop, PadLeft = a.PadLeft, P = plan };
         if (parallel) Parallelism.For(a.N * C, 1, ref input);
         else input.Run(0, a.N * C, 0);
+        return v;
+    }
 
-        int ocPanels = (OC + TK.MR - 1) / TK.MR;
+    private bool Parallel(int alpha, int cols) => Parallelism.Threads > 1 && (long)alpha * alpha * OC * C * cols >= GemmDriver.ParallelThreshold;
+
+    private void Run<TK, TT, TW>(in Args a) where TK : struct, IGemmKernel where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    {
+        var plan = MakePlan<TT, TW>(a.N, C, a.OH, a.OW, TK.NR);
+        int threads = Parallelism.Threads;
+        bool parallel = Parallel(TT.Alpha, plan.Cols);
+        float* v = TransformInput<TT, TW>(a, C, plan, parallel);
+
+        int ocPanels = (OC + TK.MR - 1) / TK.MR, panels = plan.Tpad / TK.NR;
         int chunkPanels = Math.Min(ocPanels, Math.Max(1, 32 / TK.MR));
-        int blockPanels = Math.Min(plan.Panels, Math.Max(1, 96 / TK.NR));
-        int Units() => (ocPanels + chunkPanels - 1) / chunkPanels * ((plan.Panels + blockPanels - 1) / blockPanels);
+        int blockPanels = Math.Min(panels, Math.Max(1, 96 / TK.NR));
+        int Units() => (ocPanels + chunkPanels - 1) / chunkPanels * ((panels + blockPanels - 1) / blockPanels);
         while (parallel && Units() < 3 * threads && chunkPanels > 1) chunkPanels = (chunkPanels + 1) / 2;
         var product = new ProductJob<TK, TT, TW>
         {
             V = v, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, Packed = _packed,
             OC = OC, C = C, OH = a.OH, OW = a.OW, P = plan,
             OcChunk = chunkPanels * TK.MR, BlockPanels = blockPanels,
-            OcChunks = (ocPanels + chunkPanels - 1) / chunkPanels, ColBlocks = (plan.Panels + blockPanels - 1) / blockPanels,
+            OcChunks = (ocPanels + chunkPanels - 1) / chunkPanels, ColBlocks = (panels + blockPanels - 1) / blockPanels,
         };
         int units = product.OcChunks * product.ColBlocks;
+        if (parallel) Parallelism.For(Math.Min(threads, units), 1, ref product);
+        else product.Run(0, 1, 0);
+    }
+
+    private void RunTransposed<TT>(in Args a) where TT : struct, IWinogradTile
+    {
+        const int MR = 8, NR = 48;
+        var plan = MakePlan<TT, Width512>(a.N, C, a.OH, a.OW, MR);
+        int threads = Parallelism.Threads;
+        bool parallel = Parallel(TT.Alpha, plan.Cols);
+        float* v = TransformInput<TT, Width512>(a, C, plan, parallel);
+
+        int ocPanels = (OC + NR - 1) / NR, tilePanels = plan.Tpad / MR;
+        int chunkPanels = Math.Min(ocPanels, 2);
+        var product = new ProductJobT<TT>
+        {
+            V = v, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, PackedT = _packedT!,
+            OC = OC, C = C, OH = a.OH, OW = a.OW, P = plan,
+            OcChunk = chunkPanels * NR, OcChunks = (ocPanels + chunkPanels - 1) / chunkPanels, TilePanels = tilePanels,
+        };
+        int units = product.OcChunks * tilePanels;
         if (parallel) Parallelism.For(Math.Min(threads, units), 1, ref product);
         else product.Run(0, 1, 0);
     }
@@ -209,7 +220,7 @@ internal sealed unsafe class WinogradConvolution
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end, int worker)
         {
-            int m = TT.M, lanes = TW.Lanes, nr = P.NR, Wp = P.Wp;
+            int m = TT.M, lanes = TW.Lanes, pw = P.PW, Wp = P.Wp;
             _plane ??= [];
             float* plane = PinnedBuffer.Ensure(ref _plane, (long)P.Hp * Wp);
             float** ptrs = stackalloc float*[lanes];
@@ -218,7 +229,9 @@ internal sealed unsafe class WinogradConvolution
                 int n = pi / C, c = pi % C;
                 Pad(X + (long)pi * H * W, plane);
                 int k0 = c / GemmDriver.KC * GemmDriver.KC, kc = Math.Min(GemmDriver.KC, C - k0);
-                float* vc = V + (long)k0 * P.Tpad + (long)(c - k0) * nr;
+                float* vc = V + (long)k0 * P.Tpad + (long)(c - k0) * pw;
+                // The upper half of a vector's lanes: the same panel when a panel holds the vector, else the next one.
+                long half = pw >= lanes ? lanes / 2 : (long)pw * kc;
                 int th = 0, tw = 0;
                 for (int t0 = 0; t0 < P.TpiPad; t0 += lanes)
                 {
@@ -238,7 +251,7 @@ internal sealed unsafe class WinogradConvolution
                         }
                     }
                     int col = n * P.TpiPad + t0;
-                    TW.Input<TT>(ptrs, Wp, vc + (long)(col / nr) * nr * kc + col % nr, P.XiStride);
+                    TW.Input<TT>(ptrs, Wp, vc + (long)(col / pw) * pw * kc + col % pw, P.XiStride, half);
                 }
             }
         }
@@ -259,109 +272,6 @@ internal sealed unsafe class WinogradConvolution
                 new Span<float>(d, left).Clear();
                 new ReadOnlySpan<float>(x + (long)ih * W, width).CopyTo(new Span<float>(d + left, width));
                 new Span<float>(d + left + width, Wp - left - width).Clear();
-            }
-        }
-    }
-
-    /// <summary>Phase 2: units of (output-channel chunk, tile block), claimed from a counter: alpha^2 products, then the output transform.</summary>
-    private struct ProductJob<TK, TT, TW> : IParallelBody
-        where TK : struct, IGemmKernel where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
-    {
-        public float* V, Y, Bias, Residual;
-        public bool Relu;
-        public PackedMatrix[] Packed;
-        public int OC, C, OH, OW;
-        public Plan P;
-        public int OcChunk, BlockPanels, OcChunks, ColBlocks;
-        public int NextUnit;
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int start, int end, int worker)
-        {
-            int a2 = TT.Alpha * TT.Alpha, mr = TK.MR, nr = TK.NR;
-            int ldm = BlockPanels * nr;
-            long mStride = (long)OcChunk * ldm;
-            _m ??= [];
-            float* mBuf = PinnedBuffer.Ensure(ref _m, a2 * mStride);
-            for (int unit; (unit = Interlocked.Increment(ref NextUnit) - 1) < OcChunks * ColBlocks;)
-            {
-                int o0 = unit / ColBlocks * OcChunk, o1 = Math.Min(OC, o0 + OcChunk);
-                int bp0 = unit % ColBlocks * BlockPanels, bp1 = Math.Min(P.Panels, bp0 + BlockPanels);
-                for (int xi = 0; xi < a2; xi++)
-                {
-                    PackedMatrix u = Packed[xi];
-                    float* vXi = V + xi * P.XiStride, mXi = mBuf + xi * mStride;
-                    for (int k0 = 0; k0 < C; k0 += GemmDriver.KC)
-                    {
-                        int kc = Math.Min(GemmDriver.KC, C - k0);
-                        var ep = new GemmEpilogue { Load = k0 > 0 };
-                        for (int i = o0; i < o1; i += mr)
-                        {
-                            float* ap = u.Data + (long)k0 * u.PaddedRows + (long)(i / mr) * mr * kc;
-                            int rows = Math.Min(mr, o1 - i);
-                            for (int bp = bp0; bp < bp1; bp++)
-                                TK.Run(ap, vXi + (long)k0 * P.Tpad + (long)bp * nr * kc, kc,
-                                    mXi + (long)(i - o0) * ldm + (bp - bp0) * nr, ldm, rows, Math.Min(nr, P.Cols - bp * nr), ep);
-                        }
-                    }
-                }
-                Output(mBuf, mStride, ldm, o0, o1, bp0 * nr, Math.Min(P.Cols, bp1 * nr));
-            }
-        }
-
-        /// <summary>y for output channels [o0, o1) and V columns [c0, c1) from the unit's products.</summary>
-        private readonly void Output(float* mBuf, long mStride, int ldm, int o0, int o1, int c0, int c1)
-        {
-            int m = TT.M, lanes = TW.Lanes, planeSize = OH * OW;
-            float** y = stackalloc float*[lanes];
-            long* offsets = stackalloc long[lanes];
-            int* rows = stackalloc int[lanes];
-            int* cols = stackalloc int[lanes];
-            float* t = stackalloc float[m * m * lanes];
-            long resOffset = Residual == null ? 0 : Residual - Y;
-            for (int col = c0; col < c1; col += lanes)
-            {
-                int n = col / P.TpiPad, t0 = col % P.TpiPad;
-                bool full = lanes > 1;
-                for (int l = 0; l < lanes; l++)
-                {
-                    int tile = t0 + l;
-                    if (tile >= P.Tpi)
-                    {
-                        rows[l] = cols[l] = 0;
-                        offsets[l] = 0;
-                        full = false;
-                        continue;
-                    }
-                    int oh = tile / P.TilesW * m, ow = tile % P.TilesW * m;
-                    rows[l] = Math.Min(m, OH - oh);
-                    cols[l] = Math.Min(m, OW - ow);
-                    full &= rows[l] == m && cols[l] == m;
-                    offsets[l] = (long)n * OC * planeSize + (long)oh * OW + ow;
-                }
-                for (int oc = o0; oc < o1; oc++)
-                {
-                    float* src = mBuf + (long)(oc - o0) * ldm + (col - c0);
-                    float bias = Bias == null ? 0f : Bias[oc];
-                    long ocOff = (long)oc * planeSize;
-                    for (int l = 0; l < lanes; l++) y[l] = Y + offsets[l] + ocOff;
-                    if (full)
-                    {
-                        TW.Output<TT>(src, mStride, bias, y, OW, resOffset, Residual != null, Relu);
-                        continue;
-                    }
-                    TW.OutputToTemp<TT>(src, mStride, t);
-                    for (int l = 0; l < lanes; l++)
-                        for (int r = 0; r < rows[l]; r++)
-                            for (int q = 0; q < cols[l]; q++)
-                            {
-                                float val = t[(r * m + q) * lanes + l] + bias;
-                                float* dst = y[l] + (long)r * OW + q;
-                                if (Residual != null) val += dst[resOffset];
-                                if (Relu && val < 0) val = 0; // NaN stays NaN, like max(0, v)
-                                *dst = val;
-                            }
-                }
             }
         }
     }

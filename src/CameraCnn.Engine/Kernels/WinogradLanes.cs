@@ -1,6 +1,7 @@
 // WinogradLanes: the vector operations the Winograd transforms are written in, once, for two widths (Vector256 on
 // AVX2, Vector512 on AVX-512). A vector holds one value of 8 or 16 tiles; the tiles' 4-float runs are gathered and
-// scattered as 128-bit chunks and turned around with the in-lane 4 x 4 transpose. Not a general SIMD layer.
+// scattered as 128-bit chunks and turned around with the in-lane 4 x 4 transpose. The widths (IWinogradWidth) pick
+// the vector type, or the scalar matrix reference, for the driver. Not a general SIMD layer.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -21,6 +22,8 @@ internal unsafe interface IWinogradLanes<TV> where TV : unmanaged
     static abstract bool IsSupported { get; }
     static abstract TV Load(float* p);
     static abstract void Store(float* p, TV v);
+    /// <summary>Stores lanes [0, Lanes / 2) at p and [Lanes / 2, Lanes) at p + half (half = Lanes / 2: one plain store).</summary>
+    static abstract void StoreHalves(float* p, long half, TV v);
     static abstract TV Add(TV a, TV b);
     static abstract TV Sub(TV a, TV b);
     /// <summary>a * b + c with one rounding.</summary>
@@ -45,6 +48,18 @@ internal readonly unsafe struct Lanes256 : IWinogradLanes<V256>
     public static bool IsSupported => Avx2.IsSupported && Fma3.IsSupported;
     public static V256 Load(float* p) => Avx.LoadVector256(p);
     public static void Store(float* p, V256 v) => Avx.Store(p, v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreHalves(float* p, long half, V256 v)
+    {
+        if (half == 4)
+        {
+            Avx.Store(p, v);
+            return;
+        }
+        Sse.Store(p, v.GetLower());
+        Sse.Store(p + half, v.GetUpper());
+    }
     public static V256 Add(V256 a, V256 b) => Avx.Add(a, b);
     public static V256 Sub(V256 a, V256 b) => Avx.Subtract(a, b);
     public static V256 Fma(V256 a, V256 b, V256 c) => Fma3.MultiplyAdd(a, b, c);
@@ -89,6 +104,18 @@ internal readonly unsafe struct Lanes512 : IWinogradLanes<V512>
     public static bool IsSupported => Avx512F.IsSupported;
     public static V512 Load(float* p) => Avx512F.LoadVector512(p);
     public static void Store(float* p, V512 v) => Avx512F.Store(p, v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreHalves(float* p, long half, V512 v)
+    {
+        if (half == 8)
+        {
+            Avx512F.Store(p, v);
+            return;
+        }
+        Avx.Store(p, v.GetLower());
+        Avx.Store(p + half, v.GetUpper());
+    }
     public static V512 Add(V512 a, V512 b) => Avx512F.Add(a, b);
     public static V512 Sub(V512 a, V512 b) => Avx512F.Subtract(a, b);
     public static V512 Fma(V512 a, V512 b, V512 c) => Avx512F.FusedMultiplyAdd(a, b, c);
@@ -130,4 +157,47 @@ internal readonly unsafe struct Lanes512 : IWinogradLanes<V512>
         b0 = Avx512F.Shuffle(t0, t2, 0x44);
         b1 = Avx512F.Shuffle(t0, t2, 0xEE);
     }
+}
+
+/// <summary>How many tiles one transform call handles, and which code does it: 16 (Vector512), 8 (Vector256) or 1 (scalar reference).</summary>
+internal unsafe interface IWinogradWidth
+{
+    static abstract int Lanes { get; }
+    static abstract void Input<TT>(float** p, int ld, float* dst, long xiStride, long half) where TT : struct, IWinogradTile;
+    static abstract void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile;
+    static abstract void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
+        where TT : struct, IWinogradTile;
+}
+
+internal readonly unsafe struct Width512 : IWinogradWidth
+{
+    public static int Lanes => 16;
+    public static void Input<TT>(float** p, int ld, float* dst, long xiStride, long half) where TT : struct, IWinogradTile
+        => TT.Input<Lanes512, V512>(p, ld, dst, xiStride, half);
+    public static void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile
+        => TT.OutputToTemp<Lanes512, V512>(src, xiStride, t);
+    public static void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
+        where TT : struct, IWinogradTile => TT.Output<Lanes512, V512>(src, xiStride, bias, y, ldy, resOffset, residual, relu);
+}
+
+internal readonly unsafe struct Width256 : IWinogradWidth
+{
+    public static int Lanes => 8;
+    public static void Input<TT>(float** p, int ld, float* dst, long xiStride, long half) where TT : struct, IWinogradTile
+        => TT.Input<Lanes256, V256>(p, ld, dst, xiStride, half);
+    public static void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile
+        => TT.OutputToTemp<Lanes256, V256>(src, xiStride, t);
+    public static void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
+        where TT : struct, IWinogradTile => TT.Output<Lanes256, V256>(src, xiStride, bias, y, ldy, resOffset, residual, relu);
+}
+
+internal readonly unsafe struct WidthScalar : IWinogradWidth
+{
+    public static int Lanes => 1;
+    public static void Input<TT>(float** p, int ld, float* dst, long xiStride, long half) where TT : struct, IWinogradTile
+        => TT.InputTile(p[0], ld, dst, xiStride);
+    public static void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile
+        => TT.OutputTile(src, xiStride, t);
+    public static void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
+        where TT : struct, IWinogradTile => throw new InvalidOperationException("the scalar width stores through OutputToTemp");
 }

@@ -96,13 +96,20 @@ public sealed unsafe class WinogradTests
         {
             float** p = stackalloc float*[lanes];
             for (int l = 0; l < lanes; l++) p[l] = pp + rng.Next(0, 30) * ld + rng.Next(0, ld - 8);
-            if (lanes == 16) Width512.Input<TT>(p, ld, pd, xiStride);
-            else Width256.Input<TT>(p, ld, pd, xiStride);
             for (int l = 0; l < lanes; l++) TT.InputTile(p[l], ld, pw + l, xiStride);
-            for (int xi = 0; xi < a2; xi++)
-                for (int l = 0; l < lanes; l++)
-                    Assert.True(Math.Abs(dst[xi * xiStride + l] - want[xi * xiStride + l]) <= 1e-5 * (1 + Math.Abs(want[xi * xiStride + l])),
-                        $"input xi={xi} lane={l}: {dst[xi * xiStride + l]} vs {want[xi * xiStride + l]}");
+            // Whole vectors, and the upper half lanes stored apart (panels narrower than a vector).
+            foreach (int half in new[] { lanes / 2, lanes + lanes / 2 })
+            {
+                dst.AsSpan().Fill(float.NaN);
+                if (lanes == 16) Width512.Input<TT>(p, ld, pd, xiStride, half);
+                else Width256.Input<TT>(p, ld, pd, xiStride, half);
+                for (int xi = 0; xi < a2; xi++)
+                    for (int l = 0; l < lanes; l++)
+                    {
+                        float got = dst[xi * xiStride + (l < lanes / 2 ? l : half + l - lanes / 2)], w = want[xi * xiStride + l];
+                        Assert.True(Math.Abs(got - w) <= 1e-5 * (1 + Math.Abs(w)), $"input half={half} xi={xi} lane={l}: {got} vs {w}");
+                    }
+            }
 
             // Output: to a temp, and straight into y (+ bias, residual, ReLU) for whole m x m tiles in a 10-wide image.
             if (lanes == 16) Width512.OutputToTemp<TT>(pm, xiStride, pt);
@@ -142,45 +149,57 @@ public sealed unsafe class WinogradTests
     [MemberData(nameof(PathsThreadsTiles))]
     public void ForwardMatchesEquation6(GemmPath path, int threads, int tile)
     {
-        KernelSettings.Run(path, threads, () =>
-        {
-            var rng = new Random(100 + threads + tile);
-            int variant = 0;
-            foreach (var s in Shapes)
-                foreach (int batch in new[] { 1, 2, 3 })
+        // AVX-512 runs the products in both orientations (tiles as B's columns, or transposed: tiles in A's rows).
+        foreach (bool? transposed in path == GemmPath.Avx512 ? new bool?[] { false, true } : [null])
+            try
+            {
+                WinogradConvolution.ForceTransposed = transposed;
+                KernelSettings.Run(path, threads, () => ForwardCases(path, threads, tile, transposed));
+            }
+            finally
+            {
+                WinogradConvolution.ForceTransposed = null;
+            }
+    }
+
+    private static void ForwardCases(GemmPath path, int threads, int tile, bool? transposed)
+    {
+        var rng = new Random(100 + threads + tile);
+        int variant = 0;
+        foreach (var s in Shapes)
+            foreach (int batch in new[] { 1, 2, 3 })
+            {
+                bool residual = variant % 2 == 0, relu = variant % 3 != 1;
+                variant++;
+                var g = Window(s);
+                int oh = g.OutH(s.H), ow = g.OutW(s.W);
+                var w = TestKit.RandomFloats(rng, s.OC * s.C * 9);
+                var b = TestKit.RandomFloats(rng, s.OC);
+                var x = TestKit.RandomTensor(rng, -1, 1, batch, s.C, s.H, s.W);
+                var r = TestKit.RandomTensor(rng, -1, 1, batch, s.OC, oh, ow);
+                var y = new Tensor(batch, s.OC, oh, ow);
+                y.Data.AsSpan().Fill(float.NaN); // every element must be written
+                var conv = new WinogradConvolution(w, s.OC, s.C, tile);
+                fixed (float* px = x.Data, py = y.Data, pb = b, pr = r.Data)
                 {
-                    bool residual = variant % 2 == 0, relu = variant % 3 != 1;
-                    variant++;
-                    var g = Window(s);
-                    int oh = g.OutH(s.H), ow = g.OutW(s.W);
-                    var w = TestKit.RandomFloats(rng, s.OC * s.C * 9);
-                    var b = TestKit.RandomFloats(rng, s.OC);
-                    var x = TestKit.RandomTensor(rng, -1, 1, batch, s.C, s.H, s.W);
-                    var r = TestKit.RandomTensor(rng, -1, 1, batch, s.OC, oh, ow);
-                    var y = new Tensor(batch, s.OC, oh, ow);
-                    y.Data.AsSpan().Fill(float.NaN); // every element must be written
-                    var conv = new WinogradConvolution(w, s.OC, s.C, tile);
-                    fixed (float* px = x.Data, py = y.Data, pb = b, pr = r.Data)
+                    var args = new WinogradConvolution.Args
                     {
-                        var args = new WinogradConvolution.Args
-                        {
-                            X = px, Y = py, Bias = pb, Residual = residual ? pr : null, Relu = relu, N = batch, H = s.H, W = s.W,
-                            OH = oh, OW = ow, PadTop = s.Pt, PadLeft = s.Pl, Path = path,
-                        };
-                        conv.Forward(args);
-                    }
-                    var want = Naive.Conv2d(TestKit.ToDouble(x.Data), x.Shape, TestKit.ToDouble(w), TestKit.ToDouble(b), s.OC, 1, g, out var ys);
-                    if (residual) want = Naive.Add(want, TestKit.ToDouble(r.Data));
-                    if (relu) want = Naive.Map(want, Naive.ReLU);
-                    Assert.Equal(ys, y.Shape);
-                    // F(4x4, 3x3) rounds in its transforms and the output transform scales those errors by up to 8 x 8:
-                    // about 5e-6 of the sum's typical size, sqrt(9 C) for terms of ~1 (measured: 2.3e-6 at C = 16,
-                    // 4.8e-6 at C = 300). A wrong tap, tile or tail is off by ~1.
-                    double tol = 1e-5 * Math.Sqrt(9.0 * s.C);
-                    TestKit.AssertClose(want, y.Data, tol, tol,
-                        $"F({tile}x{tile}) path={path} threads={threads} batch={batch} C={s.C} OC={s.OC} {s.H}x{s.W} {g} residual={residual} relu={relu}");
+                        X = px, Y = py, Bias = pb, Residual = residual ? pr : null, Relu = relu, N = batch, H = s.H, W = s.W,
+                        OH = oh, OW = ow, PadTop = s.Pt, PadLeft = s.Pl, Path = path,
+                    };
+                    conv.Forward(args);
                 }
-        });
+                var want = Naive.Conv2d(TestKit.ToDouble(x.Data), x.Shape, TestKit.ToDouble(w), TestKit.ToDouble(b), s.OC, 1, g, out var ys);
+                if (residual) want = Naive.Add(want, TestKit.ToDouble(r.Data));
+                if (relu) want = Naive.Map(want, Naive.ReLU);
+                Assert.Equal(ys, y.Shape);
+                // F(4x4, 3x3) rounds in its transforms and the output transform scales those errors by up to 8 x 8:
+                // about 5e-6 of the sum's typical size, sqrt(9 C) for terms of ~1 (measured: 2.3e-6 at C = 16,
+                // 4.8e-6 at C = 300). A wrong tap, tile or tail is off by ~1.
+                double tol = 1e-5 * Math.Sqrt(9.0 * s.C);
+                TestKit.AssertClose(want, y.Data, tol, tol,
+                    $"F({tile}x{tile}) path={path} transposed={transposed} threads={threads} batch={batch} C={s.C} OC={s.OC} {s.H}x{s.W} {g} residual={residual} relu={relu}");
+            }
     }
 
     /// <summary>A ResNet-shaped toy: stem, two basic blocks (3x3 stride-1 convs at 14 and 7 pixels), pooled head.</summary>
