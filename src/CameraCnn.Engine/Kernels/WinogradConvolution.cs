@@ -6,6 +6,7 @@
 //    residual and ReLU and writes the m x m blocks of y.
 // Both phases are split over the long-lived workers (planes, then chunks claimed from a counter). Not the backward.
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace CameraCnn.Engine.Kernels;
 
@@ -50,6 +51,8 @@ internal sealed unsafe partial class WinogradConvolution
 
     [ThreadStatic] private static float[]? _v;
     [ThreadStatic] private static float[]? _plane;
+    [ThreadStatic] private static (int, int, int, int, int, int, nint) _planeGeometry;
+    [ThreadStatic] private static int[]? _tileOffsets;
     [ThreadStatic] private static float[]? _m;
 
     /// <summary>Transforms w [OC, C, 3, 3] for m x m output tiles (m = 2 or 4; in double, rounded once).</summary>
@@ -197,15 +200,14 @@ internal sealed unsafe partial class WinogradConvolution
         bool parallel = Parallel(TT.Alpha, plan.Cols);
         float* v = TransformInput<TT, Width512>(a, C, plan, parallel);
 
-        int ocPanels = (OC + NR - 1) / NR, tilePanels = plan.Tpad / MR;
-        int chunkPanels = Math.Min(ocPanels, 2);
+        int ocPanels = (OC + NR - 1) / NR, workers = parallel ? threads : 1;
         var product = new ProductJobT<TT>
         {
             V = v, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, PackedT = _packedT!,
             OC = OC, C = C, OH = a.OH, OW = a.OW, P = plan,
-            OcChunk = chunkPanels * NR, OcChunks = (ocPanels + chunkPanels - 1) / chunkPanels, TilePanels = tilePanels,
+            OcPanels = ocPanels, WholeUnits = ocPanels - ocPanels % workers, TilePanels = plan.Tpad / MR,
         };
-        int units = product.OcChunks * tilePanels;
+        int units = product.Units;
         if (parallel) Parallelism.For(Math.Min(threads, units), 1, ref product);
         else product.Run(0, 1, 0);
     }
@@ -221,57 +223,58 @@ internal sealed unsafe partial class WinogradConvolution
         public void Run(int start, int end, int worker)
         {
             int m = TT.M, lanes = TW.Lanes, pw = P.PW, Wp = P.Wp;
-            _plane ??= [];
-            float* plane = PinnedBuffer.Ensure(ref _plane, (long)P.Hp * Wp);
+            float* plane = Plane();
+            // Each tile's patch offset in the plane, once per call (the same for every plane); lanes past an image's
+            // last tile repeat its first: their columns are padding, never read back.
+            if (_tileOffsets is null || _tileOffsets.Length < P.TpiPad) _tileOffsets = new int[Math.Max(P.TpiPad, 64)];
+            int[] offsets = _tileOffsets;
+            for (int t = 0; t < P.TpiPad; t++)
+                offsets[t] = t < P.Tpi ? m * (t / P.TilesW) * Wp + m * (t % P.TilesW) : 0;
             float** ptrs = stackalloc float*[lanes];
             for (int pi = start; pi < end; pi++)
             {
                 int n = pi / C, c = pi % C;
-                Pad(X + (long)pi * H * W, plane);
+                CopyInterior(X + (long)pi * H * W, plane);
                 int k0 = c / GemmDriver.KC * GemmDriver.KC, kc = Math.Min(GemmDriver.KC, C - k0);
                 float* vc = V + (long)k0 * P.Tpad + (long)(c - k0) * pw;
                 // The upper half of a vector's lanes: the same panel when a panel holds the vector, else the next one.
                 long half = pw >= lanes ? lanes / 2 : (long)pw * kc;
-                int th = 0, tw = 0;
                 for (int t0 = 0; t0 < P.TpiPad; t0 += lanes)
                 {
-                    for (int l = 0; l < lanes; l++)
-                    {
-                        // Lanes past the image's last tile repeat its first: their columns are padding, never read back.
-                        if (t0 + l >= P.Tpi)
-                        {
-                            ptrs[l] = plane;
-                            continue;
-                        }
-                        ptrs[l] = plane + (long)m * th * Wp + m * tw;
-                        if (++tw == P.TilesW)
-                        {
-                            tw = 0;
-                            th++;
-                        }
-                    }
+                    for (int l = 0; l < lanes; l++) ptrs[l] = plane + offsets[t0 + l];
                     int col = n * P.TpiPad + t0;
                     TW.Input<TT>(ptrs, Wp, vc + (long)(col / pw) * pw * kc + col % pw, P.XiStride, half);
                 }
             }
         }
 
-        /// <summary>plane [Hp x Wp] = x [H x W] placed at (PadTop, PadLeft), zero elsewhere.</summary>
-        private readonly void Pad(float* x, float* plane)
+        /// <summary>
+        /// This thread's padded plane [Hp x Wp]. Its border (the zero padding) is cleared only when the geometry changes:
+        /// each plane then overwrites just the interior, x [H x W] at (PadTop, PadLeft).
+        /// </summary>
+        private readonly float* Plane()
         {
-            int Wp = P.Wp, left = Math.Min(PadLeft, Wp), width = Math.Clamp(Wp - PadLeft, 0, W);
-            for (int r = 0; r < P.Hp; r++)
+            _plane ??= [];
+            float* plane = PinnedBuffer.Ensure(ref _plane, (long)P.Hp * P.Wp);
+            var geometry = (P.Hp, P.Wp, PadTop, PadLeft, H, W, (nint)plane);
+            if (_planeGeometry != geometry)
             {
-                float* d = plane + (long)r * Wp;
-                int ih = r - PadTop;
-                if ((uint)ih >= (uint)H)
-                {
-                    new Span<float>(d, Wp).Clear();
-                    continue;
-                }
-                new Span<float>(d, left).Clear();
-                new ReadOnlySpan<float>(x + (long)ih * W, width).CopyTo(new Span<float>(d + left, width));
-                new Span<float>(d + left + width, Wp - left - width).Clear();
+                new Span<float>(plane, P.Hp * P.Wp).Clear();
+                _planeGeometry = geometry;
+            }
+            return plane;
+        }
+
+        private readonly void CopyInterior(float* x, float* plane)
+        {
+            int rows = Math.Min(H, P.Hp - PadTop), width = Math.Min(W, P.Wp - PadLeft);
+            float* d = plane + (long)PadTop * P.Wp + PadLeft;
+            for (int r = 0; r < rows; r++, x += W, d += P.Wp)
+            {
+                int i = 0;
+                for (; i + 16 <= width; i += 16) Vector512.Load(x + i).Store(d + i);
+                for (; i + 8 <= width; i += 8) Vector256.Load(x + i).Store(d + i);
+                for (; i < width; i++) d[i] = x[i];
             }
         }
     }

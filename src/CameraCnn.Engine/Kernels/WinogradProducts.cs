@@ -114,8 +114,10 @@ internal sealed unsafe partial class WinogradConvolution
     }
 
     /// <summary>
-    /// Transposed phase 2 (AVX-512): units of (output-channel chunk of 48-wide panels, 8-tile panel). M^T [xi][tile][oc]
-    /// per unit; the output transform then runs across 16 output channels at once.
+    /// Transposed phase 2 (AVX-512): a unit is one 48-wide output-channel panel with all its tiles, so each panel of
+    /// U^T is streamed by one worker and serves every tile panel from cache; the panels left over when they do not
+    /// divide among the workers are taken one tile panel at a time. M^T [xi][tile][oc] per unit; the output transform
+    /// then runs across 16 output channels at once.
     /// </summary>
     private struct ProductJobT<TT> : IParallelBody where TT : struct, IWinogradTile
     {
@@ -124,21 +126,31 @@ internal sealed unsafe partial class WinogradConvolution
         public PackedPanels[] PackedT;
         public int OC, C, OH, OW;
         public Plan P;
-        public int OcChunk, OcChunks, TilePanels;
+        /// <summary>Units [0, WholeUnits) are panel u with every tile panel; the rest, one (panel, tile panel) each.</summary>
+        public int OcPanels, WholeUnits, TilePanels;
         public int NextUnit;
+
+        public readonly int Units => WholeUnits + (OcPanels - WholeUnits) * TilePanels;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end, int worker)
         {
             const int MR = 8, NR = 48;
-            int a2 = TT.Alpha * TT.Alpha, ldm = OcChunk;
-            long mStride = (long)MR * ldm;
+            int a2 = TT.Alpha * TT.Alpha, ldm = NR;
+            long mStride = (long)TilePanels * MR * ldm;
             _m ??= [];
             float* mBuf = PinnedBuffer.Ensure(ref _m, a2 * mStride);
-            for (int unit; (unit = Interlocked.Increment(ref NextUnit) - 1) < OcChunks * TilePanels;)
+            for (int unit; (unit = Interlocked.Increment(ref NextUnit) - 1) < Units;)
             {
-                int o0 = unit / TilePanels * OcChunk, o1 = Math.Min(OC, o0 + OcChunk);
-                int tp = unit % TilePanels, rows = Math.Min(MR, P.Cols - tp * MR);
+                int panel, tp0, tp1;
+                if (unit < WholeUnits) (panel, tp0, tp1) = (unit, 0, TilePanels);
+                else
+                {
+                    int r = unit - WholeUnits;
+                    (panel, tp0) = (WholeUnits + r / TilePanels, r % TilePanels);
+                    tp1 = tp0 + 1;
+                }
+                int o0 = panel * NR, width = Math.Min(NR, OC - o0);
                 for (int xi = 0; xi < a2; xi++)
                 {
                     PackedPanels u = PackedT[xi];
@@ -147,13 +159,13 @@ internal sealed unsafe partial class WinogradConvolution
                     {
                         int kc = Math.Min(GemmDriver.KC, C - k0);
                         var ep = new GemmEpilogue { Load = k0 > 0 };
-                        float* ap = vXi + (long)k0 * P.Tpad + (long)tp * MR * kc;
-                        for (int j = o0; j < o1; j += NR)
-                            GemmKernelAvx512.Run(ap, u.Data + (long)k0 * u.PaddedCols + (long)j * kc, kc, mXi + (j - o0), ldm,
-                                rows, Math.Min(NR, o1 - j), ep);
+                        float* bp = u.Data + (long)k0 * u.PaddedCols + (long)o0 * kc;
+                        for (int tp = tp0; tp < tp1; tp++)
+                            GemmKernelAvx512.Run(vXi + (long)k0 * P.Tpad + (long)tp * MR * kc, bp, kc, mXi + (long)(tp - tp0) * MR * ldm, ldm,
+                                Math.Min(MR, P.Cols - tp * MR), width, ep);
                     }
                 }
-                Output(mBuf, mStride, ldm, o0, o1, tp * MR, rows);
+                Output(mBuf, mStride, ldm, o0, o0 + width, tp0 * MR, Math.Min(tp1 * MR, P.Cols) - tp0 * MR);
             }
         }
 
