@@ -76,6 +76,40 @@ public static unsafe class Parallelism
         }
     }
 
+    /// <summary>
+    /// Runs body over [0, count) cut into chunks of <paramref name="chunk"/> that the workers claim one at a time from a
+    /// shared counter, so a worker the OS delays leaves its share to the others (the slices of <see cref="For{TBody}"/>
+    /// are fixed). body.Run(start, end, worker) is called once per chunk, with worker = the running thread's slot. For
+    /// bodies whose result does not depend on which worker ran which chunk (no per-worker partial sums).
+    /// </summary>
+    public static void ForChunks<TBody>(int count, int chunk, ref TBody body) where TBody : struct, IParallelBody
+    {
+        if (count <= 0) return;
+        chunk = Math.Max(1, chunk);
+        int chunks = (count + chunk - 1) / chunk;
+        if (_insideWorker || _threads <= 1 || chunks <= 1)
+        {
+            body.Run(0, count, 0);
+            return;
+        }
+        var claimed = new ChunkedBody<TBody> { Body = body, Count = count, Chunk = chunk, Chunks = chunks };
+        For(Math.Min(_threads, chunks), 1, ref claimed);
+        body = claimed.Body;
+    }
+
+    /// <summary>The body of <see cref="ForChunks{TBody}"/>: each thread claims chunks until none is left.</summary>
+    private struct ChunkedBody<TBody> : IParallelBody where TBody : struct, IParallelBody
+    {
+        public TBody Body;
+        public int Count, Chunk, Chunks, Next;
+
+        public void Run(int start, int end, int worker)
+        {
+            for (int c; (c = Interlocked.Increment(ref Next) - 1) < Chunks;)
+                Body.Run(c * Chunk, Math.Min(Count, (c + 1) * Chunk), worker);
+        }
+    }
+
     /// <summary>How many workers <see cref="For(int, int, Action{int, int, int})"/> will use for this range.</summary>
     public static int WorkerCount(int count, int minPerWorker)
         => Math.Max(1, Math.Min(_threads, count / Math.Max(1, minPerWorker)));

@@ -161,7 +161,8 @@ internal sealed unsafe partial class WinogradConvolution
         _v ??= [];
         float* v = PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * plan.XiStride);
         var input = new InputJob<TT, TW> { X = a.X, V = v, C = C, H = a.H, W = a.W, PadTop = a.PadTop, PadLeft = a.PadLeft, P = plan };
-        if (parallel) Parallelism.For(a.N * C, 1, ref input);
+        // Chunks of planes claimed by the workers: about 8 per worker, so a delayed worker leaves its share to the others.
+        if (parallel) Parallelism.ForChunks(a.N * C, Math.Max(1, a.N * C / (8 * Parallelism.Threads)), ref input);
         else input.Run(0, a.N * C, 0);
         return v;
     }
