@@ -35,7 +35,7 @@ internal static class LayerBench
             foreach (int t in threads)
             {
                 Parallelism.Threads = t;
-                foreach (var (g, into) in new[] { (chosen, tc[t]), (gemm, tg[t]) })
+                foreach (var (g, into) in r % 2 == 0 ? new[] { (chosen, tc[t]), (gemm, tg[t]) } : [(gemm, tg[t]), (chosen, tc[t])])
                 {
                     Thread.Sleep(2);
                     g.ForwardTimed(inputs, ticks);

@@ -29,18 +29,19 @@ internal unsafe interface IWinogradTile
     static abstract void OutputTile(float* src, long xiStride, float* o);
 
     /// <summary>
-    /// Input transform of Lanes tiles (patch of tile l at p[l]); vector xi at dst + xi * xiStride, its upper half
-    /// lanes at + half (packed panels narrower than a vector).
+    /// Input transform of Lanes tiles (patch of tile l at p[l]) in the lane order of <see cref="WinogradRuns"/>; vector
+    /// xi at dst + xi * xiStride, its upper half lanes at + half (packed panels narrower than a vector).
     /// </summary>
     static abstract void Input<TL, TV>(float** p, int ld, float* dst, long xiStride, long half)
         where TL : struct, IWinogradLanes<TV> where TV : unmanaged;
 
-    /// <summary>Output transform of Lanes tiles into t [m^2 vectors], output (a, b) of tile l at t[(a * m + b) * Lanes + l].</summary>
+    /// <summary>Output transform of Lanes tiles into t [m^2 vectors]: output (a, b) of lane e at t[(a * m + b) * Lanes + e].</summary>
     static abstract void OutputToTemp<TL, TV>(float* src, long xiStride, float* t)
         where TL : struct, IWinogradLanes<TV> where TV : unmanaged;
 
     /// <summary>
-    /// Output transform of Lanes whole tiles straight into y: tile l's block starts at y[l] (row stride ldy), each value
+    /// Output transform of Lanes whole tiles straight into y: tile l's block starts at y[l] (row stride ldy; lanes in
+    /// the order of <see cref="WinogradRuns"/>), each value
     /// + bias (+ the residual at the same place + resOffset), then max(0, .) when relu.
     /// </summary>
     static abstract void Output<TL, TV>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset,
@@ -122,17 +123,18 @@ internal readonly unsafe struct WinogradF43 : IWinogradTile
     public static void Input<TL, TV>(float** p, int ld, float* dst, long xiStride, long half)
         where TL : struct, IWinogradLanes<TV> where TV : unmanaged
     {
-        // Rows first: row r of every patch, its 8 floats gathered as chunks and turned so vector k holds column k of
-        // all the tiles; B^T along the row; then B^T down each column of the 6 x 6 result.
+        // Rows first: row r of every patch, its 8 floats read as two runs of 4 (one vector per Lanes / 4 tiles side by
+        // side) and turned so vector k holds column k of all the tiles; B^T along the row; then B^T down each column.
         TV* h = stackalloc TV[36];
+        int c = TL.Lanes / 4;
         for (int r = 0; r < 6; r++)
         {
             long off = (long)r * ld;
-            TV d0 = TL.LoadChunks(p, 4, off), d1 = TL.LoadChunks(p + 1, 4, off);
-            TV d2 = TL.LoadChunks(p + 2, 4, off), d3 = TL.LoadChunks(p + 3, 4, off);
+            TV d0 = WinogradRuns.LoadRun<TL, TV>(p, off), d1 = WinogradRuns.LoadRun<TL, TV>(p + c, off);
+            TV d2 = WinogradRuns.LoadRun<TL, TV>(p + 2 * c, off), d3 = WinogradRuns.LoadRun<TL, TV>(p + 3 * c, off);
             TL.Transpose4(ref d0, ref d1, ref d2, ref d3);
-            TL.Transpose4Low(TL.LoadChunks(p, 4, off + 4), TL.LoadChunks(p + 1, 4, off + 4),
-                TL.LoadChunks(p + 2, 4, off + 4), TL.LoadChunks(p + 3, 4, off + 4), out TV d4, out TV d5);
+            TL.Transpose4Low(WinogradRuns.LoadRun<TL, TV>(p, off + 4), WinogradRuns.LoadRun<TL, TV>(p + c, off + 4),
+                WinogradRuns.LoadRun<TL, TV>(p + 2 * c, off + 4), WinogradRuns.LoadRun<TL, TV>(p + 3 * c, off + 4), out TV d4, out TV d5);
             TV* hr = h + r * 6;
             BTd<TL, TV>(d0, d1, d2, d3, d4, d5, out hr[0], out hr[1], out hr[2], out hr[3], out hr[4], out hr[5]);
         }
@@ -185,6 +187,7 @@ internal readonly unsafe struct WinogradF43 : IWinogradTile
         TV* u = stackalloc TV[24];
         Columns<TL, TV>(src, xiStride, u);
         TV b = TL.Splat(bias);
+        int c = TL.Lanes / 4;
         for (int a = 0; a < 4; a++)
         {
             TV* ua = u + a * 6;
@@ -193,13 +196,13 @@ internal readonly unsafe struct WinogradF43 : IWinogradTile
             o1 = TL.Add(o1, b);
             o2 = TL.Add(o2, b);
             o3 = TL.Add(o3, b);
-            // Vector b holds column b of row a of every tile; turned around, chunk L of o_q is tile 4L + q's row a.
+            // Vector b holds column b of row a of every tile; turned around, chunk L of o_q is row a of tile q * c + L.
             TL.Transpose4(ref o0, ref o1, ref o2, ref o3);
             long row = (long)a * ldy;
             Finish<TL, TV>(o0, y, row, resOffset, residual, relu);
-            Finish<TL, TV>(o1, y + 1, row, resOffset, residual, relu);
-            Finish<TL, TV>(o2, y + 2, row, resOffset, residual, relu);
-            Finish<TL, TV>(o3, y + 3, row, resOffset, residual, relu);
+            Finish<TL, TV>(o1, y + c, row, resOffset, residual, relu);
+            Finish<TL, TV>(o2, y + 2 * c, row, resOffset, residual, relu);
+            Finish<TL, TV>(o3, y + 3 * c, row, resOffset, residual, relu);
         }
     }
 
@@ -207,9 +210,9 @@ internal readonly unsafe struct WinogradF43 : IWinogradTile
     private static void Finish<TL, TV>(TV v, float** y, long row, long resOffset, bool residual, bool relu)
         where TL : struct, IWinogradLanes<TV> where TV : unmanaged
     {
-        if (residual) v = TL.Add(v, TL.LoadChunks(y, 4, row + resOffset));
+        if (residual) v = TL.Add(v, WinogradRuns.LoadRun<TL, TV>(y, row + resOffset));
         if (relu) v = TL.Relu(v);
-        TL.StoreChunks(v, y, 4, row);
+        WinogradRuns.StoreRun<TL, TV>(v, y, row);
     }
 }
 
@@ -253,11 +256,12 @@ internal readonly unsafe struct WinogradF23 : IWinogradTile
     {
         // A patch row is one chunk: four chunk loads and the transpose give its four columns for every tile.
         TV* h = stackalloc TV[16];
+        int c = TL.Lanes / 4;
         for (int r = 0; r < 4; r++)
         {
             long off = (long)r * ld;
-            TV d0 = TL.LoadChunks(p, 4, off), d1 = TL.LoadChunks(p + 1, 4, off);
-            TV d2 = TL.LoadChunks(p + 2, 4, off), d3 = TL.LoadChunks(p + 3, 4, off);
+            TV d0 = TL.LoadChunks(p, 1, off), d1 = TL.LoadChunks(p + c, 1, off);
+            TV d2 = TL.LoadChunks(p + 2 * c, 1, off), d3 = TL.LoadChunks(p + 3 * c, 1, off);
             TL.Transpose4(ref d0, ref d1, ref d2, ref d3);
             h[r * 4] = TL.Sub(d0, d2);
             h[r * 4 + 1] = TL.Add(d1, d2);
@@ -301,11 +305,11 @@ internal readonly unsafe struct WinogradF23 : IWinogradTile
         int n = TL.Lanes;
         float* t = stackalloc float[4 * n];
         OutputToTemp<TL, TV>(src, xiStride, t);
-        for (int l = 0; l < n; l++)
+        for (int e = 0; e < n; e++)
             for (int k = 0; k < 4; k++)
             {
-                float* at = y[l] + (long)(k >> 1) * ldy + (k & 1);
-                float v = t[k * n + l] + bias;
+                float* at = y[WinogradRuns.TileOfLane(e, n)] + (long)(k >> 1) * ldy + (k & 1);
+                float v = t[k * n + e] + bias;
                 if (residual) v += at[resOffset];
                 if (relu && v < 0) v = 0;
                 *at = v;

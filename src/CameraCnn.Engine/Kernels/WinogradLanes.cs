@@ -41,6 +41,35 @@ internal unsafe interface IWinogradLanes<TV> where TV : unmanaged
     static abstract void Transpose4Low(TV a0, TV a1, TV a2, TV a3, out TV b0, out TV b1);
 }
 
+/// <summary>
+/// The lane order of the vector transforms: vector element 4L + q (chunk L, element q) holds tile q * (Lanes / 4) + L
+/// of a group, the in-lane transpose of the natural order. So the Lanes / 4 tiles of one chunk row a_q are consecutive
+/// tiles: when their 4-float runs lie side by side in memory (tiles of one tile row), a_q is one plain vector load
+/// or store instead of Lanes / 4 chunk moves.
+/// </summary>
+internal static unsafe class WinogradRuns
+{
+    /// <summary>The tile (within its group) whose values vector element e holds.</summary>
+    public static int TileOfLane(int e, int lanes) => lanes < 4 ? e : (e & 3) * (lanes >> 2) + (e >> 2);
+
+    /// <summary>Chunk L = the 4 floats at p[L] + offset: one load when they are contiguous.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV LoadRun<TL, TV>(float** p, long offset) where TL : struct, IWinogradLanes<TV> where TV : unmanaged
+    {
+        int last = TL.Lanes / 4 - 1;
+        return p[last] == p[0] + 4 * last ? TL.Load(p[0] + offset) : TL.LoadChunks(p, 1, offset);
+    }
+
+    /// <summary>Chunk L to p[L] + offset: one store when the places are contiguous.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreRun<TL, TV>(TV v, float** p, long offset) where TL : struct, IWinogradLanes<TV> where TV : unmanaged
+    {
+        int last = TL.Lanes / 4 - 1;
+        if (p[last] == p[0] + 4 * last) TL.Store(p[0] + offset, v);
+        else TL.StoreChunks(v, p, 1, offset);
+    }
+}
+
 /// <summary>Vector256 (AVX + FMA3): 8 tiles per vector, two chunks.</summary>
 internal readonly unsafe struct Lanes256 : IWinogradLanes<V256>
 {

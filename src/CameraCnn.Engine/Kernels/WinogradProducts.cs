@@ -98,16 +98,19 @@ internal sealed unsafe partial class WinogradConvolution
                         continue;
                     }
                     TW.OutputToTemp<TT>(src, mStride, t);
-                    for (int l = 0; l < lanes; l++)
+                    for (int e = 0; e < lanes; e++)
+                    {
+                        int l = WinogradRuns.TileOfLane(e, lanes);
                         for (int r = 0; r < rows[l]; r++)
                             for (int q = 0; q < cols[l]; q++)
                             {
-                                float val = t[(r * m + q) * lanes + l] + bias;
+                                float val = t[(r * m + q) * lanes + e] + bias;
                                 float* dst = y[l] + (long)r * OW + q;
                                 if (Residual != null) val += dst[resOffset];
                                 if (Relu && val < 0) val = 0; // NaN stays NaN, like max(0, v)
                                 *dst = val;
                             }
+                    }
                 }
             }
         }
@@ -177,7 +180,8 @@ internal sealed unsafe partial class WinogradConvolution
             long resOffset = Residual == null ? 0 : Residual - Y;
             for (int r = 0; r < rows; r++)
             {
-                int col = c0 + r, n = col / P.TpiPad, tile = col % P.TpiPad;
+                int col = c0 + r, n = col / P.TpiPad, e = col % P.TpiPad % 16;
+                int tile = col % P.TpiPad - e + WinogradRuns.TileOfLane(e, 16); // the input's lane order
                 if (tile >= P.Tpi) continue; // a padding column
                 int oh = tile / P.TilesW * m, ow = tile % P.TilesW * m;
                 int hRows = Math.Min(m, OH - oh), wCols = Math.Min(m, OW - ow);

@@ -83,51 +83,65 @@ public sealed unsafe class WinogradTests
         int m = TT.M, a2 = TT.Alpha * TT.Alpha;
         var rng = new Random(lanes + m);
         const int ld = 29, xiStride = 37;
-        // Patches scattered over a plane (any start column: the loads need no alignment), NaN around them.
+        // Patches scattered over a plane (any start column: the loads need no alignment), or runs of tiles side by side
+        // (one tile row: the single-vector loads and stores), or a mix of both.
         var plane = TestKit.RandomFloats(rng, ld * 40);
         var dst = new float[a2 * xiStride];
         var want = new float[a2 * xiStride];
         var products = TestKit.RandomFloats(rng, a2 * xiStride, -3, 3);
         var temp = new float[m * m * lanes];
-        var y = new float[lanes * 100];
-        var yWant = new float[lanes * 100];
-        var res = TestKit.RandomFloats(rng, lanes * 100 + 7);
-        fixed (float* pp = plane, pd = dst, pw = want, pm = products, pt = temp, py = y, pyw = yWant, pr = res)
+        int ldy = 4 * lanes;
+        var y = new float[(4 + 4 * lanes) * ldy];
+        var res = TestKit.RandomFloats(rng, y.Length + 7);
+        fixed (float* pp = plane, pd = dst, pw = want, pm = products, pt = temp, py = y, pr = res)
         {
             float** p = stackalloc float*[lanes];
-            for (int l = 0; l < lanes; l++) p[l] = pp + rng.Next(0, 30) * ld + rng.Next(0, ld - 8);
-            for (int l = 0; l < lanes; l++) TT.InputTile(p[l], ld, pw + l, xiStride);
-            // Whole vectors, and the upper half lanes stored apart (panels narrower than a vector).
-            foreach (int half in new[] { lanes / 2, lanes + lanes / 2 })
-            {
-                dst.AsSpan().Fill(float.NaN);
-                if (lanes == 16) Width512.Input<TT>(p, ld, pd, xiStride, half);
-                else Width256.Input<TT>(p, ld, pd, xiStride, half);
-                for (int xi = 0; xi < a2; xi++)
-                    for (int l = 0; l < lanes; l++)
-                    {
-                        float got = dst[xi * xiStride + (l < lanes / 2 ? l : half + l - lanes / 2)], w = want[xi * xiStride + l];
-                        Assert.True(Math.Abs(got - w) <= 1e-5 * (1 + Math.Abs(w)), $"input half={half} xi={xi} lane={l}: {got} vs {w}");
-                    }
-            }
-
-            // Output: to a temp, and straight into y (+ bias, residual, ReLU) for whole m x m tiles in a 10-wide image.
-            if (lanes == 16) Width512.OutputToTemp<TT>(pm, xiStride, pt);
-            else Width256.OutputToTemp<TT>(pm, xiStride, pt);
             float** yp = stackalloc float*[lanes];
-            for (int l = 0; l < lanes; l++) yp[l] = py + l * 100 + (l % 3);
-            if (lanes == 16) Width512.Output<TT>(pm, xiStride, 0.25f, yp, 10, pr - py + 7, true, true);
-            else Width256.Output<TT>(pm, xiStride, 0.25f, yp, 10, pr - py + 7, true, true);
             float* o = stackalloc float[m * m];
-            for (int l = 0; l < lanes; l++)
+            foreach (string layout in new[] { "scattered", "rows", "mixed" })
             {
-                TT.OutputTile(pm + l, xiStride, o);
-                for (int k = 0; k < m * m; k++)
+                for (int l = 0; l < lanes; l++)
                 {
-                    Assert.True(Math.Abs(temp[k * lanes + l] - o[k]) <= 1e-5 * (1 + Math.Abs(o[k])), $"F({m}) output {k} lane {l}");
-                    float* at = yp[l] + k / m * 10 + k % m;
-                    float w = Math.Max(0, o[k] + 0.25f + at[pr - py + 7]);
-                    Assert.True(Math.Abs(*at - w) <= 1e-5 * (1 + Math.Abs(w)), $"epilogue {k} lane {l}: {*at} vs {w}");
+                    bool run = layout == "rows" || (layout == "mixed" && l < lanes / 2);
+                    // A run: tiles l side by side, m apart, in one plane row (the output: 4 apart in the first band of 4
+                    // rows); else anywhere (the output: a band of 4 rows of its own, any column).
+                    p[l] = run ? pp + 2 * ld + m * l : pp + rng.Next(0, 30) * ld + rng.Next(0, ld - 8);
+                    yp[l] = run ? py + 4 * l : py + (4 + 4 * l) * ldy + rng.Next(0, ldy - 4);
+                }
+                for (int l = 0; l < lanes; l++) TT.InputTile(p[l], ld, pw + l, xiStride);
+                // Whole vectors, and the upper half lanes stored apart (panels narrower than a vector). Vector element e
+                // holds tile TileOfLane(e).
+                foreach (int half in new[] { lanes / 2, lanes + lanes / 2 })
+                {
+                    dst.AsSpan().Fill(float.NaN);
+                    if (lanes == 16) Width512.Input<TT>(p, ld, pd, xiStride, half);
+                    else Width256.Input<TT>(p, ld, pd, xiStride, half);
+                    for (int xi = 0; xi < a2; xi++)
+                        for (int e = 0; e < lanes; e++)
+                        {
+                            float got = dst[xi * xiStride + (e < lanes / 2 ? e : half + e - lanes / 2)];
+                            float w = want[xi * xiStride + WinogradRuns.TileOfLane(e, lanes)];
+                            Assert.True(Math.Abs(got - w) <= 1e-5 * (1 + Math.Abs(w)), $"{layout} input half={half} xi={xi} lane={e}: {got} vs {w}");
+                        }
+                }
+
+                // Output: to a temp, and straight into y (+ bias, residual, ReLU) for whole m x m tiles, rows 4 * lanes apart.
+                if (lanes == 16) Width512.OutputToTemp<TT>(pm, xiStride, pt);
+                else Width256.OutputToTemp<TT>(pm, xiStride, pt);
+                long resOffset = pr - py + 7;
+                y.AsSpan().Fill(float.NaN);
+                if (lanes == 16) Width512.Output<TT>(pm, xiStride, 0.25f, yp, ldy, resOffset, true, true);
+                else Width256.Output<TT>(pm, xiStride, 0.25f, yp, ldy, resOffset, true, true);
+                for (int e = 0; e < lanes; e++)
+                {
+                    TT.OutputTile(pm + e, xiStride, o);
+                    for (int k = 0; k < m * m; k++)
+                    {
+                        Assert.True(Math.Abs(temp[k * lanes + e] - o[k]) <= 1e-5 * (1 + Math.Abs(o[k])), $"F({m}) output {k} lane {e}");
+                        float* at = yp[WinogradRuns.TileOfLane(e, lanes)] + k / m * ldy + k % m;
+                        float w = Math.Max(0, o[k] + 0.25f + at[resOffset]);
+                        Assert.True(Math.Abs(*at - w) <= 1e-5 * (1 + Math.Abs(w)), $"{layout} epilogue {k} lane {e}: {*at} vs {w}");
+                    }
                 }
             }
         }
