@@ -17,10 +17,10 @@ namespace CameraCnn.Engine.Kernels;
 [SkipLocalsInit]
 internal sealed unsafe partial class WinogradConvolution
 {
-    private readonly float[] _u; // [alpha^2][OC][C]
-    private readonly PackedMatrix[] _packed;
+    private readonly float[] _w; // [OC][C][3][3], the caller's array (never written)
+    private readonly PackedMatrix[] _packed; // U_xi as A panels, for the normal products (packed on first use per path)
     private GemmPath? _packedPath;
-    private PackedPanels[]? _packedT; // U_xi^T [C x OC] as B panels, for the transposed products (packed on first use)
+    private float[]? _uT; // the transposed products' B panels, packed on first use: [OC / 48][xi][C][48], one stream per panel
 
     public int OC { get; }
     public int C { get; }
@@ -55,28 +55,38 @@ internal sealed unsafe partial class WinogradConvolution
     [ThreadStatic] private static int[]? _tileOffsets;
     [ThreadStatic] private static float[]? _m;
 
-    /// <summary>Transforms w [OC, C, 3, 3] for m x m output tiles (m = 2 or 4; in double, rounded once).</summary>
-    public WinogradConvolution(ReadOnlySpan<float> w, int oc, int c, int tile)
+    /// <summary>
+    /// The Winograd form of w [OC, C, 3, 3] (kept by reference, never written) for m x m output tiles (m = 2 or 4). The
+    /// transformed weights are computed (in double, rounded once) and packed on the first forward that needs them.
+    /// </summary>
+    public WinogradConvolution(float[] w, int oc, int c, int tile)
     {
         if (w.Length != oc * c * 9) throw new ArgumentException($"winograd: {w.Length} weights for {oc}x{c}x3x3");
         if (tile is not (2 or 4)) throw new ArgumentException($"winograd: no F({tile}x{tile}, 3x3)");
         OC = oc;
         C = c;
         TileSize = tile;
+        _w = w;
+        _packed = new PackedMatrix[Alpha * Alpha];
+        for (int xi = 0; xi < _packed.Length; xi++) _packed[xi] = new PackedMatrix();
+    }
+
+    /// <summary>U [alpha^2][OC][C] = G g G^T per (oc, c), in double, rounded once (a temporary: the packed forms are kept).</summary>
+    private float[] TransformedWeights()
+    {
         int a2 = Alpha * Alpha;
-        _u = new float[a2 * oc * c];
+        var uAll = new float[(long)a2 * OC * C];
         Span<double> g = stackalloc double[9];
         Span<double> u = stackalloc double[a2];
-        for (int o = 0; o < oc; o++)
-            for (int i = 0; i < c; i++)
+        for (int o = 0; o < OC; o++)
+            for (int i = 0; i < C; i++)
             {
-                for (int k = 0; k < 9; k++) g[k] = w[(o * c + i) * 9 + k];
-                if (tile == 4) WinogradF43.TransformWeight(g, u);
+                for (int k = 0; k < 9; k++) g[k] = _w[(o * C + i) * 9 + k];
+                if (TileSize == 4) WinogradF43.TransformWeight(g, u);
                 else WinogradF23.TransformWeight(g, u);
-                for (int xi = 0; xi < a2; xi++) _u[((long)xi * oc + o) * c + i] = (float)u[xi];
+                for (int xi = 0; xi < a2; xi++) uAll[((long)xi * OC + o) * C + i] = (float)u[xi];
             }
-        _packed = new PackedMatrix[a2];
-        for (int xi = 0; xi < a2; xi++) _packed[xi] = new PackedMatrix();
+        return uAll;
     }
 
     /// <summary>Shapes and pointers of one forward; pads are the top and left ones (the output size says the rest).</summary>
@@ -127,20 +137,16 @@ internal sealed unsafe partial class WinogradConvolution
         int cols = a.N * ((a.OH + TileSize - 1) / TileSize * ((a.OW + TileSize - 1) / TileSize) + lanes - 1) / lanes * lanes;
         if (a.Path == GemmPath.Avx512 && PreferTransposed(a.Path, cols))
         {
-            if (_packedT is null || _packedT[0].Path != a.Path)
-            {
-                _packedT ??= Enumerable.Range(0, _packed.Length).Select(_ => new PackedPanels()).ToArray();
-                for (int xi = 0; xi < _packedT.Length; xi++)
-                    _packedT[xi].Pack(_u.AsSpan(xi * OC * C, OC * C), C, OC, C, true, a.Path);
-            }
+            _uT ??= PackTransposed();
             if (TileSize == 4) RunTransposed<WinogradF43>(a);
             else RunTransposed<WinogradF23>(a);
             return;
         }
         if (_packedPath != a.Path)
         {
+            float[] u = TransformedWeights();
             for (int xi = 0; xi < _packed.Length; xi++)
-                _packed[xi].Pack(_u.AsSpan(xi * OC * C, OC * C), OC, C, C, false, a.Path);
+                _packed[xi].Pack(u.AsSpan(xi * OC * C, OC * C), OC, C, C, false, a.Path);
             _packedPath = a.Path;
         }
         switch (a.Path, TileSize)
@@ -152,6 +158,26 @@ internal sealed unsafe partial class WinogradConvolution
             case (_, 4): Run<GemmKernelScalar, WinogradF43, WidthScalar>(a); break;
             default: Run<GemmKernelScalar, WinogradF23, WidthScalar>(a); break;
         }
+    }
+
+    /// <summary>
+    /// U^T as the transposed products' B panels, 48 output channels wide (zero past OC), each panel's alpha^2 x C rows
+    /// in one run so a worker streams it start to end: element (panel j, xi, c, lane) = U[xi][48 j + lane][c].
+    /// </summary>
+    private float[] PackTransposed()
+    {
+        const int NR = 48;
+        float[] u = TransformedWeights();
+        int a2 = Alpha * Alpha, panels = (OC + NR - 1) / NR;
+        var uT = GC.AllocateArray<float>(panels * a2 * C * NR, pinned: true);
+        for (int j = 0; j < panels; j++)
+            for (int xi = 0; xi < a2; xi++)
+                for (int c = 0; c < C; c++)
+                {
+                    int row = ((j * a2 + xi) * C + c) * NR;
+                    for (int l = 0; l < NR && j * NR + l < OC; l++) uT[row + l] = u[((long)xi * OC + j * NR + l) * C + c];
+                }
+        return uT;
     }
 
     /// <summary>Phase 1 for every plane: V (alpha^2 x [C x Tpad] in panels of P.PW columns), split over planes.</summary>
@@ -204,7 +230,7 @@ internal sealed unsafe partial class WinogradConvolution
         int ocPanels = (OC + NR - 1) / NR, workers = parallel ? threads : 1;
         var product = new ProductJobT<TT>
         {
-            V = v, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, PackedT = _packedT!,
+            V = v, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, UT = (float*)Unsafe.AsPointer(ref _uT![0]),
             OC = OC, C = C, OH = a.OH, OW = a.OW, P = plan,
             OcPanels = ocPanels, WholeUnits = ocPanels - ocPanels % workers, TilePanels = plan.Tpad / MR,
         };

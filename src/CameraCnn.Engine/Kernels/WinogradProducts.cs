@@ -126,7 +126,8 @@ internal sealed unsafe partial class WinogradConvolution
     {
         public float* V, Y, Bias, Residual;
         public bool Relu;
-        public PackedPanels[] PackedT;
+        /// <summary>The B panels: [OC / 48][xi][C][48] (WinogradConvolution.PackTransposed), pinned.</summary>
+        public float* UT;
         public int OC, C, OH, OW;
         public Plan P;
         /// <summary>Units [0, WholeUnits) are panel u with every tile panel; the rest, one (panel, tile panel) each.</summary>
@@ -154,21 +155,28 @@ internal sealed unsafe partial class WinogradConvolution
                     tp1 = tp0 + 1;
                 }
                 int o0 = panel * NR, width = Math.Min(NR, OC - o0);
-                for (int xi = 0; xi < a2; xi++)
-                {
-                    PackedPanels u = PackedT[xi];
-                    float* vXi = V + xi * P.XiStride, mXi = mBuf + xi * mStride;
-                    for (int k0 = 0; k0 < C; k0 += GemmDriver.KC)
-                    {
-                        int kc = Math.Min(GemmDriver.KC, C - k0);
-                        var ep = new GemmEpilogue { Load = k0 > 0 };
-                        float* bp = u.Data + (long)k0 * u.PaddedCols + (long)o0 * kc;
-                        for (int tp = tp0; tp < tp1; tp++)
-                            GemmKernelAvx512.Run(vXi + (long)k0 * P.Tpad + (long)tp * MR * kc, bp, kc, mXi + (long)(tp - tp0) * MR * ldm, ldm,
-                                Math.Min(MR, P.Cols - tp * MR), width, ep);
-                    }
-                }
+                Products(panel, tp0, tp1, width, mBuf, mStride, ldm);
                 Output(mBuf, mStride, ldm, o0, o0 + width, tp0 * MR, Math.Min(tp1 * MR, P.Cols) - tp0 * MR);
+            }
+        }
+
+        /// <summary>The products of one U^T panel: each KC block of it meets every tile panel of every xi.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private readonly void Products(int panel, int tp0, int tp1, int width, float* mBuf, long mStride, int ldm)
+        {
+            const int MR = 8, NR = 48;
+            int a2 = TT.Alpha * TT.Alpha;
+            for (int xi = 0; xi < a2; xi++)
+            {
+                float* vXi = V + xi * P.XiStride, mXi = mBuf + xi * mStride, uXi = UT + ((long)panel * a2 + xi) * C * NR;
+                for (int k0 = 0; k0 < C; k0 += GemmDriver.KC)
+                {
+                    int kc = Math.Min(GemmDriver.KC, C - k0);
+                    var ep = new GemmEpilogue { Load = k0 > 0 };
+                    for (int tp = tp0; tp < tp1; tp++)
+                        GemmKernelAvx512.Run(vXi + (long)k0 * P.Tpad + (long)tp * MR * kc, uXi + (long)k0 * NR, kc,
+                            mXi + (long)(tp - tp0) * MR * ldm, ldm, Math.Min(MR, P.Cols - tp * MR), width, ep);
+                }
             }
         }
 

@@ -168,7 +168,7 @@ public sealed unsafe class WinogradTests
             try
             {
                 WinogradConvolution.ForceTransposed = transposed;
-                KernelSettings.Run(path, threads, () => ForwardCases(path, threads, tile, transposed));
+                KernelSettings.Run(path, threads, () => ForwardCases(path, threads, tile, $"transposed={transposed}"));
             }
             finally
             {
@@ -176,15 +176,15 @@ public sealed unsafe class WinogradTests
             }
     }
 
-    private static void ForwardCases(GemmPath path, int threads, int tile, bool? transposed)
+    private static void ForwardCases(GemmPath path, int threads, int tile, string variant)
     {
         var rng = new Random(100 + threads + tile);
-        int variant = 0;
+        int k = 0;
         foreach (var s in Shapes)
             foreach (int batch in new[] { 1, 2, 3 })
             {
-                bool residual = variant % 2 == 0, relu = variant % 3 != 1;
-                variant++;
+                bool residual = k % 2 == 0, relu = k % 3 != 1;
+                k++;
                 var g = Window(s);
                 int oh = g.OutH(s.H), ow = g.OutW(s.W);
                 var w = TestKit.RandomFloats(rng, s.OC * s.C * 9);
@@ -212,7 +212,7 @@ public sealed unsafe class WinogradTests
                 // 4.8e-6 at C = 300). A wrong tap, tile or tail is off by ~1.
                 double tol = 1e-5 * Math.Sqrt(9.0 * s.C);
                 TestKit.AssertClose(want, y.Data, tol, tol,
-                    $"F({tile}x{tile}) path={path} transposed={transposed} threads={threads} batch={batch} C={s.C} OC={s.OC} {s.H}x{s.W} {g} residual={residual} relu={relu}");
+                    $"F({tile}x{tile}) path={path} {variant} threads={threads} batch={batch} C={s.C} OC={s.OC} {s.H}x{s.W} {g} residual={residual} relu={relu}");
             }
     }
 
