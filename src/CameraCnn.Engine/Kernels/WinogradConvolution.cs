@@ -1,18 +1,20 @@
 // WinogradConvolution: the forward of a 3x3 stride-1 convolution (groups 1, no dilation) by Winograd F(m x m, 3x3):
-// 1. every input plane is zero-padded once and its tiles transformed, v = B^T d B, written straight into the packed B
-//    panels of alpha^2 GEMMs (column = tile, row = input channel);
-// 2. per output-channel chunk and tile block, the alpha^2 products M_xi [OC x tiles] = U_xi [OC x C] * V_xi run on the
-//    GEMM micro-kernels (U = G g G^T, transformed and packed once), then the output transform y = A^T M A adds bias,
-//    residual and ReLU and writes the m x m blocks of y.
-// Both phases are split over the long-lived workers (planes, then chunks claimed from a counter). Not the backward.
+// 1. every input plane is zero-padded and its tiles transformed, v = B^T d B, written straight into the packed panels
+//    of alpha^2 GEMMs (one column, or in the transposed form one row, per tile; one row per input channel);
+// 2. per unit of output channels and tiles, the alpha^2 products M_xi = U_xi * V_xi run on the GEMM micro-kernels
+//    (U = G g G^T, transformed and packed once), then the output transform y = A^T M A adds bias, residual and ReLU
+//    and writes the m x m blocks of y (WinogradProducts).
+// Both phases are split over the long-lived workers (chunks of planes, then units, claimed from counters). Not the
+// backward.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace CameraCnn.Engine.Kernels;
 
 /// <summary>
-/// A 3x3 stride-1 convolution's Winograd form: the transformed weights (U = G g G^T per (oc, c), kept unpacked and
-/// packed per GEMM path as alpha^2 A matrices [OC x C]) and the forward. x [N, C, H, W] -> y [N, OC, OH, OW].
+/// A 3x3 stride-1 convolution's Winograd form: the transformed weights (U = G g G^T per (oc, c), packed on first use as
+/// alpha^2 A matrices [OC x C] for the normal products, or as 48-channel B panels for the transposed ones) and the
+/// forward. x [N, C, H, W] -> y [N, OC, OH, OW].
 /// </summary>
 [SkipLocalsInit]
 internal sealed unsafe partial class WinogradConvolution
@@ -131,23 +133,38 @@ internal sealed unsafe partial class WinogradConvolution
     /// <summary>Tests: always (true) or never (false) the transposed products on AVX-512; null = by size.</summary>
     internal static bool? ForceTransposed;
 
-    public void Forward(in Args a)
+    /// <summary>True when a forward of N images with an OH x OW output on this path runs the transposed products.</summary>
+    private bool Transposed(GemmPath path, int n, int oh, int ow)
     {
-        int lanes = a.Path switch { GemmPath.Avx512 => 16, GemmPath.Avx2 => 8, _ => 1 };
-        int cols = a.N * ((a.OH + TileSize - 1) / TileSize * ((a.OW + TileSize - 1) / TileSize) + lanes - 1) / lanes * lanes;
-        if (a.Path == GemmPath.Avx512 && PreferTransposed(a.Path, cols))
-        {
-            _uT ??= PackTransposed();
-            if (TileSize == 4) RunTransposed<WinogradF43>(a);
-            else RunTransposed<WinogradF23>(a);
-            return;
-        }
-        if (_packedPath != a.Path)
+        int lanes = path switch { GemmPath.Avx512 => 16, GemmPath.Avx2 => 8, _ => 1 };
+        int cols = n * ((oh + TileSize - 1) / TileSize * ((ow + TileSize - 1) / TileSize) + lanes - 1) / lanes * lanes;
+        return path == GemmPath.Avx512 && PreferTransposed(path, cols);
+    }
+
+    /// <summary>
+    /// Transforms and packs the weights in the layout a forward with this shape and path uses, so the first forward does
+    /// not (InferenceFusion calls it with the shape it infers). Another shape or path later packs what it needs then.
+    /// </summary>
+    public void Prepare(GemmPath path, int n, int oh, int ow)
+    {
+        if (Transposed(path, n, oh, ow)) _uT ??= PackTransposed();
+        else if (_packedPath != path)
         {
             float[] u = TransformedWeights();
             for (int xi = 0; xi < _packed.Length; xi++)
-                _packed[xi].Pack(u.AsSpan(xi * OC * C, OC * C), OC, C, C, false, a.Path);
-            _packedPath = a.Path;
+                _packed[xi].Pack(u.AsSpan(xi * OC * C, OC * C), OC, C, C, false, path);
+            _packedPath = path;
+        }
+    }
+
+    public void Forward(in Args a)
+    {
+        Prepare(a.Path, a.N, a.OH, a.OW);
+        if (Transposed(a.Path, a.N, a.OH, a.OW))
+        {
+            if (TileSize == 4) RunTransposed<WinogradF43>(a);
+            else RunTransposed<WinogradF23>(a);
+            return;
         }
         switch (a.Path, TileSize)
         {

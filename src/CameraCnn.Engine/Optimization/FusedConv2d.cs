@@ -1,6 +1,7 @@
 // FusedConv2d: an inference-only convolution built by InferenceFusion: weights with the following batch norm folded
-// in and pre-packed once into GEMM panels, bias, an optional residual input and ReLU applied in the GEMM epilogue.
-// It has no backward and no parameters; train the source graph and fuse again.
+// in and pre-packed once into GEMM panels (or transformed for Winograd), bias, an optional residual input and ReLU
+// applied in the GEMM epilogue (or the Winograd output transform). It has no backward and no parameters; train the
+// source graph and fuse again.
 using CameraCnn.Engine.Kernels;
 using CameraCnn.Engine.Layers;
 
@@ -15,7 +16,8 @@ public sealed class FusedConv2d : Layer
 {
     private readonly float[] _weights; // [OC, C/G, KH, KW], kept unpacked so another GEMM path can repack
     private readonly float[] _bias;    // [OC]
-    private readonly PackedMatrix[] _packed;
+    private readonly PackedMatrix[] _packed; // W as A panels for the GEMM, packed on its first forward (per path)
+    private GemmPath? _packedPath;
     private PackedPanels[]? _packedT; // W^T as B panels, for the transposed form (packed on first use)
 
     public int InChannels { get; }
@@ -66,13 +68,16 @@ public sealed class FusedConv2d : Layer
             }
         }
         _packed = Conv2d.NewPacks(Groups);
-        Pack(Gemm.ActivePath);
         _winogradAllowed = winograd && Groups == 1 && WinogradConvolution.Supports(Window);
+        // The weights are packed (or Winograd-transformed) now, for the shape the fusion expects: a Winograd conv
+        // needs no GEMM panels, and another shape or path packs what it needs on its first forward.
         if (inputShape is { Length: 4 } && WinogradTileFor(inputShape[2], inputShape[3]) is > 0 and var tile)
         {
             _winograd = new WinogradConvolution(_weights, OutChannels, InChannels, tile);
+            _winograd.Prepare(Gemm.ActivePath, 1, Window.OutH(inputShape[2]), Window.OutW(inputShape[3]));
             WinogradTile = tile;
         }
+        else Pack(Gemm.ActivePath);
     }
 
     private int WinogradTileFor(int h, int w)
@@ -80,7 +85,11 @@ public sealed class FusedConv2d : Layer
 
     private int ColRows => InChannels / Groups * Window.KH * Window.KW;
 
-    private void Pack(GemmPath path) => Conv2d.PackWeights(_weights, _packed, OutChannels / Groups, ColRows, path);
+    private void Pack(GemmPath path)
+    {
+        Conv2d.PackWeights(_weights, _packed, OutChannels / Groups, ColRows, path);
+        _packedPath = path;
+    }
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {
@@ -121,7 +130,7 @@ public sealed class FusedConv2d : Layer
             }
             return;
         }
-        if (_packed[0].Path != path) Pack(path); // a test forced another micro-kernel
+        if (_packedPath != path) Pack(path); // the first GEMM forward, or a test forced another micro-kernel
         int P = output.H * output.W, og = OutChannels / Groups;
         PackedPanels[]? wt = null;
         if (Convolution.PreferTransposed(P, og, path))
