@@ -249,7 +249,10 @@ internal sealed unsafe partial class WinogradConvolution
         {
             V = v, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, UT = (float*)Unsafe.AsPointer(ref _uT![0]),
             OC = OC, C = C, OH = a.OH, OW = a.OW, P = plan,
-            OcPanels = ocPanels, WholeUnits = ocPanels - ocPanels % workers, TilePanels = plan.Tpad / MR,
+            // Whole panels first; the panels that do not divide among the workers and, with several workers, one more
+            // round of them go as single tile panels, so the last units claimed are the small ones.
+            OcPanels = ocPanels, TilePanels = plan.Tpad / MR,
+            WholeUnits = workers == 1 ? ocPanels : Math.Max(0, ocPanels - ocPanels % workers - workers),
         };
         int units = product.Units;
         if (parallel) Parallelism.For(Math.Min(threads, units), 1, ref product);

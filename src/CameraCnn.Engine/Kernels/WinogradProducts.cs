@@ -118,9 +118,9 @@ internal sealed unsafe partial class WinogradConvolution
 
     /// <summary>
     /// Transposed phase 2 (AVX-512): a unit is one 48-wide output-channel panel with all its tiles, so each panel of
-    /// U^T is streamed by one worker and serves every tile panel from cache; the panels left over when they do not
-    /// divide among the workers are taken one tile panel at a time. M^T [xi][tile][oc] per unit; the output transform
-    /// then runs across 16 output channels at once.
+    /// U^T is streamed by one worker and serves every tile panel from cache; the last panels are taken one tile panel
+    /// at a time, so the workers finish together. M^T [xi][tile][oc] per unit; the output transform then runs across
+    /// 16 output channels at once.
     /// </summary>
     private struct ProductJobT<TT> : IParallelBody where TT : struct, IWinogradTile
     {
