@@ -67,15 +67,16 @@ internal readonly unsafe struct WinogradF43 : IWinogradTile
         { 0, 4, 0, -5, 0, 1 },
     };
 
-    internal static readonly double[,] G =
-    {
-        { 1 / 4.0, 0, 0 },
-        { -1 / 6.0, -1 / 6.0, -1 / 6.0 },
-        { -1 / 6.0, 1 / 6.0, -1 / 6.0 },
-        { 1 / 24.0, 1 / 12.0, 1 / 6.0 },
-        { 1 / 24.0, -1 / 12.0, 1 / 6.0 },
-        { 0, 0, 1 },
-    };
+    /// <summary>G, row-major 6 x 3.</summary>
+    internal static readonly double[] G =
+    [
+        1 / 4.0, 0, 0,
+        -1 / 6.0, -1 / 6.0, -1 / 6.0,
+        -1 / 6.0, 1 / 6.0, -1 / 6.0,
+        1 / 24.0, 1 / 12.0, 1 / 6.0,
+        1 / 24.0, -1 / 12.0, 1 / 6.0,
+        0, 0, 1,
+    ];
 
     internal static readonly float[,] AT =
     {
@@ -232,13 +233,14 @@ internal readonly unsafe struct WinogradF23 : IWinogradTile
         { 0, 1, 0, -1 },
     };
 
-    internal static readonly double[,] G =
-    {
-        { 1, 0, 0 },
-        { 0.5, 0.5, 0.5 },
-        { 0.5, -0.5, 0.5 },
-        { 0, 0, 1 },
-    };
+    /// <summary>G, row-major 4 x 3.</summary>
+    internal static readonly double[] G =
+    [
+        1, 0, 0,
+        0.5, 0.5, 0.5,
+        0.5, -0.5, 0.5,
+        0, 0, 1,
+    ];
 
     internal static readonly float[,] AT =
     {
@@ -321,23 +323,20 @@ internal readonly unsafe struct WinogradF23 : IWinogradTile
 [SkipLocalsInit]
 internal static unsafe class WinogradMath
 {
-    /// <summary>u = G g G^T in double; g is 3 x 3 row-major, u is alpha x alpha row-major.</summary>
-    public static void TransformWeight(double[,] G, ReadOnlySpan<double> g, Span<double> u)
+    /// <summary>u = G g G^T in double; G is alpha x 3, g 3 x 3 and u alpha x alpha, all row-major.</summary>
+    public static void TransformWeight(double[] G, ReadOnlySpan<double> g, Span<double> u)
     {
-        int alpha = G.GetLength(0);
+        int alpha = G.Length / 3;
         Span<double> t = stackalloc double[alpha * 3];
-        Span<double> gm = stackalloc double[alpha * 3];
-        for (int i = 0; i < alpha; i++)
-            for (int k = 0; k < 3; k++) gm[i * 3 + k] = G[i, k];
         for (int i = 0; i < alpha; i++)
         {
-            double g0 = gm[i * 3], g1 = gm[i * 3 + 1], g2 = gm[i * 3 + 2];
+            double g0 = G[i * 3], g1 = G[i * 3 + 1], g2 = G[i * 3 + 2];
             for (int k = 0; k < 3; k++) t[i * 3 + k] = g0 * g[k] + g1 * g[3 + k] + g2 * g[6 + k];
         }
         for (int i = 0; i < alpha; i++)
         {
             double t0 = t[i * 3], t1 = t[i * 3 + 1], t2 = t[i * 3 + 2];
-            for (int j = 0; j < alpha; j++) u[i * alpha + j] = t0 * gm[j * 3] + t1 * gm[j * 3 + 1] + t2 * gm[j * 3 + 2];
+            for (int j = 0; j < alpha; j++) u[i * alpha + j] = t0 * G[j * 3] + t1 * G[j * 3 + 1] + t2 * G[j * 3 + 2];
         }
     }
 

@@ -73,22 +73,30 @@ internal sealed unsafe partial class WinogradConvolution
         for (int xi = 0; xi < _packed.Length; xi++) _packed[xi] = new PackedMatrix();
     }
 
-    /// <summary>U [alpha^2][OC][C] = G g G^T per (oc, c), in double, rounded once (a temporary: the packed forms are kept).</summary>
-    private float[] TransformedWeights()
+    /// <summary>
+    /// Runs store(oc, u) for every output channel, u [C x alpha^2] = G g G^T of its kernels, in double, rounded once; the
+    /// output channels split over the workers (this runs at fusion or on a first forward, not per frame).
+    /// </summary>
+    private void TransformWeights(Action<int, float[]> store)
     {
         int a2 = Alpha * Alpha;
-        var uAll = new float[(long)a2 * OC * C];
-        Span<double> g = stackalloc double[9];
-        Span<double> u = stackalloc double[a2];
-        for (int o = 0; o < OC; o++)
-            for (int i = 0; i < C; i++)
+        Parallelism.For(OC, 4, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (o0, o1, _) =>
+        {
+            var uc = new float[C * a2];
+            Span<double> g = stackalloc double[9];
+            Span<double> u = stackalloc double[a2];
+            for (int o = o0; o < o1; o++)
             {
-                for (int k = 0; k < 9; k++) g[k] = _w[(o * C + i) * 9 + k];
-                if (TileSize == 4) WinogradF43.TransformWeight(g, u);
-                else WinogradF23.TransformWeight(g, u);
-                for (int xi = 0; xi < a2; xi++) uAll[((long)xi * OC + o) * C + i] = (float)u[xi];
+                for (int i = 0; i < C; i++)
+                {
+                    for (int k = 0; k < 9; k++) g[k] = _w[(o * C + i) * 9 + k];
+                    if (TileSize == 4) WinogradF43.TransformWeight(g, u);
+                    else WinogradF23.TransformWeight(g, u);
+                    for (int xi = 0; xi < a2; xi++) uc[i * a2 + xi] = (float)u[xi];
+                }
+                store(o, uc);
             }
-        return uAll;
+        });
     }
 
     /// <summary>Shapes and pointers of one forward; pads are the top and left ones (the output size says the rest).</summary>
@@ -150,9 +158,17 @@ internal sealed unsafe partial class WinogradConvolution
         if (Transposed(path, n, oh, ow)) _uT ??= PackTransposed();
         else if (_packedPath != path)
         {
-            float[] u = TransformedWeights();
+            // U [alpha^2][OC][C], a temporary: the packed panels are what the products read.
+            int oc = OC, c = C;
+            var u = new float[(long)Alpha * Alpha * oc * c];
+            int a2 = Alpha * Alpha;
+            TransformWeights([MethodImpl(MethodImplOptions.AggressiveOptimization)] (o, uc) =>
+            {
+                for (int xi = 0; xi < a2; xi++)
+                    for (int i = 0; i < c; i++) u[((long)xi * oc + o) * c + i] = uc[i * a2 + xi];
+            });
             for (int xi = 0; xi < _packed.Length; xi++)
-                _packed[xi].Pack(u.AsSpan(xi * OC * C, OC * C), OC, C, C, false, path);
+                _packed[xi].Pack(u.AsSpan(xi * oc * c, oc * c), oc, c, c, false, path);
             _packedPath = path;
         }
     }
@@ -184,16 +200,14 @@ internal sealed unsafe partial class WinogradConvolution
     private float[] PackTransposed()
     {
         const int NR = 48;
-        float[] u = TransformedWeights();
-        int a2 = Alpha * Alpha, panels = (OC + NR - 1) / NR;
-        var uT = GC.AllocateArray<float>(panels * a2 * C * NR, pinned: true);
-        for (int j = 0; j < panels; j++)
+        int a2 = Alpha * Alpha, c = C;
+        var uT = GC.AllocateArray<float>((OC + NR - 1) / NR * a2 * c * NR, pinned: true);
+        TransformWeights([MethodImpl(MethodImplOptions.AggressiveOptimization)] (o, uc) =>
+        {
+            long at = (long)o / NR * a2 * c * NR + o % NR;
             for (int xi = 0; xi < a2; xi++)
-                for (int c = 0; c < C; c++)
-                {
-                    int row = ((j * a2 + xi) * C + c) * NR;
-                    for (int l = 0; l < NR && j * NR + l < OC; l++) uT[row + l] = u[((long)xi * OC + j * NR + l) * C + c];
-                }
+                for (int i = 0; i < c; i++) uT[at + ((long)xi * c + i) * NR] = uc[i * a2 + xi];
+        });
         return uT;
     }
 
