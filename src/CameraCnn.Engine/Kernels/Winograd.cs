@@ -41,10 +41,10 @@ internal unsafe interface IWinogradTile
 
     /// <summary>
     /// Output transform of Lanes whole tiles straight into y: tile l's block starts at y[l] (row stride ldy; lanes in
-    /// the order of <see cref="WinogradRuns"/>), each value
+    /// the order of <see cref="WinogradRuns"/>), each value + lane e's bias (bias[e * biasStep]: step 0, one bias for all)
     /// + bias (+ the residual at the same place + resOffset), then max(0, .) when relu.
     /// </summary>
-    static abstract void Output<TL, TV>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset,
+    static abstract void Output<TL, TV>(float* src, long xiStride, float* bias, int biasStep, float** y, int ldy, long resOffset,
         bool residual, bool relu) where TL : struct, IWinogradLanes<TV> where TV : unmanaged;
 }
 
@@ -182,12 +182,12 @@ internal readonly unsafe struct WinogradF43 : IWinogradTile
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Output<TL, TV>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
-        where TL : struct, IWinogradLanes<TV> where TV : unmanaged
+    public static void Output<TL, TV>(float* src, long xiStride, float* bias, int biasStep, float** y, int ldy, long resOffset,
+        bool residual, bool relu) where TL : struct, IWinogradLanes<TV> where TV : unmanaged
     {
         TV* u = stackalloc TV[24];
         Columns<TL, TV>(src, xiStride, u);
-        TV b = TL.Splat(bias);
+        TV b = biasStep == 0 ? TL.Splat(*bias) : TL.Load(bias);
         int c = TL.Lanes / 4;
         for (int a = 0; a < 4; a++)
         {
@@ -301,8 +301,8 @@ internal readonly unsafe struct WinogradF23 : IWinogradTile
     }
 
     /// <summary>2-float rows do not fill a chunk: through the temp, one tile at a time.</summary>
-    public static void Output<TL, TV>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
-        where TL : struct, IWinogradLanes<TV> where TV : unmanaged
+    public static void Output<TL, TV>(float* src, long xiStride, float* bias, int biasStep, float** y, int ldy, long resOffset,
+        bool residual, bool relu) where TL : struct, IWinogradLanes<TV> where TV : unmanaged
     {
         int n = TL.Lanes;
         float* t = stackalloc float[4 * n];
@@ -311,7 +311,7 @@ internal readonly unsafe struct WinogradF23 : IWinogradTile
             for (int k = 0; k < 4; k++)
             {
                 float* at = y[WinogradRuns.TileOfLane(e, n)] + (long)(k >> 1) * ldy + (k & 1);
-                float v = t[k * n + e] + bias;
+                float v = t[k * n + e] + bias[e * biasStep];
                 if (residual) v += at[resOffset];
                 if (relu && v < 0) v = 0;
                 *at = v;

@@ -51,6 +51,10 @@ internal sealed unsafe partial class WinogradConvolution
         return c >= 16 && oc >= 16 && oh >= 4 && ow >= 4 ? tile : 0;
     }
 
+    /// <summary>16 zero biases, pinned (a conv without bias).</summary>
+    private static readonly float[] ZeroBias = GC.AllocateArray<float>(16, pinned: true);
+    private static float* Zeros => (float*)Unsafe.AsPointer(ref ZeroBias[0]);
+
     [ThreadStatic] private static float[]? _v;
     [ThreadStatic] private static float[]? _plane;
     [ThreadStatic] private static (int, int, int, int, int, int, nint) _planeGeometry;

@@ -194,7 +194,7 @@ internal unsafe interface IWinogradWidth
     static abstract int Lanes { get; }
     static abstract void Input<TT>(float** p, int ld, float* dst, long xiStride, long half) where TT : struct, IWinogradTile;
     static abstract void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile;
-    static abstract void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
+    static abstract void Output<TT>(float* src, long xiStride, float* bias, int biasStep, float** y, int ldy, long resOffset, bool residual, bool relu)
         where TT : struct, IWinogradTile;
 }
 
@@ -205,8 +205,8 @@ internal readonly unsafe struct Width512 : IWinogradWidth
         => TT.Input<Lanes512, V512>(p, ld, dst, xiStride, half);
     public static void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile
         => TT.OutputToTemp<Lanes512, V512>(src, xiStride, t);
-    public static void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
-        where TT : struct, IWinogradTile => TT.Output<Lanes512, V512>(src, xiStride, bias, y, ldy, resOffset, residual, relu);
+    public static void Output<TT>(float* src, long xiStride, float* bias, int biasStep, float** y, int ldy, long resOffset, bool residual, bool relu)
+        where TT : struct, IWinogradTile => TT.Output<Lanes512, V512>(src, xiStride, bias, biasStep, y, ldy, resOffset, residual, relu);
 }
 
 internal readonly unsafe struct Width256 : IWinogradWidth
@@ -216,8 +216,8 @@ internal readonly unsafe struct Width256 : IWinogradWidth
         => TT.Input<Lanes256, V256>(p, ld, dst, xiStride, half);
     public static void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile
         => TT.OutputToTemp<Lanes256, V256>(src, xiStride, t);
-    public static void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
-        where TT : struct, IWinogradTile => TT.Output<Lanes256, V256>(src, xiStride, bias, y, ldy, resOffset, residual, relu);
+    public static void Output<TT>(float* src, long xiStride, float* bias, int biasStep, float** y, int ldy, long resOffset, bool residual, bool relu)
+        where TT : struct, IWinogradTile => TT.Output<Lanes256, V256>(src, xiStride, bias, biasStep, y, ldy, resOffset, residual, relu);
 }
 
 internal readonly unsafe struct WidthScalar : IWinogradWidth
@@ -227,6 +227,6 @@ internal readonly unsafe struct WidthScalar : IWinogradWidth
         => TT.InputTile(p[0], ld, dst, xiStride);
     public static void OutputToTemp<TT>(float* src, long xiStride, float* t) where TT : struct, IWinogradTile
         => TT.OutputTile(src, xiStride, t);
-    public static void Output<TT>(float* src, long xiStride, float bias, float** y, int ldy, long resOffset, bool residual, bool relu)
+    public static void Output<TT>(float* src, long xiStride, float* bias, int biasStep, float** y, int ldy, long resOffset, bool residual, bool relu)
         where TT : struct, IWinogradTile => throw new InvalidOperationException("the scalar width stores through OutputToTemp");
 }

@@ -89,12 +89,12 @@ internal sealed unsafe partial class WinogradConvolution
                 for (int oc = o0; oc < o1; oc++)
                 {
                     float* src = mBuf + (long)(oc - o0) * ldm + (col - c0);
-                    float bias = Bias == null ? 0f : Bias[oc];
+                    float* bias = Bias == null ? Zeros : Bias + oc;
                     long ocOff = (long)oc * planeSize;
                     for (int l = 0; l < lanes; l++) y[l] = Y + offsets[l] + ocOff;
                     if (full)
                     {
-                        TW.Output<TT>(src, mStride, bias, y, OW, resOffset, Residual != null, Relu);
+                        TW.Output<TT>(src, mStride, bias, 0, y, OW, resOffset, Residual != null, Relu);
                         continue;
                     }
                     TW.OutputToTemp<TT>(src, mStride, t);
@@ -104,7 +104,7 @@ internal sealed unsafe partial class WinogradConvolution
                         for (int r = 0; r < rows[l]; r++)
                             for (int q = 0; q < cols[l]; q++)
                             {
-                                float val = t[(r * m + q) * lanes + e] + bias;
+                                float val = t[(r * m + q) * lanes + e] + *bias;
                                 float* dst = y[l] + (long)r * OW + q;
                                 if (Residual != null) val += dst[resOffset];
                                 if (Relu && val < 0) val = 0; // NaN stays NaN, like max(0, v)
@@ -185,6 +185,7 @@ internal sealed unsafe partial class WinogradConvolution
         {
             int m = TT.M, planeSize = OH * OW;
             float* t = stackalloc float[m * m * 16];
+            float** y = stackalloc float*[16];
             long resOffset = Residual == null ? 0 : Residual - Y;
             for (int r = 0; r < rows; r++)
             {
@@ -196,7 +197,16 @@ internal sealed unsafe partial class WinogradConvolution
                 float* y0 = Y + (long)n * OC * planeSize + (long)oh * OW + ow;
                 for (int oc = o0; oc < o1; oc += 16)
                 {
-                    TT.OutputToTemp<Lanes512, V512>(mBuf + (long)r * ldm + (oc - o0), mStride, t);
+                    float* src = mBuf + (long)r * ldm + (oc - o0);
+                    if (hRows == m && wCols == m && oc + 16 <= o1)
+                    {
+                        // A whole tile for 16 channels: the vector output transform with the channels as its lanes (the
+                        // block of lane e goes to y[TileOfLane(e)], so y[t] is channel oc + TileOfLane(t)'s block).
+                        for (int l = 0; l < 16; l++) y[l] = y0 + (long)(oc + WinogradRuns.TileOfLane(l, 16)) * planeSize;
+                        TT.Output<Lanes512, V512>(src, mStride, Bias == null ? Zeros : Bias + oc, 1, y, OW, resOffset, Residual != null, Relu);
+                        continue;
+                    }
+                    TT.OutputToTemp<Lanes512, V512>(src, mStride, t);
                     for (int l = 0; l < Math.Min(16, o1 - oc); l++)
                     {
                         float bias = Bias == null ? 0f : Bias[oc + l];

@@ -93,7 +93,8 @@ public sealed unsafe class WinogradTests
         int ldy = 4 * lanes;
         var y = new float[(4 + 4 * lanes) * ldy];
         var res = TestKit.RandomFloats(rng, y.Length + 7);
-        fixed (float* pp = plane, pd = dst, pw = want, pm = products, pt = temp, py = y, pr = res)
+        var bias = TestKit.RandomFloats(rng, lanes);
+        fixed (float* pp = plane, pd = dst, pw = want, pm = products, pt = temp, py = y, pr = res, pb = bias)
         {
             float** p = stackalloc float*[lanes];
             float** yp = stackalloc float*[lanes];
@@ -129,18 +130,22 @@ public sealed unsafe class WinogradTests
                 if (lanes == 16) Width512.OutputToTemp<TT>(pm, xiStride, pt);
                 else Width256.OutputToTemp<TT>(pm, xiStride, pt);
                 long resOffset = pr - py + 7;
-                y.AsSpan().Fill(float.NaN);
-                if (lanes == 16) Width512.Output<TT>(pm, xiStride, 0.25f, yp, ldy, resOffset, true, true);
-                else Width256.Output<TT>(pm, xiStride, 0.25f, yp, ldy, resOffset, true, true);
-                for (int e = 0; e < lanes; e++)
+                // One bias for every lane (lanes = tiles of one channel), or one per lane (lanes = channels).
+                foreach (int biasStep in new[] { 0, 1 })
                 {
-                    TT.OutputTile(pm + e, xiStride, o);
-                    for (int k = 0; k < m * m; k++)
+                    y.AsSpan().Fill(float.NaN);
+                    if (lanes == 16) Width512.Output<TT>(pm, xiStride, pb, biasStep, yp, ldy, resOffset, true, true);
+                    else Width256.Output<TT>(pm, xiStride, pb, biasStep, yp, ldy, resOffset, true, true);
+                    for (int e = 0; e < lanes; e++)
                     {
-                        Assert.True(Math.Abs(temp[k * lanes + e] - o[k]) <= 1e-5 * (1 + Math.Abs(o[k])), $"F({m}) output {k} lane {e}");
-                        float* at = yp[WinogradRuns.TileOfLane(e, lanes)] + k / m * ldy + k % m;
-                        float w = Math.Max(0, o[k] + 0.25f + at[resOffset]);
-                        Assert.True(Math.Abs(*at - w) <= 1e-5 * (1 + Math.Abs(w)), $"{layout} epilogue {k} lane {e}: {*at} vs {w}");
+                        TT.OutputTile(pm + e, xiStride, o);
+                        for (int k = 0; k < m * m; k++)
+                        {
+                            Assert.True(Math.Abs(temp[k * lanes + e] - o[k]) <= 1e-5 * (1 + Math.Abs(o[k])), $"F({m}) output {k} lane {e}");
+                            float* at = yp[WinogradRuns.TileOfLane(e, lanes)] + k / m * ldy + k % m;
+                            float w = Math.Max(0, o[k] + bias[e * biasStep] + at[resOffset]);
+                            Assert.True(Math.Abs(*at - w) <= 1e-5 * (1 + Math.Abs(w)), $"{layout} bias step {biasStep} epilogue {k} lane {e}: {*at} vs {w}");
+                        }
                     }
                 }
             }
@@ -183,7 +188,7 @@ public sealed unsafe class WinogradTests
         foreach (var s in Shapes)
             foreach (int batch in new[] { 1, 2, 3 })
             {
-                bool residual = k % 2 == 0, relu = k % 3 != 1;
+                bool residual = k % 2 == 0, relu = k % 3 != 1, bias = k % 5 != 4;
                 k++;
                 var g = Window(s);
                 int oh = g.OutH(s.H), ow = g.OutW(s.W);
@@ -198,12 +203,12 @@ public sealed unsafe class WinogradTests
                 {
                     var args = new WinogradConvolution.Args
                     {
-                        X = px, Y = py, Bias = pb, Residual = residual ? pr : null, Relu = relu, N = batch, H = s.H, W = s.W,
+                        X = px, Y = py, Bias = bias ? pb : null, Residual = residual ? pr : null, Relu = relu, N = batch, H = s.H, W = s.W,
                         OH = oh, OW = ow, PadTop = s.Pt, PadLeft = s.Pl, Path = path,
                     };
                     conv.Forward(args);
                 }
-                var want = Naive.Conv2d(TestKit.ToDouble(x.Data), x.Shape, TestKit.ToDouble(w), TestKit.ToDouble(b), s.OC, 1, g, out var ys);
+                var want = Naive.Conv2d(TestKit.ToDouble(x.Data), x.Shape, TestKit.ToDouble(w), bias ? TestKit.ToDouble(b) : null, s.OC, 1, g, out var ys);
                 if (residual) want = Naive.Add(want, TestKit.ToDouble(r.Data));
                 if (relu) want = Naive.Map(want, Naive.ReLU);
                 Assert.Equal(ys, y.Shape);
@@ -212,7 +217,7 @@ public sealed unsafe class WinogradTests
                 // 4.8e-6 at C = 300). A wrong tap, tile or tail is off by ~1.
                 double tol = 1e-5 * Math.Sqrt(9.0 * s.C);
                 TestKit.AssertClose(want, y.Data, tol, tol,
-                    $"F({tile}x{tile}) path={path} {variant} threads={threads} batch={batch} C={s.C} OC={s.OC} {s.H}x{s.W} {g} residual={residual} relu={relu}");
+                    $"F({tile}x{tile}) path={path} {variant} threads={threads} batch={batch} C={s.C} OC={s.OC} {s.H}x{s.W} {g} residual={residual} relu={relu} bias={bias}");
             }
     }
 
