@@ -52,6 +52,24 @@ internal static unsafe class Convolution
     private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
 
     [ThreadStatic] private static float[]? _transposed;
+    [ThreadStatic] private static PackedMatrix? _im2colT;
+
+    /// <summary>KC blocks [start, end) of im2col^T [P x K] packed as A panels (the PackedMatrix layout).</summary>
+    private struct PackIm2ColT : IParallelBody
+    {
+        public Im2ColPanels Src;
+        public int P, K, PaddedRows, MR;
+        public float* Data;
+
+        public void Run(int start, int end, int worker)
+        {
+            for (int blk = start; blk < end; blk++)
+            {
+                int k0 = blk * GemmDriver.KC;
+                Src.Pack(k0, Math.Min(GemmDriver.KC, K - k0), 0, P, MR, Data + (long)k0 * PaddedRows);
+            }
+        }
+    }
 
     public static void Forward(in Args a)
     {
@@ -80,9 +98,20 @@ internal static unsafe class Convolution
             if (a.WeightsT is { } wt)
             {
                 // y_g^T [P x og] = im2col^T [P x rows] * W_g^T [rows x og] into scratch, then the epilogue transposes.
+                // im2col^T is packed once, its K blocks split over the workers, and shared: the product splits the
+                // output channels, and each worker would otherwise pack all of it.
                 _transposed ??= [];
                 float* t = PinnedBuffer.Ensure(ref _transposed, (long)P * og);
-                var src = new GemmDriver.ASource { UseIm2Col = true, Im2Col = new Im2ColPanels(xg, a.H, a.W, a.Window, a.OW) };
+                _im2colT ??= new PackedMatrix();
+                var pack = new PackIm2ColT
+                {
+                    Src = new Im2ColPanels(xg, a.H, a.W, a.Window, a.OW), P = P, K = rows,
+                    Data = _im2colT.Reserve(P, rows, a.Path), PaddedRows = _im2colT.PaddedRows, MR = _im2colT.MR,
+                };
+                int blocks = (rows + GemmDriver.KC - 1) / GemmDriver.KC;
+                if ((long)P * og * rows >= GemmDriver.ParallelThreshold) Parallelism.ForChunks(blocks, 1, ref pack);
+                else pack.Run(0, blocks, 0);
+                var src = new GemmDriver.ASource { Packed = _im2colT };
                 var b = new PrepackedPanels(wt[g]);
                 GemmDriver.Run(a.Path, src, ref b, P, og, rows, t, og, false);
                 TransposeEpilogue(t, og, P, a.Y + yOff, bias, res, a.Relu);
