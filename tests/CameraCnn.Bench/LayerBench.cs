@@ -78,5 +78,47 @@ internal static class LayerBench
         return rows;
     }
 
+    /// <summary>
+    /// One 3x3 stride-1 conv (C = OC, pad 1) fused with Winograd forced on and off, one thread, best CPU time of 30 runs:
+    /// the measurements behind WinogradConvolution.Choose (`--rule`).
+    /// </summary>
+    public static void Rule()
+    {
+        Parallelism.Threads = 1;
+        Console.WriteLine("one 3x3 stride-1 conv, C = OC, pad 1, one thread, best CPU time of 30 runs (ms): GEMM against Winograd " +
+            "(the tile WinogradConvolution.Choose picks)");
+        foreach (int size in new[] { 7, 8, 14, 28, 56 })
+            foreach (int ch in new[] { 8, 16, 32, 64, 128, 256 })
+            {
+                if ((long)ch * ch * size * size * 9 > 400_000_000L) continue;
+                var g = new Graph();
+                var xin = g.AddInput("x", -1, ch, size, size);
+                g.MarkOutput(g.Add(new Conv2d(ch, ch, 3, 1, 1) { Name = "c" }, xin));
+                CameraCnn.Engine.Training.Initializer.Initialize(g, 1);
+                var x = new Tensor(1, ch, size, size);
+                var rng = new Random(2);
+                for (int i = 0; i < x.Length; i++) x.Data[i] = rng.NextSingle();
+                double best(bool wino)
+                {
+                    WinogradConvolution.Force = wino;
+                    var f = InferenceFusion.Fuse(g);
+                    for (int i = 0; i < 3; i++) f.Forward(x);
+                    double b = 1e9;
+                    for (int i = 0; i < 30; i++)
+                    {
+                        double c0 = CpuTime.ThreadMs();
+                        f.Forward(x);
+                        b = Math.Min(b, CpuTime.ThreadMs() - c0);
+                    }
+                    WinogradConvolution.Force = null;
+                    return b;
+                }
+                double gm = best(false), wn = best(true);
+                int tile = WinogradConvolution.Choose(ch, ch, size, size);
+                Console.WriteLine($"  C = OC = {ch,3}, {size,2}x{size,-2}: GEMM {gm,7:F4}, Winograd F({(tile == 0 ? "-" : $"{tile}x{tile}")}) " +
+                    $"{wn,7:F4}, ratio {wn / gm,4:F2}{(tile == 0 ? " (the rule keeps the GEMM)" : "")}");
+            }
+    }
+
     private static string Trim(string name) => name.Length <= 24 ? name : name[..23] + "~";
 }

@@ -1,6 +1,8 @@
-// CameraCnn.Bench: the engine against ONNX Runtime on the same ONNX file in the same run (1 and 2 threads,
-// interleaved runs, medians and ratios), the packed GEMM at the model's conv shapes against the machine's measured
-// FMA peak, and the SIMD micro-kernels against the scalar reference. Not a test: nothing here asserts; it prints.
+// CameraCnn.Bench: the engine against ONNX Runtime on the same ONNX file in the same run (1 and 2 threads, every
+// variant interleaved, medians and ratios, EndToEnd), each layer inside whole forwards with and without Winograd
+// (LayerBench), the packed GEMM at the model's conv shapes against the machine's measured FMA peak, and the SIMD
+// micro-kernels against the scalar reference. `--rule` times one conv over channel counts and map sizes, GEMM against
+// Winograd. Not a test: nothing here asserts; it prints.
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- --model resnet18.onnx [--threads 1,2] [--iterations 30]
 using System.Diagnostics;
 using System.Text.Json;
@@ -34,9 +36,10 @@ public static unsafe class Program
                 case "--no-reference": reference = false; break;
                 case "--no-layers": layers = false; break;
                 case "--unfused": unfused = true; break;
+                case "--rule": LayerBench.Rule(); return 0;
                 case "--json": json = true; break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: --model FILE.onnx [--threads 1,2] [--iterations 30] [--no-gemm] [--no-model] [--no-reference] [--no-layers] [--unfused] [--json]");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: --model FILE.onnx [--threads 1,2] [--iterations 30] [--no-gemm] [--no-model] [--no-reference] [--no-layers] [--unfused] [--json] | --rule");
                     return 2;
             }
         }

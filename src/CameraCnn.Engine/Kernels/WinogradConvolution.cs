@@ -41,12 +41,17 @@ internal sealed unsafe partial class WinogradConvolution
 
     /// <summary>
     /// The Winograd tile size m expected to beat im2col + GEMM for a supported conv with C inputs, OC outputs and an
-    /// OH x OW output, or 0 for the GEMM (measured per ResNet18 shape on Zen 4; see README "Speed"): 4 x 4 tiles
-    /// from 8 x 8 outputs up, 2 x 2 below.
+    /// OH x OW output, or 0 for the GEMM. Measured on Zen 4 at one thread (CPU time, C = OC, Bench --rule during
+    /// development): Winograd takes 0.34-0.5 of the GEMM's time from 14 x 14 up and 0.57-0.91 at 7 x 7 for 16 to 512
+    /// channels, and loses at 8 channels on small maps (3-6x slower: the transposed products fill 8 of 48 lanes).
+    /// Of F(4x4) and F(2x2), the one with fewer multiplies per tile row of 16: alpha^2 * tiles rounded up to 16
+    /// (14 x 14: F(4x4), 16 tiles x 36; 8 x 8 and 7 x 7: F(2x2), 16 tiles x 16 against 4 tiles x 36). It depends on the
+    /// shape only, not on the thread count.
     /// </summary>
     public static int Choose(int c, int oc, int oh, int ow)
     {
-        int tile = ForceTile ?? (oh >= 8 && ow >= 8 ? 4 : 2);
+        static long Cost(int m, int oh, int ow) => (m + 2) * (m + 2) * (((long)(oh + m - 1) / m * ((ow + m - 1) / m) + 15) / 16 * 16);
+        int tile = ForceTile ?? (Cost(4, oh, ow) <= Cost(2, oh, ow) ? 4 : 2);
         if (Force is { } forced) return forced ? tile : 0;
         return c >= 16 && oc >= 16 && oh >= 4 && ow >= 4 ? tile : 0;
     }
