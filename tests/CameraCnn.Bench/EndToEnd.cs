@@ -22,6 +22,8 @@ internal static class EndToEnd
         public Dictionary<int, List<double>> Times { get; } = new();
         /// <summary>The calling thread's CPU time per run (1 thread: everything runs on it, ORT's ops included).</summary>
         public List<double> CpuTimes { get; } = [];
+        /// <summary>Per thread count, the wall times of the runs during which that many threads each held a core throughout.</summary>
+        public Dictionary<int, List<double>> CleanTimes { get; } = new();
         public Dictionary<int, double> MaxDiff { get; } = new();
         public double Median(int t) => Program.Median(Times[t]);
     }
@@ -106,11 +108,18 @@ internal static class EndToEnd
                         var v = all[(i + j) % all.Count];
                         // Pauses between runs so neither runtime's spinning workers steal the other's cores.
                         Thread.Sleep(5);
+                        var before = CpuTime.AllThreads();
                         double c0 = CpuTime.ThreadMs();
                         long t0 = Stopwatch.GetTimestamp();
                         v.Run(t);
-                        v.Times[t].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                        double wall = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                        v.Times[t].Add(wall);
                         if (t == 1) v.CpuTimes.Add(CpuTime.ThreadMs() - c0);
+                        if (CpuTime.HeldCores(before, CpuTime.AllThreads(), wall) >= t)
+                        {
+                            if (!v.CleanTimes.TryGetValue(t, out var clean)) v.CleanTimes[t] = clean = [];
+                            clean.Add(wall);
+                        }
                     }
                 }
             // Bytes allocated per forward, measured after the timed rounds (the JIT's tier-up allocates during the first ones).
@@ -170,6 +179,15 @@ internal static class EndToEnd
             Console.WriteLine("  1 thread, CPU time of the calling thread (blind to time the OS gave the core to other processes), medians: " +
                 string.Join(", ", variants.Append(ort).Select(v => $"{v.Name} {Program.Median(v.CpuTimes):F2} ms")) + "; " +
                 string.Join(", ", variants.Select(v => $"{v.Name}/ORT {Program.Median(v.CpuTimes) / Program.Median(ort.CpuTimes):F3}")));
+        foreach (int t in threads.Where(t => t > 1 && CpuTime.Available))
+        {
+            // On a shared machine most runs lose a core to other processes for a while; the runs in which t threads of
+            // this process each ran for (nearly) the whole wall time show what t free cores give.
+            var clean = variants.Append(ort).Select(v => v.CleanTimes.GetValueOrDefault(t) ?? []).ToList();
+            Console.WriteLine($"  {t} threads, only the runs in which {t} threads each held a core throughout (count of {iterations}): " +
+                string.Join(", ", variants.Append(ort).Zip(clean, (v, c) => c.Count == 0 ? $"{v.Name} none" : $"{v.Name} {Program.Median(c):F2} ms ({c.Count})")) +
+                (clean[0].Count > 0 && clean[^1].Count > 0 ? $"; ours/ORT {Program.Median(clean[0]) / Program.Median(clean[^1]):F3}" : ""));
+        }
         Console.WriteLine("  max |ours - ORT| / max |ORT|: " + string.Join(", ",
             variants.Select(v => $"{v.Name} {v.MaxDiff.Values.Max():E1}")));
         if (threads.Contains(1) && threads.Length > 1)
@@ -186,9 +204,30 @@ internal static class EndToEnd
     private static string OrtVersion() => typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?";
 }
 
-/// <summary>The calling thread's CPU time (Linux clock_gettime(CLOCK_THREAD_CPUTIME_ID)); elsewhere unavailable.</summary>
+/// <summary>
+/// Thread CPU times (Linux clock_gettime: CLOCK_THREAD_CPUTIME_ID, and the per-thread clock of any thread of this process
+/// by its id); elsewhere unavailable.
+/// </summary>
 internal static class CpuTime
 {
+    /// <summary>CPU time (ms) of every thread of this process, by thread id.</summary>
+    public static Dictionary<int, double> AllThreads()
+    {
+        var times = new Dictionary<int, double>();
+        if (!Available) return times;
+        foreach (var dir in Directory.EnumerateDirectories("/proc/self/task"))
+            if (int.TryParse(Path.GetFileName(dir), out int tid) && ClockGetTime(ThreadClock(tid), out var t) == 0)
+                times[tid] = t.Seconds * 1e3 + t.Nanoseconds * 1e-6;
+        return times;
+    }
+
+    /// <summary>How many threads ran at least 95 % of the wall time between two snapshots (each held a core throughout).</summary>
+    public static int HeldCores(Dictionary<int, double> before, Dictionary<int, double> after, double wallMs)
+        => after.Count(kv => before.TryGetValue(kv.Key, out double b) && kv.Value - b >= 0.95 * wallMs);
+
+    /// <summary>The kernel's CPU-time clock id of thread tid (MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)).</summary>
+    private static int ThreadClock(int tid) => (~tid << 3) | 6;
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
     private static extern int ClockGetTime(int clock, out Timespec ts);
 

@@ -342,8 +342,10 @@ internal sealed unsafe partial class WinogradConvolution
             for (int r = 0; r < rows; r++, x += W, d += P.Wp)
             {
                 int i = 0;
-                for (; i + 16 <= width; i += 16) Vector512.Load(x + i).Store(d + i);
-                for (; i + 8 <= width; i += 8) Vector256.Load(x + i).Store(d + i);
+                if (Vector512.IsHardwareAccelerated)
+                    for (; i + 16 <= width; i += 16) Vector512.Load(x + i).Store(d + i);
+                if (Vector256.IsHardwareAccelerated)
+                    for (; i + 8 <= width; i += 8) Vector256.Load(x + i).Store(d + i);
                 for (; i < width; i++) d[i] = x[i];
             }
         }
