@@ -60,6 +60,13 @@ internal sealed unsafe partial class WinogradConvolution
     private static readonly float[] ZeroBias = GC.AllocateArray<float>(16, pinned: true);
     private static float* Zeros => (float*)Unsafe.AsPointer(ref ZeroBias[0]);
 
+    /// <summary>
+    /// Floats added between two xi of V and of the products' scratch (one cache line): the alpha^2 values of a tile
+    /// are stored (input) and loaded (output) together, and at a multiple of 4 KB apart they would all fall into one
+    /// L1 set (8 ways for 16 or 36 lines).
+    /// </summary>
+    internal const int CacheLine = 16;
+
     [ThreadStatic] private static float[]? _v;
     [ThreadStatic] private static float[]? _plane;
     [ThreadStatic] private static (int, int, int, int, int, int, nint) _planeGeometry;
@@ -123,7 +130,7 @@ internal sealed unsafe partial class WinogradConvolution
         public int TilesH, TilesW, Tpi, TpiPad, Cols, Tpad, Hp, Wp;
         /// <summary>Columns (tiles) per packed V panel: NR (tiles are B's columns) or MR (transposed: tiles are A's rows).</summary>
         public int PW;
-        public long XiStride; // floats between two xi in V: C * Tpad
+        public long XiStride; // floats between two xi in V: C * Tpad + CacheLine
     }
 
     private static Plan MakePlan<TT, TW>(int N, int C, int OH, int OW, int pw) where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
@@ -136,7 +143,7 @@ internal sealed unsafe partial class WinogradConvolution
         p.Tpad = (p.Cols + pw - 1) / pw * pw;
         p.Hp = m * p.TilesH + 2;
         p.Wp = m * (p.TilesW - 1) + TT.ReadWidth;
-        p.XiStride = (long)C * p.Tpad;
+        p.XiStride = (long)C * p.Tpad + CacheLine;
         return p;
     }
 

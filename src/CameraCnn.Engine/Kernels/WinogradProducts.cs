@@ -27,7 +27,7 @@ internal sealed unsafe partial class WinogradConvolution
         {
             int a2 = TT.Alpha * TT.Alpha, mr = TK.MR, nr = TK.NR;
             int ldm = BlockPanels * nr;
-            long mStride = (long)OcChunk * ldm;
+            long mStride = (long)OcChunk * ldm + CacheLine;
             _m ??= [];
             float* mBuf = PinnedBuffer.Ensure(ref _m, a2 * mStride);
             for (int unit; (unit = Interlocked.Increment(ref NextUnit) - 1) < OcChunks * ColBlocks;)
@@ -141,7 +141,7 @@ internal sealed unsafe partial class WinogradConvolution
         {
             const int MR = 8, NR = 48;
             int a2 = TT.Alpha * TT.Alpha, ldm = NR;
-            long mStride = (long)TilePanels * MR * ldm;
+            long mStride = (long)TilePanels * MR * ldm + CacheLine;
             _m ??= [];
             float* mBuf = PinnedBuffer.Ensure(ref _m, a2 * mStride);
             for (int unit; (unit = Interlocked.Increment(ref NextUnit) - 1) < Units;)
