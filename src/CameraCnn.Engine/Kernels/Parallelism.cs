@@ -2,6 +2,7 @@
 // threads created once (never a thread or task per call). Small ranges and nested calls run inline as one slice; a
 // call made while another thread holds the pool runs its slices on the caller. The slicing depends only on the
 // range, minPerWorker and Threads, never on timing. Not a general task scheduler: one job at a time.
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
@@ -150,6 +151,9 @@ public static unsafe class Parallelism
         private static void* _jobState;
         private static ExceptionDispatchInfo? _failure;
 
+        /// <summary>How long the caller spins at the end of a job before it starts yielding (200 us).</summary>
+        private static readonly long BarrierSpinTicks = Stopwatch.Frequency / 5000;
+
         /// <summary>Spin iterations before an idle worker sleeps (about 0.1-0.3 ms).</summary>
         private const int SpinLimit = 2000;
 
@@ -184,7 +188,12 @@ public static unsafe class Parallelism
             finally
             {
                 _insideWorker = outer;
-                // The body lives on this thread's stack: never return while a slice is still running.
+                // The body lives on this thread's stack: never return while a slice is still running. A worker's last
+                // unit ends within microseconds, so spin on the core first: a yield on a busy machine hands the core to
+                // another process for a scheduler quantum (milliseconds). Only a worker the OS has descheduled makes
+                // the wait long; then yield, so it may get this core.
+                long spinUntil = Stopwatch.GetTimestamp() + BarrierSpinTicks;
+                while (Volatile.Read(ref _remaining) > 0 && Stopwatch.GetTimestamp() < spinUntil) Thread.SpinWait(10);
                 var spin = new SpinWait();
                 while (Volatile.Read(ref _remaining) > 0) spin.SpinOnce(sleep1Threshold: -1);
             }
