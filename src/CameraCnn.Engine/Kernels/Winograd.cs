@@ -19,7 +19,7 @@ internal unsafe interface IWinogradTile
     /// <summary>Floats the vector input transform reads from a patch's first column on (row slack of the padded plane).</summary>
     static abstract int ReadWidth { get; }
 
-    /// <summary>u [alpha^2] = G g G^T for one 3 x 3 kernel g [9], in double (done once, at fusion).</summary>
+    /// <summary>u [alpha^2] = G g G^T for one 3 x 3 kernel g [9], in double (once per fusion, not per frame).</summary>
     static abstract void TransformWeight(ReadOnlySpan<double> g, Span<double> u);
 
     /// <summary>Reference: v = B^T d B for the patch at <paramref name="d"/> (row stride ld); v[xi] at dst[xi * xiStride].</summary>
@@ -42,7 +42,7 @@ internal unsafe interface IWinogradTile
     /// <summary>
     /// Output transform of Lanes whole tiles straight into y: tile l's block starts at y[l] (row stride ldy; lanes in
     /// the order of <see cref="WinogradRuns"/>), each value + lane e's bias (bias[e * biasStep]: step 0, one bias for all)
-    /// + bias (+ the residual at the same place + resOffset), then max(0, .) when relu.
+    /// (+ the residual at the same place + resOffset), then max(0, .) when relu.
     /// </summary>
     static abstract void Output<TL, TV>(float* src, long xiStride, float* bias, int biasStep, float** y, int ldy, long resOffset,
         bool residual, bool relu) where TL : struct, IWinogradLanes<TV> where TV : unmanaged;
