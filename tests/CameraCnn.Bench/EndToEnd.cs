@@ -106,8 +106,9 @@ internal static class EndToEnd
                     for (int j = 0; j < all.Count; j++)
                     {
                         var v = all[(i + j) % all.Count];
-                        // Pauses between runs so neither runtime's spinning workers steal the other's cores.
-                        Thread.Sleep(5);
+                        // Every run starts with this process quiet: ORT's intra-op threads spin for 50-100 ms after a run
+                        // (ours for ~1 ms), and a run started meanwhile shares the cores with them.
+                        CpuTime.WaitForQuiet();
                         var before = CpuTime.AllThreads();
                         double c0 = CpuTime.ThreadMs();
                         long t0 = Stopwatch.GetTimestamp();
@@ -219,6 +220,24 @@ internal static class CpuTime
             if (int.TryParse(Path.GetFileName(dir), out int tid) && ClockGetTime(ThreadClock(tid), out var t) == 0)
                 times[tid] = t.Seconds * 1e3 + t.Nanoseconds * 1e-6;
         return times;
+    }
+
+    /// <summary>
+    /// Sleeps until this process's threads use less than a tenth of a core over 5 ms (workers that spin after a run have
+    /// stopped), at least 5 ms and at most 300 ms.
+    /// </summary>
+    public static void WaitForQuiet()
+    {
+        var watch = Stopwatch.StartNew();
+        do
+        {
+            var before = AllThreads();
+            Thread.Sleep(5);
+            var after = AllThreads();
+            double used = after.Sum(kv => before.TryGetValue(kv.Key, out double b) ? kv.Value - b : 0);
+            if (used < 0.5) return;
+        }
+        while (watch.ElapsedMilliseconds < 300);
     }
 
     /// <summary>How many threads ran at least 95 % of the wall time between two snapshots (each held a core throughout).</summary>
