@@ -1,6 +1,8 @@
-// CameraCnn.Bench: the engine against ONNX Runtime on the same ONNX file in the same run (1 and 2 threads,
-// interleaved runs, medians and ratios), the packed GEMM at the model's conv shapes against the machine's measured
-// FMA peak, and the SIMD micro-kernels against the scalar reference. Not a test: nothing here asserts; it prints.
+// CameraCnn.Bench: the engine against ONNX Runtime on the same ONNX file in the same run (1 and 2 threads, every
+// variant interleaved, medians and ratios, EndToEnd), each layer inside whole forwards with and without Winograd
+// (LayerBench), the packed GEMM at the model's conv shapes against the machine's measured FMA peak, and the SIMD
+// micro-kernels against the scalar reference. `--rule` times one conv over channel counts and map sizes, GEMM against
+// Winograd. Not a test: nothing here asserts; it prints.
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- --model resnet18.onnx [--threads 1,2] [--iterations 30]
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- gradcam [...]   (GradCamBench.cs)
 using System.Diagnostics;
@@ -15,7 +17,7 @@ namespace CameraCnn.Bench;
 
 public static unsafe class Program
 {
-    private static readonly Dictionary<string, object> Json = new();
+    internal static readonly Dictionary<string, object> Json = new();
 
     public static int Main(string[] args)
     {
@@ -23,7 +25,7 @@ public static unsafe class Program
         string? model = null;
         int[] threads = [1, 2];
         int iterations = 30;
-        bool gemm = true, e2e = true, reference = true, json = false;
+        bool gemm = true, e2e = true, reference = true, json = false, layers = true, unfused = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -34,9 +36,12 @@ public static unsafe class Program
                 case "--no-gemm": gemm = false; break;
                 case "--no-model": e2e = false; break;
                 case "--no-reference": reference = false; break;
+                case "--no-layers": layers = false; break;
+                case "--unfused": unfused = true; break;
+                case "--rule": LayerBench.Rule(); return 0;
                 case "--json": json = true; break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: --model FILE.onnx [--threads 1,2] [--iterations 30] [--no-gemm] [--no-model] [--no-reference] [--json]");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: --model FILE.onnx [--threads 1,2] [--iterations 30] [--no-gemm] [--no-model] [--no-reference] [--no-layers] [--unfused] [--json] | --rule");
                     return 2;
             }
         }
@@ -48,10 +53,13 @@ public static unsafe class Program
         }
 
         Machine(threads);
-        var graph = InferenceFusion.Fuse(Model.Load(model).Graph);
+        var source = Model.Load(model).Graph;
+        var graph = InferenceFusion.Fuse(source);
+        Json["model"] = Path.GetFileName(model);
+        if (e2e) Json["end_to_end"] = EndToEnd.Run(model, ModelInput(graph), threads, iterations, unfused);
+        if (layers) Json["layers"] = LayerBench.Run(source, ModelInput(graph), threads, Math.Max(5, iterations / 2));
         if (gemm) GemmAtLayerShapes(graph, threads);
         if (reference) VersusScalar();
-        if (e2e) VersusOnnxRuntime(model, graph, threads, iterations);
         if (json) Console.WriteLine(JsonSerializer.Serialize(Json));
         return 0;
     }
@@ -189,92 +197,14 @@ public static unsafe class Program
         Json["versus_reference"] = result;
     }
 
-    private static void VersusOnnxRuntime(string modelPath, Graph graph, int[] threads, int iterations)
+    /// <summary>The model's input at batch 1, random in roughly the backbone's range (BGR minus a mean image).</summary>
+    internal static Tensor ModelInput(Graph graph)
     {
-        if (graph.Inputs.Count != 1) throw new InvalidOperationException("the end-to-end comparison needs a single-input model");
-        int[] shape = graph.Inputs[0].InputShape!.Select(d => d < 0 ? 1 : d).ToArray();
-        var x = new Tensor(shape);
+        if (graph.Inputs.Count != 1) throw new InvalidOperationException("the bench needs a single-input model");
+        var x = new Tensor(graph.Inputs[0].InputShape!.Select(d => d < 0 ? 1 : d).ToArray());
         var rng = new Random(3);
         for (int i = 0; i < x.Length; i++) x.Data[i] = rng.NextSingle() * 255 - 128;
-        Tensor[] inputs = [x];
-        var plain = Model.Load(modelPath).Graph;
-        Console.WriteLine();
-        Console.WriteLine($"{Path.GetFileName(modelPath)} {Tensor.Format(shape)}: ours (fused graph) against ONNX Runtime {OrtVersion()} " +
-            $"on the same file, {iterations} interleaved runs each, medians:");
-        var rows = new List<object>();
-        foreach (int t in threads)
-        {
-            Parallelism.Threads = t;
-            using var options = new SessionOptions
-            {
-                IntraOpNumThreads = t,
-                InterOpNumThreads = 1,
-                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            };
-            using var session = new InferenceSession(modelPath, options);
-            string inName = session.InputMetadata.Keys.First();
-            using var ortInput = OrtValue.CreateTensorValueFromMemory(x.Data, shape.Select(d => (long)d).ToArray());
-            using var runOptions = new RunOptions();
-            var inNames = new[] { inName };
-            var outNames = session.OutputMetadata.Keys.ToArray();
-            float[] RunOrt()
-            {
-                using var outputs = session.Run(runOptions, inNames, [ortInput], outNames);
-                return outputs[0].GetTensorDataAsSpan<float>().ToArray();
-            }
-            for (int i = 0; i < 5; i++)
-            {
-                graph.Forward(inputs);
-                plain.Forward(inputs);
-                RunOrt();
-            }
-            float[] ortOut = RunOrt();
-            float[] ours = graph.Forward(x).Data;
-            double maxDiff = 0, maxAbs = 0;
-            for (int i = 0; i < Math.Min(ours.Length, ortOut.Length); i++)
-            {
-                maxDiff = Math.Max(maxDiff, Math.Abs(ours[i] - ortOut[i]));
-                maxAbs = Math.Max(maxAbs, Math.Abs(ortOut[i]));
-            }
-
-            var oursMs = new double[iterations];
-            var ortMs = new double[iterations];
-            var plainMs = new double[iterations];
-            long allocated = 0;
-            for (int i = 0; i < iterations; i++)
-            {
-                // Interleaved, with pauses so neither runtime's spinning workers steal the other's cores.
-                Thread.Sleep(5);
-                long bytes = GC.GetAllocatedBytesForCurrentThread();
-                long t0 = Stopwatch.GetTimestamp();
-                graph.Forward(inputs);
-                oursMs[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                allocated += GC.GetAllocatedBytesForCurrentThread() - bytes;
-                Thread.Sleep(5);
-                t0 = Stopwatch.GetTimestamp();
-                RunOrt();
-                ortMs[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                Thread.Sleep(5);
-                t0 = Stopwatch.GetTimestamp();
-                plain.Forward(inputs);
-                plainMs[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            }
-            double ours50 = Median(oursMs), ort50 = Median(ortMs), plain50 = Median(plainMs);
-            Console.WriteLine($"  {t} thread(s): ours {ours50,7:F2} ms (min {oursMs.Min():F2}) | ORT {ort50,7:F2} ms (min {ortMs.Min():F2}) | " +
-                $"ours/ORT {ours50 / ort50:F2} | ours unfused {plain50:F2} ms | max |ours-ORT| {maxDiff:E1} (max |y| {maxAbs:F1}) | " +
-                $"allocated per forward {allocated / iterations} B");
-            rows.Add(new Dictionary<string, object>
-            {
-                ["threads"] = t, ["ours_median_ms"] = Math.Round(ours50, 3), ["ort_median_ms"] = Math.Round(ort50, 3),
-                ["ratio"] = Math.Round(ours50 / ort50, 3), ["ours_unfused_median_ms"] = Math.Round(plain50, 3),
-                ["ours_min_ms"] = Math.Round(oursMs.Min(), 3), ["ort_min_ms"] = Math.Round(ortMs.Min(), 3),
-                ["max_abs_diff"] = maxDiff, ["allocated_bytes_per_forward"] = allocated / iterations,
-            });
-        }
-        Json["model"] = Path.GetFileName(modelPath);
-        Json["end_to_end"] = rows;
+        return x;
     }
 
-    private static string OrtVersion() => typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?";
 }

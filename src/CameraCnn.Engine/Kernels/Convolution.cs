@@ -52,6 +52,24 @@ internal static unsafe class Convolution
     private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
 
     [ThreadStatic] private static float[]? _transposed;
+    [ThreadStatic] private static PackedMatrix? _im2colT;
+
+    /// <summary>KC blocks [start, end) of im2col^T [P x K] packed as A panels (the PackedMatrix layout).</summary>
+    private struct PackIm2ColT : IParallelBody
+    {
+        public Im2ColPanels Src;
+        public int P, K, PaddedRows, MR;
+        public float* Data;
+
+        public void Run(int start, int end, int worker)
+        {
+            for (int blk = start; blk < end; blk++)
+            {
+                int k0 = blk * GemmDriver.KC;
+                Src.Pack(k0, Math.Min(GemmDriver.KC, K - k0), 0, P, MR, Data + (long)k0 * PaddedRows);
+            }
+        }
+    }
 
     public static void Forward(in Args a)
     {
@@ -80,12 +98,26 @@ internal static unsafe class Convolution
             if (a.WeightsT is { } wt)
             {
                 // y_g^T [P x og] = im2col^T [P x rows] * W_g^T [rows x og] into scratch, then the epilogue transposes.
+                // im2col^T is packed once, its K blocks split over the workers, and shared: the product splits the
+                // output channels, and each worker would otherwise pack all of it.
                 _transposed ??= [];
                 float* t = PinnedBuffer.Ensure(ref _transposed, (long)P * og);
-                var src = new GemmDriver.ASource { UseIm2Col = true, Im2Col = new Im2ColPanels(xg, a.H, a.W, a.Window, a.OW) };
+                _im2colT ??= new PackedMatrix();
+                var pack = new PackIm2ColT
+                {
+                    Src = new Im2ColPanels(xg, a.H, a.W, a.Window, a.OW), P = P, K = rows,
+                    Data = _im2colT.Reserve(P, rows, a.Path), PaddedRows = _im2colT.PaddedRows, MR = _im2colT.MR,
+                };
+                int blocks = (rows + GemmDriver.KC - 1) / GemmDriver.KC;
+                if ((long)P * og * rows >= GemmDriver.ParallelThreshold) Parallelism.ForChunks(blocks, 1, ref pack);
+                else pack.Run(0, blocks, 0);
+                var src = new GemmDriver.ASource { Packed = _im2colT };
                 var b = new PrepackedPanels(wt[g]);
                 GemmDriver.Run(a.Path, src, ref b, P, og, rows, t, og, false);
-                TransposeEpilogue(t, og, P, a.Y + yOff, bias, res, a.Relu);
+                var epilogue = new TransposeEpilogue { T = t, Og = og, P = P, Y = a.Y + yOff, Bias = bias, Residual = res, Relu = a.Relu };
+                int oBlocks = (og + TransposeEpilogue.Block - 1) / TransposeEpilogue.Block;
+                if ((long)P * og * rows >= GemmDriver.ParallelThreshold) Parallelism.ForChunks(oBlocks, 4, ref epilogue);
+                else epilogue.Run(0, oBlocks, 0);
             }
             else if (a.Window.IsPointwise)
             {
@@ -100,24 +132,34 @@ internal static unsafe class Convolution
         }
     }
 
-    /// <summary>y [og x P] = relu?(t^T + bias[row] + residual): the normal path's epilogue, in the same order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposeEpilogue(float* t, int og, int P, float* y, float* bias, float* res, bool relu)
+    /// <summary>
+    /// y [og x P] = relu?(t^T + bias[row] + residual): the normal path's epilogue, in the same order, for blocks of 16
+    /// output channels [start, end) (split over the workers: no serial tail after the parallel product).
+    /// </summary>
+    private struct TransposeEpilogue : IParallelBody
     {
-        const int Block = 16;
-        for (int o0 = 0; o0 < og; o0 += Block)
-            for (int p0 = 0; p0 < P; p0 += Block)
-                for (int o = o0; o < Math.Min(og, o0 + Block); o++)
-                {
-                    float bo = bias == null ? 0f : bias[o];
-                    for (int p = p0; p < Math.Min(P, p0 + Block); p++)
+        public const int Block = 16;
+        public float* T, Y, Bias, Residual;
+        public int Og, P;
+        public bool Relu;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int start, int end, int worker)
+        {
+            for (int o0 = start * Block; o0 < Math.Min(Og, end * Block); o0 += Block)
+                for (int p0 = 0; p0 < P; p0 += Block)
+                    for (int o = o0; o < Math.Min(Og, o0 + Block); o++)
                     {
-                        float v = t[(long)p * og + o];
-                        if (bias != null) v += bo;
-                        if (res != null) v += res[(long)o * P + p];
-                        if (relu && v < 0) v = 0;
-                        y[(long)o * P + p] = v;
+                        float bo = Bias == null ? 0f : Bias[o];
+                        for (int p = p0; p < Math.Min(P, p0 + Block); p++)
+                        {
+                            float v = T[(long)p * Og + o];
+                            if (Bias != null) v += bo;
+                            if (Residual != null) v += Residual[(long)o * P + p];
+                            if (Relu && v < 0) v = 0;
+                            Y[(long)o * P + p] = v;
+                        }
                     }
-                }
+        }
     }
 }

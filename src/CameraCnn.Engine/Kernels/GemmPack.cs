@@ -141,9 +141,20 @@ internal sealed unsafe class PackedMatrix
     }
 
     /// <summary>
-    /// Packs rows [m0, m0 + rows) of op(A) (all K columns) into dst with the layout above, using paddedRows as the
-    /// block stride.
+    /// Sizes the matrix for rows x cols packed for a path and returns its data, for a caller that fills the layout above
+    /// itself (an im2col packed straight into A panels).
     /// </summary>
+    public float* Reserve(int rows, int cols, GemmPath path)
+    {
+        int mr = Gemm.PanelRows(path);
+        Data = PinnedBuffer.Ensure(ref _buffer, (long)(rows + mr - 1) / mr * mr * Math.Max(cols, 1));
+        Rows = rows;
+        Cols = cols;
+        MR = mr;
+        Path = path;
+        return Data;
+    }
+
     /// <summary>d[k * 8 + r] = src[r * lda + k] for an 8 x 8 block: eight row loads, the unpack/shuffle/permute network, eight stores.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Transpose8x8(float* src, int lda, float* d)
@@ -170,6 +181,10 @@ internal sealed unsafe class PackedMatrix
         Avx.Store(d + 56, Avx.Permute2x128(u3, u7, 0x31));
     }
 
+    /// <summary>
+    /// Packs rows [m0, m0 + rows) of op(A) (all K columns) into dst with the layout above, using paddedRows as the
+    /// block stride.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackA(float* a, int lda, bool trans, int m0, int rows, int K, int mr, float* dst, int paddedRows)
     {

@@ -2,6 +2,7 @@
 // threads created once (never a thread or task per call). Small ranges and nested calls run inline as one slice; a
 // call made while another thread holds the pool runs its slices on the caller. The slicing depends only on the
 // range, minPerWorker and Threads, never on timing. Not a general task scheduler: one job at a time.
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
@@ -76,6 +77,40 @@ public static unsafe class Parallelism
         }
     }
 
+    /// <summary>
+    /// Runs body over [0, count) cut into chunks of <paramref name="chunk"/> that the workers claim one at a time from a
+    /// shared counter, so a worker the OS delays leaves its share to the others (the slices of <see cref="For{TBody}"/>
+    /// are fixed). body.Run(start, end, worker) is called once per chunk, with worker = the running thread's slot. For
+    /// bodies whose result does not depend on which worker ran which chunk (no per-worker partial sums).
+    /// </summary>
+    public static void ForChunks<TBody>(int count, int chunk, ref TBody body) where TBody : struct, IParallelBody
+    {
+        if (count <= 0) return;
+        chunk = Math.Max(1, chunk);
+        int chunks = (count + chunk - 1) / chunk;
+        if (_insideWorker || _threads <= 1 || chunks <= 1)
+        {
+            body.Run(0, count, 0);
+            return;
+        }
+        var claimed = new ChunkedBody<TBody> { Body = body, Count = count, Chunk = chunk, Chunks = chunks };
+        For(Math.Min(_threads, chunks), 1, ref claimed);
+        body = claimed.Body;
+    }
+
+    /// <summary>The body of <see cref="ForChunks{TBody}"/>: each thread claims chunks until none is left.</summary>
+    private struct ChunkedBody<TBody> : IParallelBody where TBody : struct, IParallelBody
+    {
+        public TBody Body;
+        public int Count, Chunk, Chunks, Next;
+
+        public void Run(int start, int end, int worker)
+        {
+            for (int c; (c = Interlocked.Increment(ref Next) - 1) < Chunks;)
+                Body.Run(c * Chunk, Math.Min(Count, (c + 1) * Chunk), worker);
+        }
+    }
+
     /// <summary>How many workers <see cref="For(int, int, Action{int, int, int})"/> will use for this range.</summary>
     public static int WorkerCount(int count, int minPerWorker)
         => Math.Max(1, Math.Min(_threads, count / Math.Max(1, minPerWorker)));
@@ -116,6 +151,9 @@ public static unsafe class Parallelism
         private static void* _jobState;
         private static ExceptionDispatchInfo? _failure;
 
+        /// <summary>How long the caller spins at the end of a job before it starts yielding (200 us).</summary>
+        private static readonly long BarrierSpinTicks = Stopwatch.Frequency / 5000;
+
         /// <summary>Spin iterations before an idle worker sleeps (about 0.1-0.3 ms).</summary>
         private const int SpinLimit = 2000;
 
@@ -150,7 +188,12 @@ public static unsafe class Parallelism
             finally
             {
                 _insideWorker = outer;
-                // The body lives on this thread's stack: never return while a slice is still running.
+                // The body lives on this thread's stack: never return while a slice is still running. A worker's last
+                // unit ends within microseconds, so spin on the core first: a yield on a busy machine hands the core to
+                // another process for a scheduler quantum (milliseconds). Only a worker the OS has descheduled makes
+                // the wait long; then yield, so it may get this core.
+                long spinUntil = Stopwatch.GetTimestamp() + BarrierSpinTicks;
+                while (Volatile.Read(ref _remaining) > 0 && Stopwatch.GetTimestamp() < spinUntil) Thread.SpinWait(10);
                 var spin = new SpinWait();
                 while (Volatile.Read(ref _remaining) > 0) spin.SpinOnce(sleep1Threshold: -1);
             }

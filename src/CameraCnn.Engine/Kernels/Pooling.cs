@@ -1,6 +1,7 @@
 // Pooling: the forward kernels of MaxPool2d and AvgPool2d over [planes, H, W] -> [planes, OH, OW], split over
-// planes with a struct body (no allocation per call). The window's valid range is found once per output row and,
-// away from the borders, not at all, so the inner loops carry no bounds checks. The layers keep the backward.
+// planes that the workers claim in chunks, with a struct body (no allocation per call). The window's valid range is
+// found once per output row and, away from the borders, not at all, so the inner loops carry no bounds checks. The
+// layers keep the backward.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -32,15 +33,19 @@ internal static unsafe class Pooling
     public static void MaxForward(float* x, int planes, int H, int W, in Window2d g, int OH, int OW, float* y, int* argmax)
     {
         var job = new Job { X = x, Y = y, Argmax = argmax, H = H, W = W, OH = OH, OW = OW, G = g, Max = true };
-        Parallelism.For(planes, 8, ref job);
+        Parallelism.ForChunks(planes, Chunk(planes, H * W), ref job);
     }
 
     /// <summary>y = the window mean; the divisor counts padded positions (not the ceil-mode overhang) when countIncludePad.</summary>
     public static void AvgForward(float* x, int planes, int H, int W, in Window2d g, int OH, int OW, float* y, bool countIncludePad)
     {
         var job = new Job { X = x, Y = y, H = H, W = W, OH = OH, OW = OW, G = g, CountIncludePad = countIncludePad };
-        Parallelism.For(planes, 8, ref job);
+        Parallelism.ForChunks(planes, Chunk(planes, H * W), ref job);
     }
+
+    /// <summary>Planes per claimed chunk: about 8 chunks per worker, and at least 64K input floats per chunk.</summary>
+    private static int Chunk(int planes, int planeSize)
+        => Math.Max(Math.Max(1, 65536 / Math.Max(1, planeSize)), planes / (8 * Parallelism.Threads));
 
     /// <summary>Taps [lo, hi) of a window starting at s (dilation d, k taps) that fall inside [0, size).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,6 +1,7 @@
 // FusedConv2d: an inference-only convolution built by InferenceFusion: weights with the following batch norm folded
-// in and pre-packed once into GEMM panels, bias, an optional residual input and ReLU applied in the GEMM epilogue.
-// It has no backward and no parameters; train the source graph and fuse again.
+// in and pre-packed once into GEMM panels (or transformed for Winograd), bias, an optional residual input and ReLU
+// applied in the GEMM epilogue (or the Winograd output transform). It has no backward and no parameters; train the
+// source graph and fuse again.
 using CameraCnn.Engine.Kernels;
 using CameraCnn.Engine.Layers;
 
@@ -15,7 +16,8 @@ public sealed partial class FusedConv2d : Layer
 {
     private readonly float[] _weights; // [OC, C/G, KH, KW], kept unpacked so another GEMM path can repack
     private readonly float[] _bias;    // [OC]
-    private readonly PackedMatrix[] _packed;
+    private readonly PackedMatrix[] _packed; // W as A panels for the GEMM, packed on its first forward (per path)
+    private GemmPath? _packedPath;
     private PackedPanels[]? _packedT; // W^T as B panels, for the transposed form (packed on first use)
 
     public int InChannels { get; }
@@ -27,10 +29,22 @@ public sealed partial class FusedConv2d : Layer
     /// <summary>True when a residual Add was fused: the second input is added before the ReLU.</summary>
     public bool HasResidual { get; }
     public bool Relu { get; }
-    /// <summary>How the convolution is computed: "gemm" (im2col + packed GEMM), "winograd" or "direct".</summary>
-    public string Algorithm => "gemm";
+    /// <summary>
+    /// How the convolution is computed: "gemm" (im2col + packed GEMM) or "winograd" (F(4x4, 3x3) or F(2x2, 3x3), for
+    /// 3x3 stride-1 convs where <see cref="WinogradConvolution.Choose"/> says it is faster: it depends on the channels
+    /// and the output size, not on the thread count). It reports what the last forward ran; before the first, what a
+    /// forward at the input shape known at fusion time (batch 1) will run.
+    /// </summary>
+    public string Algorithm => WinogradTile > 0 ? "winograd" : "gemm";
 
-    internal FusedConv2d(Conv2d conv, BatchNorm2d? bn, bool residual, bool relu)
+    /// <summary>The Winograd output tile side m of <see cref="Algorithm"/> (4 or 2), 0 for the GEMM.</summary>
+    internal int WinogradTile { get; private set; }
+
+    /// <summary>True when this conv may run as Winograd (a 3x3 stride-1 conv, and the fusion allowed it).</summary>
+    private readonly bool _winogradAllowed;
+    private WinogradConvolution? _winograd; // transformed at fusion when the expected shape chooses it, else on first use
+
+    internal FusedConv2d(Conv2d conv, BatchNorm2d? bn, bool residual, bool relu, bool winograd = false, int[]? inputShape = null)
     {
         InChannels = conv.InChannels;
         OutChannels = conv.OutChannels;
@@ -54,12 +68,28 @@ public sealed partial class FusedConv2d : Layer
             }
         }
         _packed = Conv2d.NewPacks(Groups);
-        Pack(Gemm.ActivePath);
+        _winogradAllowed = winograd && Groups == 1 && WinogradConvolution.Supports(Window);
+        // The weights are packed (or Winograd-transformed) now, for the shape the fusion expects: a Winograd conv
+        // needs no GEMM panels, and another shape or path packs what it needs on its first forward.
+        if (inputShape is { Length: 4 } && WinogradTileFor(inputShape[2], inputShape[3]) is > 0 and var tile)
+        {
+            _winograd = new WinogradConvolution(_weights, OutChannels, InChannels, tile);
+            _winograd.Prepare(Gemm.ActivePath, 1, Window.OutH(inputShape[2]), Window.OutW(inputShape[3]));
+            WinogradTile = tile;
+        }
+        else Pack(Gemm.ActivePath);
     }
+
+    private int WinogradTileFor(int h, int w)
+        => _winogradAllowed ? WinogradConvolution.Choose(InChannels, OutChannels, Window.OutH(h), Window.OutW(w)) : 0;
 
     private int ColRows => InChannels / Groups * Window.KH * Window.KW;
 
-    private void Pack(GemmPath path) => Conv2d.PackWeights(_weights, _packed, OutChannels / Groups, ColRows, path);
+    private void Pack(GemmPath path)
+    {
+        Conv2d.PackWeights(_weights, _packed, OutChannels / Groups, ColRows, path);
+        _packedPath = path;
+    }
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {
@@ -85,7 +115,22 @@ public sealed partial class FusedConv2d : Layer
     {
         Tensor x = inputs[0];
         GemmPath path = Gemm.ActivePath;
-        if (_packed[0].Path != path) Pack(path); // a test forced another micro-kernel
+        WinogradTile = WinogradTileFor(x.H, x.W);
+        if (WinogradTile > 0)
+        {
+            if (_winograd?.TileSize != WinogradTile) _winograd = new WinogradConvolution(_weights, OutChannels, InChannels, WinogradTile);
+            fixed (float* px = x.Data, py = output.Data, pb = _bias, pr = HasResidual ? inputs[1].Data : null)
+            {
+                var wa = new WinogradConvolution.Args
+                {
+                    X = px, Y = py, Bias = pb, Residual = pr, Relu = Relu, N = x.N, H = x.H, W = x.W,
+                    OH = output.H, OW = output.W, PadTop = Window.PadTop, PadLeft = Window.PadLeft, Path = path,
+                };
+                _winograd.Forward(wa);
+            }
+            return;
+        }
+        if (_packedPath != path) Pack(path); // the first GEMM forward, or a test forced another micro-kernel
         int P = output.H * output.W, og = OutChannels / Groups;
         PackedPanels[]? wt = null;
         if (Convolution.PreferTransposed(P, og, path))

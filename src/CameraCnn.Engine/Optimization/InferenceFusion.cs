@@ -89,7 +89,7 @@ public static class InferenceFusion
             {
                 // A chain is emitted where its last node was: by then the residual operand exists too.
                 if (chain[^1] != n) continue;
-                EmitChain(g, chain, map);
+                EmitChain(g, chain, map, options, shapes);
                 continue;
             }
             Layer copy = layer is Dropout ? new OutputAlias { Name = n.Name, FusedKind = nameof(Dropout) } : layer;
@@ -99,7 +99,7 @@ public static class InferenceFusion
         return g;
     }
 
-    private static void EmitChain(Graph g, List<Node> chain, Node[] map)
+    private static void EmitChain(Graph g, List<Node> chain, Node[] map, FusionOptions options, Dictionary<string, int[]>? shapes)
     {
         var convNode = chain[0];
         var conv = (Conv2d)convNode.Layer!;
@@ -117,7 +117,8 @@ public static class InferenceFusion
             }
             prev = n;
         }
-        var fused = new FusedConv2d(conv, bn, residual is not null, relu) { Name = convNode.Name };
+        int[]? inputShape = shapes is not null && shapes.TryGetValue(convNode.Inputs[0].Name, out var xs) ? xs : null;
+        var fused = new FusedConv2d(conv, bn, residual is not null, relu, options.Winograd, inputShape) { Name = convNode.Name };
         Node[] inputs = residual is null ? [map[convNode.Inputs[0].Index]] : [map[convNode.Inputs[0].Index], map[residual.Index]];
         Node last = map[convNode.Index] = g.Add(fused, inputs);
         foreach (var n in chain.Skip(1))

@@ -157,8 +157,16 @@ public sealed class GradCamLocalisationTests(LocalisationFixture fx, ITestOutput
         Assert.True(mass > 2 * share, $"the map's mass in the box ({mass:P1}) is not well above the box's share ({share:P1})");
     }
 
-    [Fact]
-    public void On_ResNet18_the_fused_graphs_map_equals_the_unfused_graphs()
+    /// <summary>
+    /// The fused graph's backward (folded weights, the ReLU mask from the output) against the unfused graph's, at three
+    /// depths. With every conv on the GEMM the two forwards agree to rounding, so the maps must agree within 1e-4; with
+    /// Winograd (the default fusion, what the window runs) the forward differs by ~1e-6 relative, which the backward
+    /// through several convs and ReLU masks amplifies: the peak must be the same cell and the maps within 1e-2.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 1e-4)]
+    [InlineData(true, 1e-2)]
+    public void On_ResNet18_the_fused_graphs_map_equals_the_unfused_graphs(bool winograd, double tolerance)
     {
         var r = Result;
         using var scene = Cv2.ImRead(r.ScenePath);
@@ -166,22 +174,24 @@ public sealed class GradCamLocalisationTests(LocalisationFixture fx, ITestOutput
         var x = prep.CreateInput();
         prep.Process(scene, x);
         var unfused = r.Backbone.Graph;
-        var layers = GradCam.SpatialLayers(r.Fused, r.Fused.Output);
+        var fused = winograd ? r.Fused : InferenceFusion.Fuse(unfused, new FusionOptions { Winograd = false });
+        fused.Forward(x); // sizes every node's output
+        var layers = GradCam.SpatialLayers(fused, fused.Output);
         Assert.Equal("ReLU393_Output_0", layers[^1].Name);
         var chosen = new[] { 7, 14, 28 }.Select(size => layers.Last(n => n.Output.H == size)).ToList();
         foreach (var layer in chosen)
         {
-            r.Fused.Forward(x);
-            var fusedCam = new GradCam(r.Fused, r.Fused.Output, layer);
+            fused.Forward(x);
+            var fusedCam = new GradCam(fused, fused.Output, layer);
             var a = fusedCam.Compute(r.Head, r.ObjectOutput);
             float[] fusedMap = fusedCam.Map.ToArray();
             unfused.Forward(x);
             var plainCam = new GradCam(unfused, unfused.Output, unfused[layer.Name]);
             var b = plainCam.Compute(r.Head, r.ObjectOutput);
             double diff = fusedMap.Zip(plainCam.Map.ToArray(), (p, q) => Math.Abs(p - q)).Max();
-            output.WriteLine($"{layer.Name} ({a.Height}x{a.Width}): fused peak ({a.PeakX}, {a.PeakY}), unfused ({b.PeakX}, {b.PeakY}); " +
-                             $"max |fused - unfused| {diff:g3} on maps normalised to 1; raw max {a.RawMax:g5} vs {b.RawMax:g5}");
-            Assert.True(diff <= 1e-4, $"{layer.Name}: the maps differ by {diff:g3} (tolerance 1e-4)");
+            output.WriteLine($"{layer.Name} ({a.Height}x{a.Width}), Winograd {(winograd ? "on" : "off")}: fused peak ({a.PeakX}, {a.PeakY}), " +
+                             $"unfused ({b.PeakX}, {b.PeakY}); max |fused - unfused| {diff:g3} on maps normalised to 1; raw max {a.RawMax:g5} vs {b.RawMax:g5}");
+            Assert.True(diff <= tolerance, $"{layer.Name}: the maps differ by {diff:g3} (tolerance {tolerance:g})");
             Assert.Equal((a.PeakX, a.PeakY), (b.PeakX, b.PeakY));
         }
     }

@@ -1,6 +1,7 @@
 // ParallelismTests: the worker pool. Every index of the range is visited exactly once in contiguous slices with
 // distinct worker ids; nested calls run inline; a body's exception reaches the caller and the pool keeps working;
 // two threads calling at once both get complete results (one of them inline); the struct form allocates nothing.
+// ForChunks hands out the range in chunks that cover it once, each run by one worker slot.
 using CameraCnn.Engine.Kernels;
 
 namespace CameraCnn.Engine.Tests.Kernels;
@@ -36,6 +37,40 @@ public sealed class ParallelismTests
             Parallelism.Threads = saved;
         }
     }
+
+    /// <summary>Records every chunk it is given: (start, end, worker).</summary>
+    private struct ChunkLog : IParallelBody
+    {
+        public System.Collections.Concurrent.ConcurrentBag<(int Start, int End, int Worker)> Chunks;
+
+        public void Run(int start, int end, int worker) => Chunks.Add((start, end, worker));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void ChunksCoverTheRangeOnceEachClaimedByOneWorker(int threads) => WithThreads(threads, () =>
+    {
+        foreach (int count in new[] { 0, 1, 5, 64, 1001 })
+            foreach (int chunk in new[] { 1, 3, 64, 2000 })
+            {
+                var body = new ChunkLog { Chunks = [] };
+                Parallelism.ForChunks(count, chunk, ref body);
+                var got = body.Chunks.OrderBy(c => c.Start).ToList();
+                int expected = count == 0 ? 0 : threads == 1 || chunk >= count ? 1 : (count + chunk - 1) / chunk;
+                Assert.Equal(expected, got.Count);
+                int next = 0;
+                foreach (var (start, end, worker) in got)
+                {
+                    Assert.Equal(next, start); // contiguous, no gap, no overlap
+                    Assert.True(end > start);
+                    Assert.InRange(worker, 0, threads - 1);
+                    next = end;
+                }
+                Assert.Equal(count, next);
+            }
+    });
 
     [Theory]
     [InlineData(1)]

@@ -1,6 +1,6 @@
 // AllocationTests: a steady-state forward (same input shape, buffers sized by the first frames) allocates 0 bytes on
 // the calling thread, measured with GC.GetAllocatedBytesForCurrentThread over many frames: for the architectures
-// this project trains and a toy ResNet-shaped backbone, plain and fused, on 1 and 2 threads (the bench reports
+// this project trains and a toy ResNet-shaped backbone, plain and fused (GEMM and Winograd convs), on 1 and 2 threads (the bench reports
 // the same for the real ResNet18 in Release; a Debug-built test of it would take a minute).
 // Not timing-based.
 using CameraCnn.Engine.Kernels;
@@ -57,12 +57,16 @@ public sealed class AllocationTests
     [InlineData("small-resnet", 2)]
     [InlineData("mini-backbone", 1)]
     [InlineData("mini-backbone", 2)]
+    [InlineData("mini-backbone-winograd", 1)]
+    [InlineData("mini-backbone-winograd", 2)]
     public void SteadyStateForwardAllocatesNothing(string arch, int threads)
     {
         int saved = Parallelism.Threads;
         try
         {
             Parallelism.Threads = threads;
+            // The Winograd variant forces it on the 3x3 stride-1 conv (4x4 maps, where the rule would pick the GEMM).
+            WinogradConvolution.Force = arch.EndsWith("-winograd") ? true : null;
             var (g, c, h, w) = arch switch
             {
                 "lenet" => (Architectures.Build(arch, 1, 28, 28, 10), 1, 28, 28),
@@ -71,6 +75,8 @@ public sealed class AllocationTests
             };
             InferenceFusionTests.Randomize(g, 1);
             var fused = InferenceFusion.Fuse(g);
+            if (WinogradConvolution.Force == true)
+                Assert.Contains(fused.Nodes, n => n.Layer is FusedConv2d { Algorithm: "winograd" });
             foreach (int batch in new[] { 1, 4 })
             {
                 var x = TestKit.RandomTensor(new Random(batch), 0, 1, batch, c, h, w);
@@ -81,6 +87,7 @@ public sealed class AllocationTests
         finally
         {
             Parallelism.Threads = saved;
+            WinogradConvolution.Force = null;
         }
     }
 }

@@ -1,0 +1,360 @@
+// WinogradConvolution: the forward of a 3x3 stride-1 convolution (groups 1, no dilation) by Winograd F(m x m, 3x3):
+// 1. every input plane is zero-padded and its tiles transformed, v = B^T d B, written straight into the packed panels
+//    of alpha^2 GEMMs (one column, or in the transposed form one row, per tile; one row per input channel);
+// 2. per unit of output channels and tiles, the alpha^2 products M_xi = U_xi * V_xi run on the GEMM micro-kernels
+//    (U = G g G^T, transformed and packed once), then the output transform y = A^T M A adds bias, residual and ReLU
+//    and writes the m x m blocks of y (WinogradProducts).
+// Both phases are split over the long-lived workers (chunks of planes, then units, claimed from counters). Not the
+// backward.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace CameraCnn.Engine.Kernels;
+
+/// <summary>
+/// A 3x3 stride-1 convolution's Winograd form: the transformed weights (U = G g G^T per (oc, c), packed on first use as
+/// alpha^2 A matrices [OC x C] for the normal products, or as 48-channel B panels for the transposed ones) and the
+/// forward. x [N, C, H, W] -> y [N, OC, OH, OW].
+/// </summary>
+[SkipLocalsInit]
+internal sealed unsafe partial class WinogradConvolution
+{
+    private readonly float[] _w; // [OC][C][3][3], the caller's array (never written)
+    private readonly PackedMatrix[] _packed; // U_xi as A panels, for the normal products (packed on first use per path)
+    private GemmPath? _packedPath;
+    private float[]? _uT; // the transposed products' B panels, packed on first use: [OC / 48][xi][C][48], one stream per panel
+
+    public int OC { get; }
+    public int C { get; }
+    /// <summary>Output tile side m: 4 for F(4x4, 3x3), 2 for F(2x2, 3x3).</summary>
+    public int TileSize { get; }
+    public int Alpha => TileSize + 2;
+
+    /// <summary>True for the windows Winograd computes: 3x3, stride 1, no dilation (any padding).</summary>
+    public static bool Supports(in Window2d g) => g is { KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1 };
+
+    /// <summary>Tests and benchmarks: always (true) or never (false) Winograd where supported; null = by <see cref="Choose"/>.</summary>
+    internal static bool? Force;
+
+    /// <summary>Tests: the tile size a forced Winograd uses (null = by output size, as <see cref="Choose"/>).</summary>
+    internal static int? ForceTile;
+
+    /// <summary>
+    /// The Winograd tile size m expected to beat im2col + GEMM for a supported conv with C inputs, OC outputs and an
+    /// OH x OW output, or 0 for the GEMM. Measured on Zen 4 at one thread (CPU time, C = OC, Bench --rule during
+    /// development): Winograd takes 0.34-0.5 of the GEMM's time from 14 x 14 up and 0.57-0.91 at 7 x 7 for 16 to 512
+    /// channels, and loses at 8 channels on small maps (3-6x slower: the transposed products fill 8 of 48 lanes).
+    /// Of F(4x4) and F(2x2), the one with fewer multiplies per tile row of 16: alpha^2 * tiles rounded up to 16
+    /// (14 x 14: F(4x4), 16 tiles x 36; 8 x 8 and 7 x 7: F(2x2), 16 tiles x 16 against 4 tiles x 36). It depends on the
+    /// shape only, not on the thread count.
+    /// </summary>
+    public static int Choose(int c, int oc, int oh, int ow)
+    {
+        static long Cost(int m, int oh, int ow) => (m + 2) * (m + 2) * (((long)(oh + m - 1) / m * ((ow + m - 1) / m) + 15) / 16 * 16);
+        int tile = ForceTile ?? (Cost(4, oh, ow) <= Cost(2, oh, ow) ? 4 : 2);
+        if (Force is { } forced) return forced ? tile : 0;
+        return c >= 16 && oc >= 16 && oh >= 4 && ow >= 4 ? tile : 0;
+    }
+
+    /// <summary>16 zero biases, pinned (a conv without bias).</summary>
+    private static readonly float[] ZeroBias = GC.AllocateArray<float>(16, pinned: true);
+    private static float* Zeros => (float*)Unsafe.AsPointer(ref ZeroBias[0]);
+
+    /// <summary>
+    /// Floats added between two xi of V and of the products' scratch (one cache line): the alpha^2 values of a tile
+    /// are stored (input) and loaded (output) together, and at a multiple of 4 KB apart they would all fall into one
+    /// L1 set (8 ways for 16 or 36 lines).
+    /// </summary>
+    internal const int CacheLine = 16;
+
+    [ThreadStatic] private static float[]? _v;
+    [ThreadStatic] private static float[]? _plane;
+    [ThreadStatic] private static (int, int, int, int, int, int, nint) _planeGeometry;
+    [ThreadStatic] private static int[]? _tileOffsets;
+    [ThreadStatic] private static float[]? _m;
+
+    /// <summary>
+    /// The Winograd form of w [OC, C, 3, 3] (kept by reference, never written) for m x m output tiles (m = 2 or 4). The
+    /// transformed weights are computed (in double, rounded once) and packed on the first forward that needs them.
+    /// </summary>
+    public WinogradConvolution(float[] w, int oc, int c, int tile)
+    {
+        if (w.Length != oc * c * 9) throw new ArgumentException($"winograd: {w.Length} weights for {oc}x{c}x3x3");
+        if (tile is not (2 or 4)) throw new ArgumentException($"winograd: no F({tile}x{tile}, 3x3)");
+        OC = oc;
+        C = c;
+        TileSize = tile;
+        _w = w;
+        _packed = new PackedMatrix[Alpha * Alpha];
+        for (int xi = 0; xi < _packed.Length; xi++) _packed[xi] = new PackedMatrix();
+    }
+
+    /// <summary>
+    /// Runs store(oc, u) for every output channel, u [C x alpha^2] = G g G^T of its kernels, in double, rounded once; the
+    /// output channels split over the workers (this runs at fusion or on a first forward, not per frame).
+    /// </summary>
+    private void TransformWeights(Action<int, float[]> store)
+    {
+        int a2 = Alpha * Alpha;
+        Parallelism.For(OC, 4, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (o0, o1, _) =>
+        {
+            var uc = new float[C * a2];
+            Span<double> g = stackalloc double[9];
+            Span<double> u = stackalloc double[a2];
+            for (int o = o0; o < o1; o++)
+            {
+                for (int i = 0; i < C; i++)
+                {
+                    for (int k = 0; k < 9; k++) g[k] = _w[(o * C + i) * 9 + k];
+                    if (TileSize == 4) WinogradF43.TransformWeight(g, u);
+                    else WinogradF23.TransformWeight(g, u);
+                    for (int xi = 0; xi < a2; xi++) uc[i * a2 + xi] = (float)u[xi];
+                }
+                store(o, uc);
+            }
+        });
+    }
+
+    /// <summary>Shapes and pointers of one forward; pads are the top and left ones (the output size says the rest).</summary>
+    public struct Args
+    {
+        public float* X, Y, Bias, Residual;
+        public int N, H, W, OH, OW, PadTop, PadLeft;
+        public bool Relu;
+        public GemmPath Path;
+    }
+
+    /// <summary>Tile counts and buffer strides of one forward.</summary>
+    private struct Plan
+    {
+        public int TilesH, TilesW, Tpi, TpiPad, Cols, Tpad, Hp, Wp;
+        /// <summary>Columns (tiles) per packed V panel: NR (tiles are B's columns) or MR (transposed: tiles are A's rows).</summary>
+        public int PW;
+        public long XiStride; // floats between two xi in V: C * Tpad + CacheLine
+    }
+
+    private static Plan MakePlan<TT, TW>(int N, int C, int OH, int OW, int pw) where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    {
+        int m = TT.M;
+        var p = new Plan { TilesH = (OH + m - 1) / m, TilesW = (OW + m - 1) / m, PW = pw };
+        p.Tpi = p.TilesH * p.TilesW;
+        p.TpiPad = (p.Tpi + TW.Lanes - 1) / TW.Lanes * TW.Lanes;
+        p.Cols = N * p.TpiPad;
+        p.Tpad = (p.Cols + pw - 1) / pw * pw;
+        p.Hp = m * p.TilesH + 2;
+        p.Wp = m * (p.TilesW - 1) + TT.ReadWidth;
+        p.XiStride = (long)C * p.Tpad + CacheLine;
+        return p;
+    }
+
+    /// <summary>
+    /// True when the products run transposed, M^T [tiles x OC] = V^T * U^T: tiles in the 8-row panels and output channels
+    /// in the 48-wide vectors, so a few tiles (16 at 14x14 and 7x7) still fill the AVX-512 kernel (8 x 48: 24 FMAs per
+    /// 8 broadcasts) where the normal form would run its 8 x 16 edge (8 FMAs per 8 broadcasts). AVX-512 only.
+    /// </summary>
+    internal static bool PreferTransposed(GemmPath path, int cols) => ForceTransposed ?? (path == GemmPath.Avx512 && cols <= 32);
+
+    /// <summary>Tests: always (true) or never (false) the transposed products on AVX-512; null = by size.</summary>
+    internal static bool? ForceTransposed;
+
+    /// <summary>True when a forward of N images with an OH x OW output on this path runs the transposed products.</summary>
+    private bool Transposed(GemmPath path, int n, int oh, int ow)
+    {
+        int lanes = path switch { GemmPath.Avx512 => 16, GemmPath.Avx2 => 8, _ => 1 };
+        int cols = n * ((oh + TileSize - 1) / TileSize * ((ow + TileSize - 1) / TileSize) + lanes - 1) / lanes * lanes;
+        return path == GemmPath.Avx512 && PreferTransposed(path, cols);
+    }
+
+    /// <summary>
+    /// Transforms and packs the weights in the layout a forward with this shape and path uses, so the first forward does
+    /// not (InferenceFusion calls it with the shape it infers). Another shape or path later packs what it needs then.
+    /// </summary>
+    public void Prepare(GemmPath path, int n, int oh, int ow)
+    {
+        if (Transposed(path, n, oh, ow)) _uT ??= PackTransposed();
+        else if (_packedPath != path)
+        {
+            // U [alpha^2][OC][C], a temporary: the packed panels are what the products read.
+            int oc = OC, c = C;
+            var u = new float[(long)Alpha * Alpha * oc * c];
+            int a2 = Alpha * Alpha;
+            TransformWeights([MethodImpl(MethodImplOptions.AggressiveOptimization)] (o, uc) =>
+            {
+                for (int xi = 0; xi < a2; xi++)
+                    for (int i = 0; i < c; i++) u[((long)xi * oc + o) * c + i] = uc[i * a2 + xi];
+            });
+            for (int xi = 0; xi < _packed.Length; xi++)
+                _packed[xi].Pack(u.AsSpan(xi * oc * c, oc * c), oc, c, c, false, path);
+            _packedPath = path;
+        }
+    }
+
+    public void Forward(in Args a)
+    {
+        Prepare(a.Path, a.N, a.OH, a.OW);
+        if (Transposed(a.Path, a.N, a.OH, a.OW))
+        {
+            if (TileSize == 4) RunTransposed<WinogradF43>(a);
+            else RunTransposed<WinogradF23>(a);
+            return;
+        }
+        switch (a.Path, TileSize)
+        {
+            case (GemmPath.Avx512, 4): Run<GemmKernelAvx512, WinogradF43, Width512>(a); break;
+            case (GemmPath.Avx512, _): Run<GemmKernelAvx512, WinogradF23, Width512>(a); break;
+            case (GemmPath.Avx2, 4): Run<GemmKernelAvx2, WinogradF43, Width256>(a); break;
+            case (GemmPath.Avx2, _): Run<GemmKernelAvx2, WinogradF23, Width256>(a); break;
+            case (_, 4): Run<GemmKernelScalar, WinogradF43, WidthScalar>(a); break;
+            default: Run<GemmKernelScalar, WinogradF23, WidthScalar>(a); break;
+        }
+    }
+
+    /// <summary>
+    /// U^T as the transposed products' B panels, 48 output channels wide (zero past OC), each panel's alpha^2 x C rows
+    /// in one run so a worker streams it start to end: element (panel j, xi, c, lane) = U[xi][48 j + lane][c].
+    /// </summary>
+    private float[] PackTransposed()
+    {
+        const int NR = 48;
+        int a2 = Alpha * Alpha, c = C;
+        var uT = GC.AllocateArray<float>((OC + NR - 1) / NR * a2 * c * NR, pinned: true);
+        TransformWeights([MethodImpl(MethodImplOptions.AggressiveOptimization)] (o, uc) =>
+        {
+            long at = (long)o / NR * a2 * c * NR + o % NR;
+            for (int xi = 0; xi < a2; xi++)
+                for (int i = 0; i < c; i++) uT[at + ((long)xi * c + i) * NR] = uc[i * a2 + xi];
+        });
+        return uT;
+    }
+
+    /// <summary>Phase 1 for every plane: V (alpha^2 x [C x Tpad] in panels of P.PW columns), split over planes.</summary>
+    private static float* TransformInput<TT, TW>(in Args a, int C, in Plan plan, bool parallel)
+        where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    {
+        _v ??= [];
+        float* v = PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * plan.XiStride);
+        var input = new InputJob<TT, TW> { X = a.X, V = v, C = C, H = a.H, W = a.W, PadTop = a.PadTop, PadLeft = a.PadLeft, P = plan };
+        // Chunks of planes claimed by the workers: about 8 per worker, so a delayed worker leaves its share to the others.
+        if (parallel) Parallelism.ForChunks(a.N * C, Math.Max(1, a.N * C / (8 * Parallelism.Threads)), ref input);
+        else input.Run(0, a.N * C, 0);
+        return v;
+    }
+
+    private bool Parallel(int alpha, int cols) => Parallelism.Threads > 1 && (long)alpha * alpha * OC * C * cols >= GemmDriver.ParallelThreshold;
+
+    private void Run<TK, TT, TW>(in Args a) where TK : struct, IGemmKernel where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    {
+        var plan = MakePlan<TT, TW>(a.N, C, a.OH, a.OW, TK.NR);
+        int threads = Parallelism.Threads;
+        bool parallel = Parallel(TT.Alpha, plan.Cols);
+        float* v = TransformInput<TT, TW>(a, C, plan, parallel);
+
+        int ocPanels = (OC + TK.MR - 1) / TK.MR, panels = plan.Tpad / TK.NR;
+        int chunkPanels = Math.Min(ocPanels, Math.Max(1, 32 / TK.MR));
+        int blockPanels = Math.Min(panels, Math.Max(1, 96 / TK.NR));
+        int Units() => (ocPanels + chunkPanels - 1) / chunkPanels * ((panels + blockPanels - 1) / blockPanels);
+        while (parallel && Units() < 3 * threads && chunkPanels > 1) chunkPanels = (chunkPanels + 1) / 2;
+        var product = new ProductJob<TK, TT, TW>
+        {
+            V = v, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, Packed = _packed,
+            OC = OC, C = C, OH = a.OH, OW = a.OW, P = plan,
+            OcChunk = chunkPanels * TK.MR, BlockPanels = blockPanels,
+            OcChunks = (ocPanels + chunkPanels - 1) / chunkPanels, ColBlocks = (panels + blockPanels - 1) / blockPanels,
+        };
+        int units = product.OcChunks * product.ColBlocks;
+        if (parallel) Parallelism.For(Math.Min(threads, units), 1, ref product);
+        else product.Run(0, 1, 0);
+    }
+
+    private void RunTransposed<TT>(in Args a) where TT : struct, IWinogradTile
+    {
+        const int MR = 8, NR = 48;
+        var plan = MakePlan<TT, Width512>(a.N, C, a.OH, a.OW, MR);
+        int threads = Parallelism.Threads;
+        bool parallel = Parallel(TT.Alpha, plan.Cols);
+        float* v = TransformInput<TT, Width512>(a, C, plan, parallel);
+
+        int ocPanels = (OC + NR - 1) / NR, workers = parallel ? threads : 1;
+        var product = new ProductJobT<TT>
+        {
+            V = v, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, UT = (float*)Unsafe.AsPointer(ref _uT![0]),
+            OC = OC, C = C, OH = a.OH, OW = a.OW, P = plan,
+            // Whole panels first; the panels that do not divide among the workers and, with several workers, one more
+            // round of them go as single tile panels, so the last units claimed are the small ones.
+            OcPanels = ocPanels, TilePanels = plan.Tpad / MR,
+            WholeUnits = workers == 1 ? ocPanels : Math.Max(0, ocPanels - ocPanels % workers - workers),
+        };
+        int units = product.Units;
+        if (parallel) Parallelism.For(Math.Min(threads, units), 1, ref product);
+        else product.Run(0, 1, 0);
+    }
+
+    /// <summary>Phase 1: planes (n, c) padded into a scratch plane and their tiles transformed into V.</summary>
+    private struct InputJob<TT, TW> : IParallelBody where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    {
+        public float* X, V;
+        public int C, H, W, PadTop, PadLeft;
+        public Plan P;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int start, int end, int worker)
+        {
+            int m = TT.M, lanes = TW.Lanes, pw = P.PW, Wp = P.Wp;
+            float* plane = Plane();
+            // Each tile's patch offset in the plane, once per call (the same for every plane); lanes past an image's
+            // last tile repeat its first: their columns are padding, never read back.
+            if (_tileOffsets is null || _tileOffsets.Length < P.TpiPad) _tileOffsets = new int[Math.Max(P.TpiPad, 64)];
+            int[] offsets = _tileOffsets;
+            for (int t = 0; t < P.TpiPad; t++)
+                offsets[t] = t < P.Tpi ? m * (t / P.TilesW) * Wp + m * (t % P.TilesW) : 0;
+            float** ptrs = stackalloc float*[lanes];
+            for (int pi = start; pi < end; pi++)
+            {
+                int n = pi / C, c = pi % C;
+                CopyInterior(X + (long)pi * H * W, plane);
+                int k0 = c / GemmDriver.KC * GemmDriver.KC, kc = Math.Min(GemmDriver.KC, C - k0);
+                float* vc = V + (long)k0 * P.Tpad + (long)(c - k0) * pw;
+                // The upper half of a vector's lanes: the same panel when a panel holds the vector, else the next one.
+                long half = pw >= lanes ? lanes / 2 : (long)pw * kc;
+                for (int t0 = 0; t0 < P.TpiPad; t0 += lanes)
+                {
+                    for (int l = 0; l < lanes; l++) ptrs[l] = plane + offsets[t0 + l];
+                    int col = n * P.TpiPad + t0;
+                    TW.Input<TT>(ptrs, Wp, vc + (long)(col / pw) * pw * kc + col % pw, P.XiStride, half);
+                }
+            }
+        }
+
+        /// <summary>
+        /// This thread's padded plane [Hp x Wp]. Its border (the zero padding) is cleared only when the geometry changes:
+        /// each plane then overwrites just the interior, x [H x W] at (PadTop, PadLeft).
+        /// </summary>
+        private readonly float* Plane()
+        {
+            _plane ??= [];
+            float* plane = PinnedBuffer.Ensure(ref _plane, (long)P.Hp * P.Wp);
+            var geometry = (P.Hp, P.Wp, PadTop, PadLeft, H, W, (nint)plane);
+            if (_planeGeometry != geometry)
+            {
+                new Span<float>(plane, P.Hp * P.Wp).Clear();
+                _planeGeometry = geometry;
+            }
+            return plane;
+        }
+
+        private readonly void CopyInterior(float* x, float* plane)
+        {
+            int rows = Math.Min(H, P.Hp - PadTop), width = Math.Min(W, P.Wp - PadLeft);
+            float* d = plane + (long)PadTop * P.Wp + PadLeft;
+            for (int r = 0; r < rows; r++, x += W, d += P.Wp)
+            {
+                int i = 0;
+                if (Vector512.IsHardwareAccelerated)
+                    for (; i + 16 <= width; i += 16) Vector512.Load(x + i).Store(d + i);
+                if (Vector256.IsHardwareAccelerated)
+                    for (; i + 8 <= width; i += 8) Vector256.Load(x + i).Store(d + i);
+                for (; i < width; i++) d[i] = x[i];
+            }
+        }
+    }
+}
