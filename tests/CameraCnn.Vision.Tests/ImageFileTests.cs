@@ -4,7 +4,7 @@ namespace CameraCnn.Vision.Tests;
 public class ImageFileTests
 {
     [Fact]
-    public void LoadsColourAsRgbBatchOfOne()
+    public void Loads_colour_as_rgb_batch_of_one()
     {
         using var tmp = new TempDir();
         string path = SolidImage.Write(Path.Combine(tmp.Path, "g.png"), 30, 50, SolidImage.Green);
@@ -18,7 +18,7 @@ public class ImageFileTests
     }
 
     [Fact]
-    public void LoadsGrayscaleAsSingleChannel()
+    public void Loads_grayscale_as_single_channel()
     {
         using var tmp = new TempDir();
         string path = SolidImage.Write(Path.Combine(tmp.Path, "r.bmp"), 5, 5, SolidImage.Red);
@@ -30,14 +30,14 @@ public class ImageFileTests
     }
 
     [Fact]
-    public void MissingFileThrowsFileNotFound()
+    public void Missing_file_throws_file_not_found()
     {
         using var tmp = new TempDir();
         Assert.Throws<FileNotFoundException>(() => ImageFile.LoadAsTensor(Path.Combine(tmp.Path, "x.png"), 4, 4, false));
     }
 
     [Fact]
-    public void CorruptFileThrowsInvalidDataNamingThePath()
+    public void Corrupt_file_throws_invalid_data_naming_the_path()
     {
         using var tmp = new TempDir();
         string path = Path.Combine(tmp.Path, "bad.png");

@@ -34,7 +34,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void LoadsColourInRgbOrderWithSortedClasses()
+    public void Loads_colour_in_rgb_order_with_sorted_classes()
     {
         using var tmp = RedBlue();
         var result = ImageFolder.Load(tmp.Path, 8, 6, grayscale: false);
@@ -63,7 +63,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void LoadsGrayscaleWithLumaWeights()
+    public void Loads_grayscale_with_luma_weights()
     {
         using var tmp = RedBlue();
         var result = ImageFolder.Load(tmp.Path, 4, 4, grayscale: true);
@@ -76,7 +76,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void FilesAreOrdinallySortedWithinAClass()
+    public void Files_are_ordinally_sorted_within_a_class()
     {
         using var tmp = new TempDir();
         string c = tmp.Sub("only");
@@ -91,7 +91,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void ClassFoldersAreOrdinallySortedAndHiddenOnesIgnored()
+    public void Class_folders_are_ordinally_sorted_and_hidden_ones_ignored()
     {
         using var tmp = new TempDir();
         SolidImage.Write(Path.Combine(tmp.Sub("a"), "x.png"), 2, 2, SolidImage.Red);
@@ -105,7 +105,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void ResizesContentNotJustColour()
+    public void Resizes_content_not_just_colour()
     {
         using var tmp = new TempDir();
         string path = Path.Combine(tmp.Sub("split"), "halves.png");
@@ -125,7 +125,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void ClassNamesMapFoldersToGivenIndices()
+    public void Class_names_map_folders_to_given_indices()
     {
         using var tmp = RedBlue();
         var result = ImageFolder.Load(tmp.Path, 4, 4, grayscale: false, classNames: ["red", "green", "blue"]);
@@ -139,7 +139,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void FolderNotInClassNamesIsAnErrorNamingIt()
+    public void Folder_not_in_class_names_is_an_error_naming_it()
     {
         using var tmp = RedBlue();
         tmp.Sub("purple");
@@ -150,7 +150,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void DuplicateClassNamesAreRejected()
+    public void Duplicate_class_names_are_rejected()
     {
         using var tmp = RedBlue();
         Assert.Throws<ArgumentException>(
@@ -158,7 +158,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void EmptyClassFolderIsReportedNotFatal()
+    public void Empty_class_folder_is_reported_not_fatal()
     {
         using var tmp = RedBlue();
         tmp.Sub("green");
@@ -170,7 +170,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void ReportsProgressForEveryImageFile()
+    public void Reports_progress_for_every_image_file()
     {
         using var tmp = RedBlue();
         var seen = new System.Collections.Concurrent.ConcurrentBag<int>();
@@ -181,7 +181,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void MissingDirectoryThrows()
+    public void Missing_directory_throws()
     {
         using var tmp = new TempDir();
         string missing = Path.Combine(tmp.Path, "nope");
@@ -190,7 +190,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void NoClassFoldersThrows()
+    public void No_class_folders_throws()
     {
         using var tmp = new TempDir();
         SolidImage.Write(Path.Combine(tmp.Path, "loose.png"), 4, 4, SolidImage.Red);
@@ -199,7 +199,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void NoImageFilesThrows()
+    public void No_image_files_throws()
     {
         using var tmp = new TempDir();
         File.WriteAllText(Path.Combine(tmp.Sub("a"), "readme.txt"), "hi");
@@ -208,7 +208,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void OnlyCorruptImagesThrows()
+    public void Only_corrupt_images_throws()
     {
         using var tmp = new TempDir();
         File.WriteAllBytes(Path.Combine(tmp.Sub("a"), "bad.jpg"), [1, 2, 3, 4, 5]);
@@ -218,7 +218,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void NonPositiveSizeIsAnArgumentError()
+    public void Non_positive_size_is_an_argument_error()
     {
         using var tmp = RedBlue();
         Assert.ThrowsAny<ArgumentException>(() => ImageFolder.Load(tmp.Path, 0, 4, grayscale: false));

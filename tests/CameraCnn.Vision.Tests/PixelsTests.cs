@@ -23,7 +23,7 @@ public class PixelsTests
     [InlineData(5, 7, 3, true)]
     [InlineData(4, 3, 4, true)]
     [InlineData(13, 2, 2, false)]
-    public void MatchesNaiveReference(int h, int w, int c, bool swapRb)
+    public void Matches_naive_reference(int h, int w, int c, bool swapRb)
     {
         var rng = new Random(h * 1000 + w * 10 + c);
         var hwc = new byte[h * w * c];
@@ -38,7 +38,7 @@ public class PixelsTests
     }
 
     [Fact]
-    public void ExtremesMapToZeroAndOne()
+    public void Extremes_map_to_zero_and_one()
     {
         var chw = new float[2];
         Pixels.HwcBytesToChw([0, 255], 1, 2, 1, false, chw);
@@ -46,7 +46,7 @@ public class PixelsTests
     }
 
     [Fact]
-    public void RejectsWrongSizes()
+    public void Rejects_wrong_sizes()
     {
         Assert.Throws<ArgumentException>(() => Pixels.HwcBytesToChw(new byte[5], 2, 2, 1, false, new float[4]));
         Assert.Throws<ArgumentException>(() => Pixels.HwcBytesToChw(new byte[4], 2, 2, 1, false, new float[5]));

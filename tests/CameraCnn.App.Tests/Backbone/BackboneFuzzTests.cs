@@ -122,7 +122,7 @@ public sealed class BackboneFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TheSampleItselfLoadsAndRuns()
+    public void The_sample_itself_loads_and_runs()
     {
         var tally = new Tally();
         Probe(Preprocess.Value, Preprocess.Value.Bytes, "original preprocess model", tally);
@@ -131,7 +131,7 @@ public sealed class BackboneFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TruncatedCopiesAreRefusedOrLoadCleanly()
+    public void Truncated_copies_are_refused_or_load_cleanly()
     {
         var s = Preprocess.Value;
         var rng = new Random(1801);
@@ -149,7 +149,7 @@ public sealed class BackboneFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void BitFlippedCopiesLoadOrAreRefusedCleanly()
+    public void Bit_flipped_copies_load_or_are_refused_cleanly()
     {
         var s = Preprocess.Value;
         var rng = new Random(2402);
@@ -166,7 +166,7 @@ public sealed class BackboneFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void RandomBytesAreRefusedOrLoadCleanly()
+    public void Random_bytes_are_refused_or_load_cleanly()
     {
         var s = Preprocess.Value;
         var rng = new Random(3003);
@@ -199,7 +199,7 @@ public sealed class BackboneFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void ResNet18WithFlipsInItsGraphStructureLoadsOrIsRefusedCleanly()
+    public void ResNet18_with_flips_in_its_graph_structure_loads_or_is_refused_cleanly()
     {
         var s = ResNet18.Value;
         Assert.InRange(s.Structural.Length, 5_000, 200_000); // the walker found the weights: they are not "structure"
@@ -226,7 +226,7 @@ public sealed class BackboneFuzzTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(HugeInitializers))]
-    public void AnInitializerClaiming2To40ElementsIsRefusedWithoutAllocating(string file, string initializer, bool raw)
+    public void An_initializer_claiming2_to40_elements_is_refused_without_allocating(string file, string initializer, bool raw)
     {
         byte[] real = File.ReadAllBytes(Path.Combine(BackboneKit.ModelsDirectory, file));
         long[] dims = [1, 4, 1 << 19, 1 << 19]; // 2^40 floats = 4 TiB, in a file 4 bytes of data longer

@@ -38,7 +38,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
     public static TheoryData<string> Photos => new() { "dog.jpg", "eagle.jpg", "giraffe.jpg" };
 
     [Fact]
-    public void ShippedFilesAreCopiedAndTheAppCarriesNoMlNetOrOnnxRuntime()
+    public void Shipped_files_are_copied_and_the_app_carries_no_MlNet_or_onnx_runtime()
     {
         Assert.True(new FileInfo(BackboneKit.BackbonePath).Length > 40_000_000);
         Assert.True(new FileInfo(BackboneKit.PreprocessPath).Length > 600_000);
@@ -49,7 +49,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
     }
 
     [Fact]
-    public void Resnet18NameLoadsOneChainedGraphWithMlNetPreprocessing()
+    public void Resnet18_name_loads_one_chained_graph_with_MlNet_preprocessing()
     {
         var model = fx.Chained;
         var g = model.Graph;
@@ -70,7 +70,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
     }
 
     [Fact]
-    public void Resnet18BackboneNameLoadsTheRawFile()
+    public void Resnet18_backbone_name_loads_the_raw_file()
     {
         var g = fx.Backbone.Graph;
         Assert.Equal("Input247", Assert.Single(g.Inputs).Name);
@@ -81,7 +81,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
-    public void BackboneEqualsOrtOnRandomInputs(int seed)
+    public void Backbone_equals_ort_on_random_inputs(int seed)
     {
         // The backbone's input is BGR minus a mean image: roughly -130..150.
         var x = BackboneKit.Random(seed, -130f, 150f);
@@ -93,7 +93,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
 
     [Theory]
     [MemberData(nameof(Photos))]
-    public void BackboneEqualsOrtOnPhotos(string photo)
+    public void Backbone_equals_ort_on_photos(string photo)
     {
         // Both engines get the same backbone input: the photo through ML.NET's preprocessing graph in ORT.
         var prepared = BackboneKit.RunOrt(fx.OrtPreprocess, BackboneKit.LoadPhotoRgb255(BackboneKit.Photo(photo)));
@@ -105,7 +105,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
 
     [Theory]
     [MemberData(nameof(Photos))]
-    public void ChainedModelEqualsOrtRunningBothFilesOnPhotos(string photo)
+    public void Chained_model_equals_ort_running_both_files_on_photos(string photo)
     {
         var rgb = BackboneKit.LoadPhotoRgb255(BackboneKit.Photo(photo));
         var ortPrepared = BackboneKit.RunOrt(fx.OrtPreprocess, rgb);
@@ -118,7 +118,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
     }
 
     [Fact]
-    public void ChainedModelEqualsOrtRunningBothFilesOnRandomPixels()
+    public void Chained_model_equals_ort_running_both_files_on_random_pixels()
     {
         var rgb = BackboneKit.Random(3, 0f, 255f);
         var p = BackboneKit.AssertParity(fx.Chained.Graph.Forward(rgb), fx.OrtSequence(rgb), "resnet18 (chained), random pixels");
@@ -126,7 +126,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
     }
 
     [Fact]
-    public void DifferentPhotosGiveDifferentFeatures()
+    public void Different_photos_give_different_features()
     {
         // Not a parity check: guards against a chain that ignores its input (e.g. a constant output).
         var a = fx.OrtSequence(BackboneKit.LoadPhotoRgb255(BackboneKit.Photo("dog.jpg")));
@@ -135,7 +135,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
     }
 
     [Fact]
-    public void InferRunsTheChainedModelByName()
+    public void Infer_runs_the_chained_model_by_name()
     {
         // One child process: the name resolves next to camcnn.dll, and the scripting contract writes the 512 features.
         using var dir = new TempDir("camcnn-backbone");
@@ -148,7 +148,7 @@ public sealed class BackboneParityTests(BackboneFixture fx, ITestOutputHelper ou
     }
 
     [Fact]
-    public void UnknownModelNameListsTheShippedNames()
+    public void Unknown_model_name_lists_the_shipped_names()
     {
         using var dir = new TempDir("camcnn-backbone");
         Npy.Write(dir["x.npy"], new Tensor(1, 3, 4, 4));

@@ -14,7 +14,7 @@ public sealed class LiveWindowTests(WindowFixture f)
     private static bool IsOrange(int r, int g, int b) => r > 200 && g is > 100 and < 170 && b < 80;
 
     [Fact]
-    public void Window_ShowsTheCameraPicture_AndConfidenceBars()
+    public void Window_shows_the_camera_picture_and_confidence_bars()
     {
         var run = f.Plain;
         int[] camera = run.Rect("camera")!;
@@ -37,7 +37,7 @@ public sealed class LiveWindowTests(WindowFixture f)
     }
 
     [Fact]
-    public void Stats_ReportRatesAndLatency_AndNoAllocationPerRenderedFrame()
+    public void Stats_report_rates_and_latency_and_no_allocation_per_rendered_frame()
     {
         var s = f.Plain.Stats;
         Assert.True(s.GetProperty("frames").GetInt64() >= 24);
@@ -56,7 +56,7 @@ public sealed class LiveWindowTests(WindowFixture f)
     }
 
     [Fact]
-    public void F_ShowsTheFeatureGrid_AndASecondF_HidesIt()
+    public void F_shows_the_feature_grid_and_a_second_f_hides_it()
     {
         var on = f.Features;
         int[] grid = on.Rect("featureGrid") ?? throw new Xunit.Sdk.XunitException($"no feature grid after F:\n{on.Stats}");
@@ -76,7 +76,7 @@ public sealed class LiveWindowTests(WindowFixture f)
     }
 
     [Fact]
-    public void RightBracket_ShowsTheNextLayer()
+    public void Right_bracket_shows_the_next_layer()
     {
         using var next = f.Runner.Run(keys: "F,]");
         Assert.Equal("pool1", next.View.GetProperty("layer").GetString()); // conv1, its batch norm and ReLU are one fused layer
@@ -88,7 +88,7 @@ public sealed class LiveWindowTests(WindowFixture f)
     }
 
     [Fact]
-    public void Click_ZoomsAChannelOverThePicture()
+    public void Click_zooms_a_channel_over_the_picture()
     {
         int[] tile = f.Features.Rect("firstTile")!;
         double fx = (tile[0] + tile[2] / 2.0) / WindowRunner.Width, fy = (tile[1] + tile[3] / 2.0) / WindowRunner.Height;
@@ -104,7 +104,7 @@ public sealed class LiveWindowTests(WindowFixture f)
     }
 
     [Fact]
-    public void Keys_ToggleHelpColormapNormalisationMirrorTimingAndPause()
+    public void Keys_toggle_help_colormap_normalisation_mirror_timing_and_pause()
     {
         using var run = f.Runner.Run(keys: "H,C,N,M,T,Space");
         var v = run.View;

@@ -15,14 +15,14 @@ public sealed class RunFailureTests(WindowFixture f)
     private static readonly Dictionary<string, string?> NoDisplay = new() { ["DISPLAY"] = null, ["WAYLAND_DISPLAY"] = null };
 
     [Fact]
-    public void NoDisplay_ExitsWithOneLine_SuggestingXvfbOrHeadless()
+    public void No_display_exits_with_one_line_suggesting_xvfb_or_headless()
     {
         var r = Camcnn.Run(["run", "--model", f.Runner.ModelPath, "--source", "synthetic"], null, NoDisplay);
         CliAssert.Error(r, "no display", "xvfb-run", "--headless");
     }
 
     [Fact]
-    public void MissingGlfw_ExitsWithOneLine_NamingThePackage()
+    public void Missing_glfw_exits_with_one_line_naming_the_package()
     {
         var env = new Dictionary<string, string?> { ["DISPLAY"] = ":12345", [Glfw.LibraryVariable] = "/nonexistent/libglfw.so.3" };
         var r = Camcnn.Run(["run", "--model", f.Runner.ModelPath, "--source", "synthetic"], null, env);
@@ -30,7 +30,7 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void NoOpenGl33_ExitsWithOneLine_NamingThePackage()
+    public void No_OpenGl33_exits_with_one_line_naming_the_package()
     {
         // Mesa pretends to be an OpenGL 3.0 driver: no 3.3 core context can be made.
         var r = f.Runner.OnDisplay(["run", "--model", f.Runner.ModelPath, "--source", "synthetic"],
@@ -39,7 +39,7 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void Esc_QuitsCleanly_AndStillWritesTheStats()
+    public void Esc_quits_cleanly_and_still_writes_the_stats()
     {
         string stats = Path.Combine(f.Runner.Directory, "esc.json");
         var r = f.Runner.OnDisplay(["run", "--model", f.Runner.ModelPath, "--source", "synthetic", "--frames", "400", "--keys", "Esc", "--stats-json", stats]);
@@ -50,7 +50,7 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void ShaderCompileError_NamesTheFile_AndGivesTheLog()
+    public void Shader_compile_error_names_the_file_and_gives_the_log()
     {
         string dir = Path.Combine(f.Runner.Directory, "bad-shaders");
         Directory.CreateDirectory(dir);
@@ -64,7 +64,7 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void BadOptions_AreRefusedBeforeAnyWindow()
+    public void Bad_options_are_refused_before_any_window()
     {
         CliAssert.Error(Camcnn.RunInProcess("run", "--keys", "F", "--model", f.Runner.ModelPath), "--frames");
         CliAssert.Error(Camcnn.RunInProcess("run", "--frames", "5", "--keys", "F,Bogus", "--model", f.Runner.ModelPath), "Bogus");
@@ -82,7 +82,7 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void Headless_RunsThePipelineWithoutADisplay()
+    public void Headless_runs_the_pipeline_without_a_display()
     {
         string stats = Path.Combine(f.Runner.Directory, "headless.json");
         var r = Camcnn.Run(["run", "--headless", "--model", f.Runner.ModelPath, "--source", f.Runner.ImagePath, "--frames", "20", "--stats-json", stats], null, NoDisplay);
@@ -94,7 +94,7 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void NoCamera_FallsBackToTheSyntheticSource_AndSaysSo()
+    public void No_camera_falls_back_to_the_synthetic_source_and_says_so()
     {
         // Index 9 does not exist on a test machine: the same path as `camcnn run` without a webcam.
         using var run = f.Runner.Run(keys: null, frames: 12, source: "9");
@@ -105,7 +105,7 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void SourceOutage_ShowsReconnecting()
+    public void Source_outage_shows_reconnecting()
     {
         // The pattern stops 2 s after it was opened and stays away; the run (150 frames at 60 fps) ends inside the outage.
         using var run = f.Runner.Run(null, 150, "synthetic", "--outage", "2-600");
@@ -117,7 +117,7 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void SourceOutage_Recovers()
+    public void SourceOutage_recovers()
     {
         using var run = f.Runner.Run(null, 240, "synthetic", "--outage", "0.5-1.5");
         Assert.Equal("Live", run.Stats.GetProperty("sourceState").GetString());
@@ -125,7 +125,7 @@ public sealed class RunFailureTests(WindowFixture f)
     }
 
     [Fact]
-    public void LiveFeed_ReportsReconnecting_AndFramesFlowAgain()
+    public void LiveFeed_reports_reconnecting_and_frames_flow_again()
     {
         var source = new FlakySource(goodFrames: 5, badReads: 3);
         var capture = new CaptureThread(source, new CaptureOptions { ReconnectDelay = TimeSpan.FromMilliseconds(100), Readers = 2 });

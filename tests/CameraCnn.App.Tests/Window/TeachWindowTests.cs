@@ -15,7 +15,7 @@ namespace CameraCnn.App.Tests.Window;
 public sealed class TeachWindowTests(WindowFixture f, ITestOutputHelper log)
 {
     [Fact]
-    public void DigitKeys_RecordFrames_IntoTheDataFolder()
+    public void Digit_keys_record_frames_into_the_data_folder()
     {
         string data = Path.Combine(f.Runner.Directory, "teach-data");
         string stats = Path.Combine(f.Runner.Directory, "teach-stats.json");
@@ -34,7 +34,7 @@ public sealed class TeachWindowTests(WindowFixture f, ITestOutputHelper log)
     }
 
     [Fact]
-    public void HeldDigits_RecordThreeVideos_RenameDelete_TrainWhileTheCameraRuns_SaveAndPredict()
+    public void Held_digits_record_three_videos_rename_delete_train_while_the_camera_runs_save_and_predict()
     {
         string root = Directory.CreateDirectory(Path.Combine(f.Runner.Directory, "teach-hold")).FullName;
         string data = Path.Combine(root, "data");

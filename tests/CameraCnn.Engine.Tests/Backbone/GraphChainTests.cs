@@ -43,7 +43,7 @@ public sealed class GraphChainTests
     }
 
     [Fact]
-    public void ChainedGraphEqualsRunningBothInSequence()
+    public void Chained_graph_equals_running_both_in_sequence()
     {
         var x = Input(2, 5);
         var middle = Front(1).Forward(x).Clone();
@@ -58,7 +58,7 @@ public sealed class GraphChainTests
     }
 
     [Fact]
-    public void ChainKeepsInputsOutputsAndTapsOfBothGraphs()
+    public void Chain_keeps_inputs_outputs_and_taps_of_both_graphs()
     {
         var chained = GraphChain.Chain(Front(1), Back(2));
         Assert.Single(chained.Inputs);
@@ -76,7 +76,7 @@ public sealed class GraphChainTests
     }
 
     [Fact]
-    public void ChainTrainsThroughTheJoin()
+    public void Chain_trains_through_the_join()
     {
         var chained = GraphChain.Chain(Front(1), Back(2));
         var x = Input(2, 9);
@@ -90,7 +90,7 @@ public sealed class GraphChainTests
     }
 
     [Fact]
-    public void ShapeMismatchAtTheJoinIsRefused()
+    public void Shape_mismatch_at_the_join_is_refused()
     {
         var front = new Graph();
         var x = front.AddInput("x", -1, 3, 8, 8);
@@ -101,7 +101,7 @@ public sealed class GraphChainTests
     }
 
     [Fact]
-    public void CountsThatCannotJoinAreRefused()
+    public void Counts_that_cannot_join_are_refused()
     {
         var twoOutputs = Front(1);
         twoOutputs.MarkOutput(twoOutputs["conv"]);

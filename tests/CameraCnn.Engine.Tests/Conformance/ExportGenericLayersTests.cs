@@ -47,7 +47,7 @@ public sealed class ExportGenericLayersTests
     }
 
     [Fact]
-    public void ExportedGenericLayersMatchOnnxRuntimeAndReimport()
+    public void Exported_generic_layers_match_onnx_runtime_and_reimport()
     {
         var model = BuildModel();
         var input = Random(new Random(9), 2, 3, 8, 8);
@@ -63,7 +63,7 @@ public sealed class ExportGenericLayersTests
     }
 
     [Fact]
-    public void SteadyStateForwardAllocatesNothing()
+    public void Steady_state_forward_allocates_nothing()
     {
         var g = BuildModel().Graph;
         var input = Random(new Random(10), 2, 3, 8, 8);
@@ -75,7 +75,7 @@ public sealed class ExportGenericLayersTests
     }
 
     [Fact]
-    public void SplitPartsOfOneInputBecomeOneSplitNode()
+    public void Split_parts_of_one_input_become_one_split_node()
     {
         var proto = OnnxExporter.ToProto(BuildModel());
         var splits = proto.Graph.Node.Where(n => n.OpType == "Split").ToArray();
@@ -86,7 +86,7 @@ public sealed class ExportGenericLayersTests
     }
 
     [Fact]
-    public void FormsOpset13CannotExpressAreRefusedByName()
+    public void Forms_opset13_cannot_express_are_refused_by_name()
     {
         var g = new Graph();
         g.Add(new Softmax(1, coerce2d: true), g.AddInput("x", -1, 3, 4));

@@ -59,7 +59,7 @@ public sealed class GenericImportRobustnessTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(RefusalCases))]
-    public void UnsupportedContentIsRefusedByName(string name, string expected)
+    public void Unsupported_content_is_refused_by_name(string name, string expected)
     {
         var e = Assert.Throws<NotSupportedException>(() => Load(Refusals[name].Model()));
         Assert.Equal(expected, e.Message);
@@ -73,7 +73,7 @@ public sealed class GenericImportRobustnessTests(ITestOutputHelper output)
     [InlineData("pad_beyond_the_element_limit")]
     [InlineData("concat_without_axis")]
     [InlineData("flatten_absurd_axis")]
-    public void BrokenAttributesAreInvalidData(string name)
+    public void Broken_attributes_are_invalid_data(string name)
     {
         var m = name switch
         {
@@ -91,7 +91,7 @@ public sealed class GenericImportRobustnessTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void AbsurdSizesAreShapeErrorsWithoutAllocating()
+    public void Absurd_sizes_are_shape_errors_without_allocating()
     {
         long before = GC.GetAllocatedBytesForCurrentThread();
         // Reshape [2, 6] to [65536, 65536]: 2^32 elements, refused by the element cap, not attempted.
@@ -113,7 +113,7 @@ public sealed class GenericImportRobustnessTests(ITestOutputHelper output)
 
     /// <summary>Bit-flipped copies of an exported model made of generic layers: load and run, or fail only in the allowed ways.</summary>
     [Fact(Timeout = 30_000)]
-    public async Task BitFlippedGenericModelsFailCleanly()
+    public async Task Bit_flipped_generic_models_fail_cleanly()
     {
         await Task.Run(() =>
         {

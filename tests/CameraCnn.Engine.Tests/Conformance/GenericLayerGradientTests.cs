@@ -48,7 +48,7 @@ public sealed class GenericLayerGradientTests
     }
 
     [Fact]
-    public void ResidualAdd_Broadcasts()
+    public void ResidualAdd_broadcasts()
     {
         var rng = new Random(5);
         int[] sa = [2, 3, 4], sb = [3, 1];
@@ -70,7 +70,7 @@ public sealed class GenericLayerGradientTests
     }
 
     [Fact]
-    public void SplitParts_GivenSizes_And_EqualParts()
+    public void Split_parts_given_sizes_and_equal_parts()
     {
         var rng = new Random(7);
         int[] shape = [2, 3, 6];
@@ -90,7 +90,7 @@ public sealed class GenericLayerGradientTests
     }
 
     [Fact]
-    public void ReshapeFamily_PassTheErrorStraightBack()
+    public void Reshape_family_pass_the_error_straight_back()
     {
         var rng = new Random(8);
         Layer[] layers = [new Reshape([0, -1, 2]), new Squeeze([1]), new Squeeze(), new Unsqueeze([-1, 0]), new Flatten(2), new Flatten(-1), new Identity()];
@@ -197,7 +197,7 @@ public sealed class GenericLayerGradientTests
     }
 
     [Fact]
-    public void Spatial1d_Conv_MaxPool_AvgPool()
+    public void Spatial1d_conv_MaxPool_avg_pool()
     {
         var rng = new Random(16);
         int[] shape = [2, 4, 9];

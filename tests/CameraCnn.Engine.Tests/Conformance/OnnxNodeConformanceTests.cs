@@ -45,7 +45,7 @@ public sealed class OnnxNodeConformanceTests(ITestOutputHelper output)
         Suites.SelectMany(s => Directory.GetDirectories(Path.Combine(Root, s), "test_*")).Order(StringComparer.Ordinal);
 
     [Fact]
-    public void BackendTestsOfOurOpsPassOrAreRefusedByName()
+    public void Backend_tests_of_our_ops_pass_or_are_refused_by_name()
     {
         foreach (string suite in Suites)
             Assert.True(Directory.Exists(Path.Combine(Root, suite)),

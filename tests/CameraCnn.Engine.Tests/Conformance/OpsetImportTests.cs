@@ -42,7 +42,7 @@ public sealed class OpsetImportTests
     [Theory]
     [InlineData(11)]
     [InlineData(13)]
-    public void Split_SizesAsAttributeBefore13_AsInputFrom13(long opset)
+    public void Split_sizes_as_attribute_before13_as_input_from13(long opset)
     {
         var sizes = opset < 13 ? Array.Empty<TensorProto>() : [Int64s("s", 1, 2, 3)];
         var split = opset < 13
@@ -58,7 +58,7 @@ public sealed class OpsetImportTests
     [InlineData(7)]
     [InlineData(11)]
     [InlineData(13)]
-    public void Clip_BoundsAsAttributesBefore11_AsInputsFrom11(long opset)
+    public void Clip_bounds_as_attributes_before11_as_inputs_from11(long opset)
     {
         var m = opset < 11
             ? Model(opset, [Value("x", 3, 4)], ["y"], [], NodeOut("Clip", ["x"], ["y"], Float("min", -0.5f), Float("max", 1.25f)))
@@ -72,7 +72,7 @@ public sealed class OpsetImportTests
     [InlineData(7, "reflect")]
     [InlineData(11, "edge")]
     [InlineData(13, "constant")]
-    public void Pad_PadsAsAttributeBefore11_AsInputFrom11(long opset, string mode)
+    public void Pad_pads_as_attribute_before11_as_input_from11(long opset, string mode)
     {
         long[] pads = [0, 1, 2, 0, 0, 2, 1, -1];
         var m = opset < 11
@@ -85,7 +85,7 @@ public sealed class OpsetImportTests
     [Theory]
     [InlineData(11)]
     [InlineData(13)]
-    public void SqueezeUnsqueeze_AxesAsAttributeBefore13_AsInputFrom13(long opset)
+    public void Squeeze_unsqueeze_axes_as_attribute_before13_as_input_from13(long opset)
     {
         var m = opset < 13
             ? Model(opset, [Value("x", 2, 1, 3)], ["y"], [],
@@ -100,7 +100,7 @@ public sealed class OpsetImportTests
     [Theory]
     [InlineData(10)]
     [InlineData(13)]
-    public void Dropout_RatioAsAttributeBefore12_AsInputFrom12_IsTheIdentityAtInference(long opset)
+    public void Dropout_ratio_as_attribute_before12_as_input_from12_is_the_identity_at_inference(long opset)
     {
         var m = opset < 12
             ? Model(opset, [Value("x", 2, 5)], ["y"], [], NodeOut("Dropout", ["x"], ["y"], Float("ratio", 0.3f)))
@@ -116,7 +116,7 @@ public sealed class OpsetImportTests
     [InlineData(13, 1)] // from 13: axis 1 alone
     [InlineData(13, 0)]
     [InlineData(13, -2)]
-    public void Softmax_CoercedTo2dBefore13_OneAxisFrom13(long opset, long axis)
+    public void Softmax_coerced_to2d_before13_one_axis_from13(long opset, long axis)
     {
         AssertMatchesOrt(Model(opset, [Value("x", 2, 3, 4, 5)], ["y"], [], NodeOut("Softmax", ["x"], ["y"], Int("axis", axis))), X(2, 3, 4, 5));
     }
@@ -124,7 +124,7 @@ public sealed class OpsetImportTests
     [Theory]
     [InlineData(11)]
     [InlineData(13)]
-    public void Softmax_DefaultAxis(long opset)
+    public void Softmax_default_axis(long opset)
     {
         AssertMatchesOrt(Model(opset, [Value("x", 2, 3, 4)], ["y"], [], NodeOut("Softmax", ["x"], ["y"])), X(2, 3, 4));
     }
@@ -133,13 +133,13 @@ public sealed class OpsetImportTests
     [InlineData(7)]
     [InlineData(13)]
     [InlineData(14)]
-    public void Reshape_ZeroCopiesAndMinusOneInfers(long opset)
+    public void Reshape_zero_copies_and_minus_one_infers(long opset)
     {
         AssertMatchesOrt(Model(opset, [Value("x", 2, 3, 4)], ["y"], [Int64s("s", 0, -1, 2)], NodeOut("Reshape", ["x", "s"], ["y"])), X(2, 3, 4));
     }
 
     [Fact]
-    public void FlattenAnyAxis_And_ConstantOperandsWithBroadcasting()
+    public void Flatten_any_axis_and_constant_operands_with_broadcasting()
     {
         AssertMatchesOrt(Model(13, [Value("x", 2, 3, 4, 5)], ["y"], [], NodeOut("Flatten", ["x"], ["y"], Int("axis", 2))), X(2, 3, 4, 5));
         AssertMatchesOrt(Model(13, [Value("x", 2, 3, 4, 5)], ["y"], [], NodeOut("Flatten", ["x"], ["y"], Int("axis", -1))), X(2, 3, 4, 5));
@@ -152,7 +152,7 @@ public sealed class OpsetImportTests
     }
 
     [Fact]
-    public void ConstantNodesFeedShapesAndData()
+    public void Constant_nodes_feed_shapes_and_data()
     {
         var shape = new AttributeProto { Name = "value_ints", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 2, -1 } };
         var half = new AttributeProto { Name = "value_float", Type = AttributeProto.Types.AttributeType.Float, F = 0.5f };
@@ -165,7 +165,7 @@ public sealed class OpsetImportTests
     }
 
     [Fact]
-    public void GemmWithComputedOperandsAndTransA_MatMulTransposeConcat()
+    public void Gemm_with_computed_operands_and_trans_a_MatMul_transpose_concat()
     {
         AssertMatchesOrt(Model(13, [Value("a", 4, 3), Value("b", 4, 5)], ["y"], [Init("c", [3, 1])],
             NodeOut("Gemm", ["a", "b", "c"], ["y"], Int("transA", 1), Float("alpha", 0.5f), Float("beta", 2f))), X(4, 3), X(4, 5));
@@ -175,7 +175,7 @@ public sealed class OpsetImportTests
     }
 
     [Fact]
-    public void MaxMinSumNegExpGlobalMaxPool()
+    public void Max_min_sum_neg_exp_GlobalMaxPool()
     {
         AssertMatchesOrt(Model(13, [Value("a", 2, 3, 4, 4), Value("b", 3, 1, 1)], ["s", "mx", "mn", "g"], [],
             NodeOut("Sum", ["a", "b", "a"], ["s"]), NodeOut("Max", ["a", "b"], ["mx"]), NodeOut("Min", ["b", "a"], ["mn0"]),
@@ -183,7 +183,7 @@ public sealed class OpsetImportTests
     }
 
     [Fact]
-    public void OneDimensionalConvAndPooling()
+    public void One_dimensional_conv_and_pooling()
     {
         AssertMatchesOrt(Model(13, [Value("x", 2, 4, 11)], ["c", "m", "p"], [Init("w", [6, 2, 3]), Init("bias", [6])],
             NodeOut("Conv", ["x", "w", "bias"], ["c"], Int("group", 2), Ints("pads", 1, 2), Ints("strides", 2), Ints("dilations", 2)),
@@ -192,7 +192,7 @@ public sealed class OpsetImportTests
     }
 
     [Fact]
-    public void OutputsThatAliasKeepTheirNames()
+    public void Outputs_that_alias_keep_their_names()
     {
         // y is x passed through Identity, z is Relu(x) and also returned a second time as w.
         var m = Model(13, [Value("x", 2, 3)], ["y", "z", "w"], [],
@@ -201,7 +201,7 @@ public sealed class OpsetImportTests
     }
 
     [Fact]
-    public void LegacyBroadcastBefore7IsNumpyBroadcasting()
+    public void Legacy_broadcast_before7_is_numpy_broadcasting()
     {
         // Opset 6 Add with broadcast=1 aligns B with A's trailing axes (ONNX Runtime no longer runs opset 6 models).
         var m = Model(6, [Value("x", 2, 3)], ["y"], [Init("b", [3], [1f, 2f, 3f])],

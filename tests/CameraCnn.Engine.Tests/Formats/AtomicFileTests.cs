@@ -6,7 +6,7 @@ namespace CameraCnn.Engine.Tests.Formats;
 public sealed class AtomicFileTests
 {
     [Fact]
-    public void WriteCreatesFile()
+    public void Write_creates_file()
     {
         using var dir = new TempDir();
         string path = dir["model.onnx"];
@@ -16,7 +16,7 @@ public sealed class AtomicFileTests
     }
 
     [Fact]
-    public void WriteReplacesExistingFile()
+    public void Write_replaces_existing_file()
     {
         using var dir = new TempDir();
         string path = dir["a.bin"];
@@ -27,7 +27,7 @@ public sealed class AtomicFileTests
     }
 
     [Fact]
-    public void WriteAllBytesAcceptsEmptyContent()
+    public void Write_all_bytes_accepts_empty_content()
     {
         using var dir = new TempDir();
         string path = dir["empty"];
@@ -36,7 +36,7 @@ public sealed class AtomicFileTests
     }
 
     [Fact]
-    public void ExistingFileSurvivesWriterThatThrowsMidway()
+    public void Existing_file_survives_writer_that_throws_midway()
     {
         using var dir = new TempDir();
         string path = dir["model.onnx"];
@@ -58,7 +58,7 @@ public sealed class AtomicFileTests
     }
 
     [Fact]
-    public void FailedWriteOfNewFileLeavesNothingBehind()
+    public void Failed_write_of_new_file_leaves_nothing_behind()
     {
         using var dir = new TempDir();
         string path = dir["new.npy"];
@@ -68,7 +68,7 @@ public sealed class AtomicFileTests
     }
 
     [Fact]
-    public void MissingDirectoryGivesClearIOException()
+    public void Missing_directory_gives_clear_IO_exception()
     {
         using var dir = new TempDir();
         string path = Path.Combine(dir.Path, "no", "such", "dir", "model.onnx");
@@ -79,7 +79,7 @@ public sealed class AtomicFileTests
     }
 
     [Fact]
-    public void PathThatIsADirectoryGivesIOException()
+    public void Path_that_is_a_directory_gives_IO_exception()
     {
         using var dir = new TempDir();
         string path = dir["sub"];
@@ -91,7 +91,7 @@ public sealed class AtomicFileTests
     }
 
     [Fact]
-    public void PathEndingInSeparatorIsRejected()
+    public void Path_ending_in_separator_is_rejected()
     {
         using var dir = new TempDir();
         string path = dir.Path + Path.DirectorySeparatorChar;
@@ -99,7 +99,7 @@ public sealed class AtomicFileTests
     }
 
     [Fact]
-    public void WriterSeesAWritableStream()
+    public void Writer_sees_a_writable_stream()
     {
         using var dir = new TempDir();
         string path = dir["x"];

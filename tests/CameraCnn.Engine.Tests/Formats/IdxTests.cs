@@ -12,7 +12,7 @@ public sealed class IdxTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void ReadsImagesRawAndGzipped(bool gzip)
+    public void Reads_images_raw_and_gzipped(bool gzip)
     {
         using var dir = new TempDir();
         string path = dir[gzip ? "imgs-idx3-ubyte.gz" : "imgs-idx3-ubyte"];
@@ -27,7 +27,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void GzipIsDetectedByContentNotName()
+    public void Gzip_is_detected_by_content_not_name()
     {
         using var dir = new TempDir();
         string gzNoExt = dir["images"];
@@ -42,7 +42,7 @@ public sealed class IdxTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void LimitReadsOnlyAPrefix(bool gzip)
+    public void Limit_reads_only_a_prefix(bool gzip)
     {
         using var dir = new TempDir();
         string images = dir["i"], labels = dir["l"];
@@ -60,7 +60,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void LoadBuildsDataset()
+    public void Load_builds_dataset()
     {
         using var dir = new TempDir();
         string images = dir["i.gz"], labels = dir["l.gz"];
@@ -77,7 +77,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void CountMismatchIsReportedEvenWithLimit()
+    public void Count_mismatch_is_reported_even_with_limit()
     {
         using var dir = new TempDir();
         string images = dir["imgs.gz"], labels = dir["labs.gz"];
@@ -90,7 +90,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void LabelOutOfRangeNamesTheFile()
+    public void Label_out_of_range_names_the_file()
     {
         using var dir = new TempDir();
         string images = dir["i"], labels = dir["labels-idx1-ubyte"];
@@ -101,7 +101,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void WrongMagicIsRejected()
+    public void Wrong_magic_is_rejected()
     {
         using var dir = new TempDir();
         string labels = dir["labels.idx"], images = dir["images.idx"];
@@ -123,7 +123,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void TruncatedRawImagesGiveExactMessage()
+    public void Truncated_raw_images_give_exact_message()
     {
         using var dir = new TempDir();
         string path = dir["imgs"];
@@ -133,7 +133,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void TruncatedGzippedImagesGiveExactMessage()
+    public void Truncated_gzipped_images_give_exact_message()
     {
         using var dir = new TempDir();
         string path = dir["imgs.gz"];
@@ -143,7 +143,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void TruncatedLabelsAndHeaders()
+    public void Truncated_labels_and_headers()
     {
         using var dir = new TempDir();
         string path = dir["labs"];
@@ -160,7 +160,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void CutOffGzipFileIsInvalidData()
+    public void Cut_off_gzip_file_is_invalid_data()
     {
         using var dir = new TempDir();
         string path = dir["cut.gz"];
@@ -173,7 +173,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void CorruptGzipNamesTheFile()
+    public void Corrupt_gzip_names_the_file()
     {
         using var dir = new TempDir();
         string path = dir["bad.gz"];
@@ -193,7 +193,7 @@ public sealed class IdxTests
     [InlineData(10, 28, -3)]
     [InlineData(100000, 100000, 1000)]
     [InlineData(int.MaxValue, int.MaxValue, int.MaxValue)]
-    public void BadDimensionsAreRejected(int n, int rows, int cols)
+    public void Bad_dimensions_are_rejected(int n, int rows, int cols)
     {
         using var dir = new TempDir();
         string path = dir["dims"];
@@ -208,7 +208,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void LyingCountInGzipFailsWithoutHugeAllocation()
+    public void Lying_count_in_gzip_fails_without_huge_allocation()
     {
         using var dir = new TempDir();
         string path = dir["liar.gz"];
@@ -220,7 +220,7 @@ public sealed class IdxTests
     }
 
     [Fact]
-    public void MissingFileIsFileNotFound()
+    public void Missing_file_is_file_not_found()
     {
         using var dir = new TempDir();
         Assert.Throws<FileNotFoundException>(() => Idx.ReadImages(dir["nope"]));
@@ -261,7 +261,7 @@ internal static class IdxBytes
 public sealed class FashionMnistTests
 {
     [Fact]
-    public void ClassNamesAreTheTenFashionMnistClasses()
+    public void Class_names_are_the_ten_fashion_mnist_classes()
     {
         Assert.Equal(
             ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
@@ -272,7 +272,7 @@ public sealed class FashionMnistTests
     }
 
     [Fact]
-    public void FindDirectoryPrefersEnvironmentVariableAndChecksFiles()
+    public void Find_directory_prefers_environment_variable_and_checks_files()
     {
         string? saved = Environment.GetEnvironmentVariable(FashionMnist.EnvironmentVariable);
         try
@@ -307,7 +307,7 @@ public sealed class FashionMnistTests
     [Theory]
     [InlineData(false, false, false, false)]
     [InlineData(true, false, true, false)]
-    public void RawIdxIsFoundUnderTheGunzippedNames(bool a, bool b, bool c, bool d)
+    public void Raw_idx_is_found_under_the_gunzipped_names(bool a, bool b, bool c, bool d)
     {
         // README says "gzip or raw": `gunzip *.gz` leaves train-images-idx3-ubyte etc., which used to be "no class sub-folders".
         using var dir = new TempDir();
@@ -343,7 +343,7 @@ public sealed class FashionMnistTests
     }
 
     [Fact]
-    public void LoadFromMissingDirectoryIsFileNotFound()
+    public void Load_from_missing_directory_is_file_not_found()
     {
         using var dir = new TempDir();
         var e = Assert.Throws<FileNotFoundException>(() => FashionMnist.Load(dir.Path));
@@ -351,7 +351,7 @@ public sealed class FashionMnistTests
     }
 
     [InstalledFashionMnistFact] // skipped (not passed) without the Debian package dataset-fashion-mnist
-    public void InstalledDatasetLoads()
+    public void Installed_dataset_loads()
     {
         string dir = FashionMnist.DefaultDirectory;
 

@@ -36,7 +36,7 @@ public sealed class NpyTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void RoundTripsShapes(int[] shape)
+    public void Round_trips_shapes(int[] shape)
     {
         using var dir = new TempDir();
         var t = new Tensor(shape);
@@ -53,7 +53,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void ZeroDimensionalArrayIsRankZeroWithOneElement()
+    public void Zero_dimensional_array_is_rank_zero_with_one_element()
     {
         var t = new Tensor(Array.Empty<int>());
         t[0] = 42.5f;
@@ -68,7 +68,7 @@ public sealed class NpyTests
     [Theory]
     [InlineData(new[] { 5 }, "'shape': (5,), }")]
     [InlineData(new[] { 2, 3 }, "'shape': (2, 3), }")]
-    public void WrittenHeaderFollowsNumpyLayout(int[] shape, string expectedShape)
+    public void Written_header_follows_numpy_layout(int[] shape, string expectedShape)
     {
         var ms = new MemoryStream();
         Npy.Write(ms, new Tensor(shape));
@@ -84,7 +84,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void ReadsHandBuiltFloat64File()
+    public void Reads_hand_built_float64_file()
     {
         double[] values = [1.5, -2.25, 1e-3, 65504.0, double.NegativeInfinity, 0];
         var data = new byte[values.Length * 8];
@@ -97,7 +97,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void ReadsHandBuiltInt64FileInFormat2()
+    public void Reads_hand_built_int64_file_in_format2()
     {
         long[] values = [0, -1, 255, 1L << 40, long.MinValue];
         var data = new byte[values.Length * 8];
@@ -110,7 +110,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void ReadsFormat3WithUtf8Header()
+    public void Reads_format3_with_utf8_header()
     {
         var t = ReadBytes(BuildNpy(Header("|u1", "(3,)"), [0, 128, 255], major: 3));
         Assert.Equal([0f, 128f, 255f], t.Data);
@@ -134,7 +134,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void AcceptsDoubleQuotesAndPython2Longs()
+    public void Accepts_double_quotes_and_python2_longs()
     {
         string dict = "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1L, 2L)}";
         var t = ReadBytes(BuildNpy(dict, new byte[8]));
@@ -142,7 +142,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void ReadsFromNonSeekableStream()
+    public void Reads_from_non_seekable_stream()
     {
         var ms = new MemoryStream();
         var t = new Tensor(3, 4);
@@ -153,21 +153,21 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void FortranOrderIsRefused()
+    public void Fortran_order_is_refused()
     {
         var e = Assert.Throws<InvalidDataException>(() => ReadBytes(BuildNpy(Header("<f4", "(2, 3)", fortran: true), new byte[24])));
         Assert.Contains("Fortran", e.Message);
     }
 
     [Fact]
-    public void FortranOrderIsHarmlessForVectors()
+    public void Fortran_order_is_harmless_for_vectors()
     {
         var t = ReadBytes(BuildNpy(Header("<f4", "(1, 3)", fortran: true), new byte[12]));
         Assert.Equal([1, 3], t.Shape);
     }
 
     [Fact]
-    public void TruncatedDataNamesTheFile()
+    public void Truncated_data_names_the_file()
     {
         using var dir = new TempDir();
         string path = dir["cut.npy"];
@@ -182,7 +182,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void TruncatedDataOnNonSeekableStream()
+    public void Truncated_data_on_non_seekable_stream()
     {
         var ms = new MemoryStream();
         Npy.Write(ms, new Tensor(10, 10));
@@ -191,7 +191,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void TruncatedHeader()
+    public void Truncated_header()
     {
         byte[] full = BuildNpy(Header("<f4", "(2,)"), new byte[8]);
         var e = Assert.Throws<InvalidDataException>(() => ReadBytes(full[..30]));
@@ -227,14 +227,14 @@ public sealed class NpyTests
     [InlineData("<U3", "unsupported dtype")]
     [InlineData("<f16", "unsupported dtype")]
     [InlineData("?f4", "byte order")]
-    public void UnsupportedDtypesAreRefused(string descr, string expected)
+    public void Unsupported_dtypes_are_refused(string descr, string expected)
     {
         var e = Assert.Throws<InvalidDataException>(() => ReadBytes(BuildNpy(Header(descr, "(1,)"), new byte[16])));
         Assert.Contains(expected, e.Message);
     }
 
     [Fact]
-    public void StructuredDtypeIsRefused()
+    public void Structured_dtype_is_refused()
     {
         string dict = "{'descr': [('x', '<f4'), ('y', '<f4')], 'fortran_order': False, 'shape': (1,), }";
         var e = Assert.Throws<InvalidDataException>(() => ReadBytes(BuildNpy(dict, new byte[8])));
@@ -246,14 +246,14 @@ public sealed class NpyTests
     [InlineData("(-1,)")]
     [InlineData("(99999999999,)")]
     [InlineData("(3000000000, 0)")]
-    public void AbsurdShapesAreInvalidData(string shape)
+    public void Absurd_shapes_are_invalid_data(string shape)
     {
         var e = Assert.Throws<InvalidDataException>(() => ReadBytes(BuildNpy(Header("<f4", shape), new byte[16])));
         Assert.StartsWith("npy data: ", e.Message);
     }
 
     [Fact]
-    public void NotAnNpyFile()
+    public void Not_an_npy_file()
     {
         using var dir = new TempDir();
         string path = dir["image.png"];
@@ -266,7 +266,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void UnknownVersionIsRefused()
+    public void Unknown_version_is_refused()
     {
         byte[] bytes = BuildNpy(Header("<f4", "(2,)"), new byte[8]);
         bytes[6] = 9;
@@ -275,7 +275,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void HugeHeaderLengthIsRefusedWithoutAllocating()
+    public void Huge_header_length_is_refused_without_allocating()
     {
         byte[] bytes = BuildNpy(Header("<f4", "(2,)"), new byte[8], major: 2);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 0xFFFFFFF0);
@@ -284,7 +284,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void LyingShapeOnShortFileFailsFast()
+    public void Lying_shape_on_short_file_fails_fast()
     {
         // 2^28 floats claimed, 8 bytes present: must report truncation, not allocate a gigabyte first.
         var e = Assert.Throws<InvalidDataException>(() => ReadBytes(BuildNpy(Header("<f4", "(16384, 16384)"), new byte[8])));
@@ -292,7 +292,7 @@ public sealed class NpyTests
     }
 
     [Fact]
-    public void WriteToMissingDirectoryIsIOException()
+    public void Write_to_missing_directory_is_IO_exception()
     {
         using var dir = new TempDir();
         Assert.Throws<IOException>(() => Npy.Write(Path.Combine(dir.Path, "missing", "t.npy"), new Tensor(2)));

@@ -51,7 +51,7 @@ public sealed class OnnxProtoTests
 
     [Theory]
     [MemberData(nameof(Fields))]
-    public void FieldNumbersMatchOfficialSchema(string message, string field, int number)
+    public void Field_numbers_match_official_schema(string message, string field, int number)
     {
         var descriptor = OnnxReflection.Descriptor.FindTypeByName<MessageDescriptor>(message);
         Assert.NotNull(descriptor);
@@ -61,7 +61,7 @@ public sealed class OnnxProtoTests
     }
 
     [Fact]
-    public void NestedMessageFieldNumbersMatchOfficialSchema()
+    public void Nested_message_field_numbers_match_official_schema()
     {
         Assert.Equal(1, TensorProto.Types.Segment.Descriptor.FindFieldByName("begin").FieldNumber);
         Assert.Equal(2, TensorProto.Types.Segment.Descriptor.FindFieldByName("end").FieldNumber);
@@ -80,7 +80,7 @@ public sealed class OnnxProtoTests
     }
 
     [Fact]
-    public void EnumValuesMatchOfficialSchema()
+    public void Enum_values_match_official_schema()
     {
         int[] dataTypes =
         [
@@ -123,7 +123,7 @@ public sealed class OnnxProtoTests
     }
 
     [Fact]
-    public void WireBytesMatchHandEncoding()
+    public void Wire_bytes_match_hand_encoding()
     {
         // ir_version=8 -> tag (1<<3|0)=0x08, varint 8; opset_import{version=13} -> tag 0x42, len 2, {0x10, 13}.
         var model = new ModelProto { IrVersion = 8 };
@@ -138,7 +138,7 @@ public sealed class OnnxProtoTests
     }
 
     [Fact]
-    public void ModelRoundTripsThroughBytes()
+    public void Model_round_trips_through_bytes()
     {
         var weight = new TensorProto
         {
@@ -182,7 +182,7 @@ public sealed class OnnxProtoTests
     }
 
     [Fact]
-    public void UnknownFieldsFromNewerSchemasSurviveRoundTrip()
+    public void Unknown_fields_from_newer_schemas_survive_round_trip()
     {
         // Field 26 is not in our schema (e.g. a newer IR's addition); it must be preserved, not dropped.
         byte[] bytes = [0x08, 0x08, 0xD2, 0x01, 0x01, 0x07];

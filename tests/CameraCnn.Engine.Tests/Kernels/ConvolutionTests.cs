@@ -28,7 +28,7 @@ public sealed class ConvolutionTests
 
     [Theory]
     [MemberData(nameof(KernelSettings.PathsAndThreads), MemberType = typeof(KernelSettings))]
-    public void ForwardMatchesEquation6(GemmPath path, int threads)
+    public void Forward_matches_equation6(GemmPath path, int threads)
     {
         KernelSettings.Run(path, threads, () =>
         {
@@ -63,7 +63,7 @@ public sealed class ConvolutionTests
 
     [Theory]
     [MemberData(nameof(PathsThreadsOrientations))]
-    public void FusedConvMatchesConvBatchNormResidualRelu(GemmPath path, int threads, bool transposed)
+    public void Fused_conv_matches_conv_batch_norm_residual_relu(GemmPath path, int threads, bool transposed)
     {
         KernelSettings.Run(path, threads, () =>
         {

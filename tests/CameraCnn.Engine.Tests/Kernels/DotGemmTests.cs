@@ -20,7 +20,7 @@ public sealed class DotGemmTests
 
     [Theory]
     [MemberData(nameof(BlockForms))]
-    public void MatchesTheReference(int blockRows)
+    public void Matches_the_reference(int blockRows)
     {
         try
         {

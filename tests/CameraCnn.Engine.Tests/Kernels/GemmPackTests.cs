@@ -29,7 +29,7 @@ public sealed unsafe class GemmPackTests
     ];
 
     [Fact]
-    public void Im2ColPanelsMatchesUnfoldThenPack()
+    public void Im2Col_panels_matches_unfold_then_pack()
     {
         var rng = new Random(3);
         foreach (var (C, H, W, g) in Geometries)
@@ -61,7 +61,7 @@ public sealed unsafe class GemmPackTests
     }
 
     [Fact]
-    public void MatrixPanelsPacksBothLayouts()
+    public void Matrix_panels_packs_both_layouts()
     {
         var rng = new Random(4);
         foreach (bool trans in new[] { false, true })
@@ -91,7 +91,7 @@ public sealed unsafe class GemmPackTests
     /// <summary>C = relu?(packed(A) * B + bias[row] + residual) through the driver, against a double reference.</summary>
     [Theory]
     [MemberData(nameof(KernelSettings.PathsAndThreads), MemberType = typeof(KernelSettings))]
-    public void PrepackedWithEpilogueMatchesReference(GemmPath path, int threads)
+    public void Prepacked_with_epilogue_matches_reference(GemmPath path, int threads)
     {
         int[] sizes = [0, 1, 7, 17, 33, 65];
         KernelSettings.Run(path, threads, () =>

@@ -137,7 +137,7 @@ public sealed class GemmTests
 
     [Theory]
     [MemberData(nameof(SweepCases))]
-    public void MatchesReference_AllSizes(GemmPath path, bool transA, bool transB, int threads)
+    public void Matches_reference_all_sizes(GemmPath path, bool transA, bool transB, int threads)
         => RunAll(path, transA, transB, threads, seed: (transA ? 1 : 0) + (transB ? 2 : 0) + 4 * threads + 16 * (int)path);
 
     public static TheoryData<GemmPath, int> PathsAndThreads()
@@ -152,7 +152,7 @@ public sealed class GemmTests
     /// <summary>Shapes past one KC block (K 257, 260, 300), past one NC block (N 530), M and N splits, odd tails.</summary>
     [Theory]
     [MemberData(nameof(PathsAndThreads))]
-    public void MatchesReference_LargeShapes(GemmPath path, int threads)
+    public void Matches_reference_large_shapes(GemmPath path, int threads)
     {
         (int M, int N, int K)[] shapes = [(9, 530, 260), (97, 49, 300), (37, 70, 257), (2, 97, 300)];
         KernelSettings.Run(path, threads, () =>
@@ -169,7 +169,7 @@ public sealed class GemmTests
     [InlineData(GemmPath.Scalar)]
     [InlineData(GemmPath.Avx2)]
     [InlineData(GemmPath.Avx512)]
-    public void ParallelAndSerialAgreeExactlyOnALargeProduct(GemmPath path)
+    public void Parallel_and_serial_agree_exactly_on_a_large_product(GemmPath path)
     {
         // Threads split the tiles, but every element is the same FMA chain over the same K blocks: bit-identical.
         var rng = new Random(5);
@@ -184,7 +184,7 @@ public sealed class GemmTests
     }
 
     [Fact]
-    public void DetectedPathIsSupportedAndForcingAnUnsupportedPathThrows()
+    public void Detected_path_is_supported_and_forcing_an_unsupported_path_throws()
     {
         Assert.True(Gemm.IsSupported(Gemm.DetectedPath));
         Assert.Equal(Gemm.DetectedPath, Gemm.ActivePath);
@@ -193,7 +193,7 @@ public sealed class GemmTests
     }
 
     [Fact]
-    public void RejectsBuffersTooSmall()
+    public void Rejects_buffers_too_small()
     {
         var a = new float[6];
         var b = new float[6];

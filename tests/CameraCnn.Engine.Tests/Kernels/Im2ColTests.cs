@@ -42,7 +42,7 @@ public sealed class Im2ColTests
 
     [Theory]
     [MemberData(nameof(CaseNames))]
-    public void UnfoldMatchesDefinition(string name)
+    public void Unfold_matches_definition(string name)
     {
         var (C, H, W, g) = Cases[name];
         var (OH, OW) = OutSize(H, W, g);
@@ -67,7 +67,7 @@ public sealed class Im2ColTests
 
     [Theory]
     [MemberData(nameof(CaseNames))]
-    public void FoldAddIsTheExactAdjointOfUnfold(string name)
+    public void Fold_add_is_the_exact_adjoint_of_unfold(string name)
     {
         var (C, H, W, g) = Cases[name];
         var (OH, OW) = OutSize(H, W, g);
@@ -100,7 +100,7 @@ public sealed class Im2ColTests
 
     [Theory]
     [MemberData(nameof(CaseNames))]
-    public void FoldAddScattersIntoTheSourcePixelsAndAdds(string name)
+    public void Fold_add_scatters_into_the_source_pixels_and_adds(string name)
     {
         var (C, H, W, g) = Cases[name];
         var (OH, OW) = OutSize(H, W, g);
@@ -125,7 +125,7 @@ public sealed class Im2ColTests
 
     [Theory]
     [MemberData(nameof(CaseNames))]
-    public void ALeadingDimensionPlacesOneImageAmongOthers(string name)
+    public void A_leading_dimension_places_one_image_among_others(string name)
     {
         // The batched backward lays images side by side: col [rows, 3 * P] with this image in columns [P, 2P). Unfold
         // writes exactly those columns (the NaN sentinels elsewhere survive) with the values of the plain layout, and

@@ -50,7 +50,7 @@ public sealed class ParallelismTests
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]
-    public void ChunksCoverTheRangeOnceEachClaimedByOneWorker(int threads) => WithThreads(threads, () =>
+    public void Chunks_cover_the_range_once_each_claimed_by_one_worker(int threads) => WithThreads(threads, () =>
     {
         foreach (int count in new[] { 0, 1, 5, 64, 1001 })
             foreach (int chunk in new[] { 1, 3, 64, 2000 })
@@ -77,7 +77,7 @@ public sealed class ParallelismTests
     [InlineData(2)]
     [InlineData(3)]
     [InlineData(5)]
-    public void VisitsEveryIndexOnceInContiguousSlices(int threads) => WithThreads(threads, () =>
+    public void Visits_every_index_once_in_contiguous_slices(int threads) => WithThreads(threads, () =>
     {
         foreach (int count in new[] { 0, 1, 2, 3, 7, 64, 1001 })
             foreach (int minPer in new[] { 1, 4, 100 })
@@ -96,7 +96,7 @@ public sealed class ParallelismTests
     });
 
     [Fact]
-    public void NestedCallsRunInline() => WithThreads(2, () =>
+    public void Nested_calls_run_inline() => WithThreads(2, () =>
     {
         int[] inner = new int[2];
         Parallelism.For(2, 1, (s, e, w) =>
@@ -114,7 +114,7 @@ public sealed class ParallelismTests
     });
 
     [Fact]
-    public void ExceptionsReachTheCallerAndThePoolRecovers() => WithThreads(2, () =>
+    public void Exceptions_reach_the_caller_and_the_pool_recovers() => WithThreads(2, () =>
     {
         var ex = Assert.Throws<InvalidOperationException>(() =>
             Parallelism.For(2, 1, (s, e, w) => { if (s > 0) throw new InvalidOperationException("slice 1"); }));
@@ -125,7 +125,7 @@ public sealed class ParallelismTests
     });
 
     [Fact]
-    public void TwoCallingThreadsBothCompleteTheirRanges() => WithThreads(2, () =>
+    public void Two_calling_threads_both_complete_their_ranges() => WithThreads(2, () =>
     {
         // Whichever thread gets the pool, both see the same slices with the same worker ids (determinism).
         var errors = new List<string>();
@@ -151,7 +151,7 @@ public sealed class ParallelismTests
     }
 
     [Fact]
-    public void StructBodyDispatchAllocatesNothing() => WithThreads(2, () =>
+    public void Struct_body_dispatch_allocates_nothing() => WithThreads(2, () =>
     {
         var body = new NoopBody();
         for (int i = 0; i < 10; i++) Parallelism.For(64, 1, ref body); // pool threads started

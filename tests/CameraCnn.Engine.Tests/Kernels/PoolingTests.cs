@@ -42,7 +42,7 @@ public sealed class PoolingTests
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]
-    public void MaxPoolMatchesFirstMaximumWithTiesAndNaN(int threads)
+    public void Max_pool_matches_first_maximum_with_ties_and_NaN(int threads)
     {
         int saved = Parallelism.Threads;
         try
@@ -85,7 +85,7 @@ public sealed class PoolingTests
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
-    public void AvgPoolMatchesReference(int threads)
+    public void Avg_pool_matches_reference(int threads)
     {
         int saved = Parallelism.Threads;
         try

@@ -7,7 +7,7 @@ namespace CameraCnn.Engine.Tests.Kernels;
 public sealed class WindowTests
 {
     [Fact]
-    public void FloorModeIsLectureEquation5()
+    public void Floor_mode_is_lecture_equation5()
     {
         for (int m = 1; m <= 20; m++)
             for (int pb = 0; pb <= 3; pb++)
@@ -22,7 +22,7 @@ public sealed class WindowTests
     }
 
     [Fact]
-    public void LectureExamples()
+    public void Lecture_examples()
     {
         // Padding slide: 4x5 image, 2x2 kernel, p = 2 (1 per side), s = 1 -> 5x6; with s = 2 -> 3x3.
         var g1 = new Window2d(2, 2, 1, 1, 1, 1, 1, 1);
@@ -39,7 +39,7 @@ public sealed class WindowTests
     }
 
     [Fact]
-    public void CeilModeMatchesItsDefinitionOnAGrid()
+    public void Ceil_mode_matches_its_definition_on_a_grid()
     {
         for (int m = 1; m <= 20; m++)
             for (int k = 1; k <= 5; k++)
@@ -86,7 +86,7 @@ public sealed class WindowTests
     }
 
     [Fact]
-    public void KernelLargerThanPaddedInputGivesZero()
+    public void Kernel_larger_than_padded_input_gives_zero()
     {
         Assert.Equal(0, Window2d.OutputLength(3, 0, 0, 5, 1));
         Assert.Equal(0, Window2d.OutputLength(3, 1, 0, 5, 2, ceil: true));
@@ -94,7 +94,7 @@ public sealed class WindowTests
     }
 
     [Fact]
-    public void DilationExtendsTheKernel()
+    public void Dilation_extends_the_kernel()
     {
         var g = new Window2d(3, 2, DH: 2, DW: 3);
         Assert.Equal(5, g.ExtentH);

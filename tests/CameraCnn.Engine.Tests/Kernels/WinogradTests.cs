@@ -34,7 +34,7 @@ public sealed unsafe class WinogradTests
         => new(3, 3, 1, 1, s.Pt, s.Pl, s.Pb, s.Pr);
 
     [Fact]
-    public void OneTileThroughTheMatrixTransformsIsTheCorrelation()
+    public void One_tile_through_the_matrix_transforms_is_the_correlation()
     {
         OneTile<WinogradF43>();
         OneTile<WinogradF23>();
@@ -71,7 +71,7 @@ public sealed unsafe class WinogradTests
 
     [Theory]
     [MemberData(nameof(WidthsAndTiles))]
-    public void VectorTransformsMatchTheReferencePerTile(int lanes, int tile)
+    public void Vector_transforms_match_the_reference_per_tile(int lanes, int tile)
     {
         if (lanes == 16 ? !Lanes512.IsSupported : !Lanes256.IsSupported) return;
         if (tile == 4) VectorTransforms<WinogradF43>(lanes);
@@ -166,7 +166,7 @@ public sealed unsafe class WinogradTests
 
     [Theory]
     [MemberData(nameof(PathsThreadsTiles))]
-    public void ForwardMatchesEquation6(GemmPath path, int threads, int tile)
+    public void Forward_matches_equation6(GemmPath path, int threads, int tile)
     {
         // AVX-512 runs the products in both orientations (tiles as B's columns, or transposed: tiles in A's rows).
         foreach (bool? transposed in path == GemmPath.Avx512 ? new bool?[] { false, true } : [null])
@@ -238,7 +238,7 @@ public sealed unsafe class WinogradTests
 
     [Theory]
     [MemberData(nameof(PathsAndThreads))]
-    public void FusedGraphRunsWinogradAndMatchesTheUnfusedGraph(GemmPath path, int threads)
+    public void Fused_graph_runs_winograd_and_matches_the_unfused_graph(GemmPath path, int threads)
     {
         KernelSettings.Run(path, threads, () =>
         {

@@ -20,7 +20,7 @@ public sealed class ConvBackwardTests
 
     [Theory]
     [MemberData(nameof(KernelSettings.PathsAndThreads), MemberType = typeof(KernelSettings))]
-    public void BatchedBackwardMatchesTheScalarReference(GemmPath path, int threads)
+    public void Batched_backward_matches_the_scalar_reference(GemmPath path, int threads)
     {
         int savedChunk = Conv2d.BackwardChunkFloats, savedDotK = Conv2d.DotGemmMinK;
         try
@@ -85,7 +85,7 @@ public sealed class ConvBackwardTests
 
     [Theory]
     [MemberData(nameof(LayerCases.ConvNames), MemberType = typeof(LayerCases))]
-    public void ReferenceMatchesFiniteDifferences(string name)
+    public void Reference_matches_finite_differences(string name)
     {
         // L = sum(conv(x) * R): dL/dx, dL/dW, dL/dB by central differences of the naive double forward, against the
         // reference's dX, dW, dB for dY = R.

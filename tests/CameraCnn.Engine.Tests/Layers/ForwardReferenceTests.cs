@@ -17,7 +17,7 @@ public sealed class ForwardReferenceTests
 
     [Theory]
     [MemberData(nameof(LayerCases.ConvNames), MemberType = typeof(LayerCases))]
-    public void Conv2d_MatchesEq6(string name)
+    public void Conv2d_matches_eq6(string name)
     {
         var c = LayerCases.Conv[name];
         var rng = new Random(TestKit.Seed(name));
@@ -34,7 +34,7 @@ public sealed class ForwardReferenceTests
 
     [Theory]
     [MemberData(nameof(LayerCases.PoolNames), MemberType = typeof(LayerCases))]
-    public void MaxPool2d_MatchesDefinition(string name)
+    public void MaxPool2d_matches_definition(string name)
     {
         var c = LayerCases.Pool[name];
         var rng = new Random(11);
@@ -44,7 +44,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void MaxPool2d_Dilation2()
+    public void MaxPool2d_dilation2()
     {
         var g = new Window2d(2, 3, 1, 2, 1, 0, 0, 1, DH: 2, DW: 2);
         var x = TestKit.RandomTensor(new Random(3), -1, 1, 2, 3, 7, 8);
@@ -54,7 +54,7 @@ public sealed class ForwardReferenceTests
 
     [Theory]
     [MemberData(nameof(AvgPoolCases))]
-    public void AvgPool2d_MatchesDefinition(string name, bool countIncludePad)
+    public void AvgPool2d_matches_definition(string name, bool countIncludePad)
     {
         var c = LayerCases.Pool[name];
         var rng = new Random(12);
@@ -79,7 +79,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void OnnxPoolingExamples()
+    public void Onnx_pooling_examples()
     {
         // maxpool_2d_ceil / averagepool_2d_ceil: X = 1..16 (4x4), kernel 3, stride 2, ceil_mode.
         var x4 = Ramp(4, 4);
@@ -119,7 +119,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void AvgPool2d_CeilOverhangIsNotCountedEvenWithCountIncludePad()
+    public void AvgPool2d_ceil_overhang_is_not_counted_even_with_count_include_pad()
     {
         // 1x1x1x4 row [1,2,3,4], kernel 1x3, stride 2, pad 1 each side, ceil: windows start at -1, 1, 3.
         // The last window covers [3, 6): position 3 is real, 4 is end padding, 5 is overhang (not counted).
@@ -132,7 +132,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void GlobalAvgPool_IsThePlaneMean()
+    public void GlobalAvgPool_is_the_plane_mean()
     {
         var x = TestKit.RandomTensor(new Random(4), -1, 1, 3, 4, 5, 7);
         var y = TestKit.Run(new GlobalAvgPool(), false, x);
@@ -153,7 +153,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void BatchNorm2d_Training_UsesBatchStatisticsAndUpdatesRunningAverages()
+    public void BatchNorm2d_training_uses_batch_statistics_and_updates_running_averages()
     {
         var rng = new Random(6);
         var bn = new BatchNorm2d(4, epsilon: 1e-3f, momentum: 0.8f);
@@ -175,7 +175,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void BatchNorm2d_Inference_UsesRunningStatisticsAndLeavesThemAlone()
+    public void BatchNorm2d_inference_uses_running_statistics_and_leaves_them_alone()
     {
         var rng = new Random(7);
         var bn = new BatchNorm2d(3);
@@ -206,7 +206,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void Dense_IsAffine()
+    public void Dense_is_affine()
     {
         var rng = new Random(9);
         foreach (bool bias in new[] { true, false })
@@ -221,7 +221,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void Flatten_KeepsTheDataInOrder()
+    public void Flatten_keeps_the_data_in_order()
     {
         var x = TestKit.RandomTensor(new Random(10), -1, 1, 3, 2, 3, 5);
         var y = TestKit.Run(new Flatten(), false, x);
@@ -230,7 +230,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void Dropout_InferenceIsIdentity()
+    public void Dropout_inference_is_identity()
     {
         var x = TestKit.RandomTensor(new Random(11), -1, 1, 3, 4, 5, 6);
         Assert.Equal(x.Data, TestKit.Run(new Dropout(0.5f), false, x).Data);
@@ -238,7 +238,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void Dropout_TrainingZeroesAboutPAndScalesTheRest()
+    public void Dropout_training_zeroes_about_p_and_scales_the_rest()
     {
         const float p = 0.3f;
         var rng = new Random(12);
@@ -259,7 +259,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void ResidualAdd_IsTheSum()
+    public void ResidualAdd_is_the_sum()
     {
         var rng = new Random(13);
         var a = TestKit.RandomTensor(rng, -1, 1, 3, 2, 5, 3);
@@ -270,7 +270,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void Softmax_MatchesDefinition()
+    public void Softmax_matches_definition()
     {
         var x = TestKit.RandomTensor(new Random(14), -5, 5, 4, 7);
         var y = TestKit.Run(new Softmax(), false, x);
@@ -278,7 +278,7 @@ public sealed class ForwardReferenceTests
     }
 
     [Fact]
-    public void Softmax_LargeLogitsDoNotOverflow()
+    public void Softmax_large_logits_do_not_overflow()
     {
         // The layer documents "computed with the max subtracted": logits of 1000 must not give Inf/Inf = NaN.
         var x = new Tensor([2, 4], [1000, 0, -1000, 999, 90, 89, 88, 87]);

@@ -45,7 +45,7 @@ public sealed class GradientTests
     }
 
     [Fact]
-    public void Conv2d_NullInputGradientStillGivesWeightGradients()
+    public void Conv2d_null_input_gradient_still_gives_weight_gradients()
     {
         var c = LayerCases.Conv["groups2_dil2_stride2x3_asym"];
         var rng = new Random(2);
@@ -73,7 +73,7 @@ public sealed class GradientTests
     }
 
     [Fact]
-    public void MaxPool2d_Dilation()
+    public void MaxPool2d_dilation()
     {
         var g = new Window2d(2, 3, 1, 2, 1, 0, 0, 1, DH: 2, DW: 2);
         var x = DistinctTensor(new Random(31), 2, 2, 7, 8);
@@ -132,7 +132,7 @@ public sealed class GradientTests
     [InlineData(new[] { 3, 4, 5, 3 })]
     [InlineData(new[] { 2, 3, 1, 1 })]
     [InlineData(new[] { 7, 5 })]
-    public void BatchNorm2d_Training_ThroughTheBatchStatistics(int[] shape)
+    public void BatchNorm2d_training_through_the_batch_statistics(int[] shape)
     {
         var rng = new Random(37 + shape.Length);
         var bn = new BatchNorm2d(shape[1], epsilon: 1e-3f);
@@ -143,7 +143,7 @@ public sealed class GradientTests
     }
 
     [Fact]
-    public void BatchNorm2d_Inference()
+    public void BatchNorm2d_inference()
     {
         var rng = new Random(38);
         var bn = new BatchNorm2d(3);
@@ -178,7 +178,7 @@ public sealed class GradientTests
     }
 
     [Fact]
-    public void ResidualAdd_BothBranches()
+    public void ResidualAdd_both_branches()
     {
         var rng = new Random(41);
         var a = TestKit.RandomTensor(rng, -1, 1, 3, 2, 5, 3);
@@ -187,7 +187,7 @@ public sealed class GradientTests
     }
 
     [Fact]
-    public void ResidualAdd_SameTensorTwiceAccumulates()
+    public void ResidualAdd_same_tensor_twice_accumulates()
     {
         // add(h, h): both dInputs are the same tensor, so it must receive 2 * dY.
         var h = TestKit.RandomTensor(new Random(42), -1, 1, 2, 3);
@@ -207,7 +207,7 @@ public sealed class GradientTests
     }
 
     [Fact]
-    public void Dropout_Training_WithTheForwardMask()
+    public void Dropout_training_with_the_forward_mask()
     {
         const float p = 0.4f;
         var x = TestKit.RandomTensor(new Random(45), 0.2f, 1.5f, 3, 4, 5, 3);
@@ -230,14 +230,14 @@ public sealed class GradientTests
     }
 
     [Fact]
-    public void Dropout_Inference()
+    public void Dropout_inference()
     {
         var x = TestKit.RandomTensor(new Random(46), -1, 1, 3, 4);
         TestKit.CheckGradients(new Dropout(0.5f), [x], false, (xs, _) => (double[])xs[0].Clone());
     }
 
     [Fact]
-    public void Graph_ResidualFanOut_BatchNorm_SoftmaxCrossEntropy()
+    public void Graph_residual_fan_out_batch_norm_SoftmaxCrossEntropy()
     {
         // x -> conv1 -> bn -> tanh = h;  h -> conv2 (groups 2, dilation 2);  add(h, conv2(h)) -> GAP -> flatten -> dense.
         // h fans out to conv2 and the add, so its gradient is the sum of both branches.

@@ -28,7 +28,7 @@ public sealed class InitializerTests
     }
 
     [Fact]
-    public void FanInUniform_IsTheDefault_WeightsAndBiasesWithinOneOverSqrtFanIn()
+    public void Fan_in_uniform_is_the_default_weights_and_biases_within_one_over_sqrt_fan_in()
     {
         var (conv, dense, g) = Net();
         Initializer.Initialize(g, 7);
@@ -52,7 +52,7 @@ public sealed class InitializerTests
     [Theory]
     [InlineData(InitScheme.He)]
     [InlineData(InitScheme.Xavier)]
-    public void HeAndXavier_KeepTheirSpreadAndZeroBiases(InitScheme scheme)
+    public void He_and_xavier_keep_their_spread_and_zero_biases(InitScheme scheme)
     {
         var (conv, dense, g) = Net();
         Initializer.Initialize(g, 8, scheme);
@@ -64,7 +64,7 @@ public sealed class InitializerTests
     }
 
     [Fact]
-    public void TheSameSeedGivesTheSameParameters()
+    public void The_same_seed_gives_the_same_parameters()
     {
         var a = Architectures.LeNet(1, 28, 28, 10);
         var b = Architectures.LeNet(1, 28, 28, 10);

@@ -46,7 +46,7 @@ public sealed class LectureExamplesTests
     private static readonly float[,] AntiDiagonal = { { 0, 1 }, { 1, 0 } };
 
     [Fact]
-    public void Padding_P2_Stride1()
+    public void Padding_P2_stride1()
     {
         // Zero padding p = 2 in total (1 row/column on each side), s = 1.
         // Eq. (5): floor((M + p - Mw + s) / s) = floor((4 + 2 - 2 + 1) / 1) = 5 rows, floor((5 + 2 - 2 + 1) / 1) = 6 columns.
@@ -66,7 +66,7 @@ public sealed class LectureExamplesTests
     }
 
     [Fact]
-    public void Padding_P2_Stride2()
+    public void Padding_P2_stride2()
     {
         // Eq. (5): floor((M + p - Mw + s) / s) = floor((4 + 2 - 2 + 2) / 2) = 3 rows, floor((5 + 2 - 2 + 2) / 2) = 3 columns.
         // The result is the s = 1 output sampled at rows 0, 2, 4 and columns 0, 2, 4 (matches the slide's 3x3 table).
@@ -81,7 +81,7 @@ public sealed class LectureExamplesTests
     }
 
     [Fact]
-    public void NoPadding_OutputIsMiMinusMwPlusOne()
+    public void No_padding_output_is_mi_minus_mw_plus_one()
     {
         // Eq. (2) without padding: (M_I - M_W + 1) x (N_I - N_W + 1) = 3 x 4; Z[m,n] = I[m, n+1] + I[m+1, n].
         float[,] expected =
@@ -95,7 +95,7 @@ public sealed class LectureExamplesTests
     }
 
     [Fact]
-    public void EdgeKernelEq3_WithSamePadding()
+    public void Edge_kernel_eq3_with_same_padding()
     {
         // Eq. (3) kernel with p = 2 (1 per side): "for a kernel of 3x3 the output will have dimensions 5x4" (= the input).
         // Z = 8 * I - (sum of the 8 zero-padded neighbours); e.g. Z[0,0] = 8*1 - (2 + 2 + 1) = 3.
@@ -112,7 +112,7 @@ public sealed class LectureExamplesTests
     }
 
     [Fact]
-    public void SparseConnectivity1d_ForwardIsWTransposeH_BackwardIsEq13And14()
+    public void Sparse_connectivity1d_forward_is_w_transpose_h_backward_is_eq13_and14()
     {
         // The 1-D slide: input h of dimension 8, kernel {w0, w1}, stride 2 -> 4 outputs, y = Wc^T h with the 8x4
         // connection matrix Wc[2i, i] = w0, Wc[2i+1, i] = w1.
@@ -150,7 +150,7 @@ public sealed class LectureExamplesTests
     }
 
     [Fact]
-    public void ChannelsEq6_SumOverInputChannelsPlusBias()
+    public void Channels_eq6_sum_over_input_channels_plus_bias()
     {
         // Eq. (6): Z_k = sum_j W_{j,k} * I_j + B_k with two input channels (I and 2*I) and one output channel.
         var conv = new Conv2d(2, 1, new Window2d(2, 2, 1, 1, 1, 1, 1, 1), bias: true);

@@ -7,7 +7,7 @@ namespace CameraCnn.Engine.Tests.Layers;
 public sealed class LossTests
 {
     [Fact]
-    public void ValueAndGradientMatchFiniteDifferences()
+    public void Value_and_gradient_match_finite_differences()
     {
         const int n = 5, k = 7;
         var rng = new Random(50);
@@ -50,7 +50,7 @@ public sealed class LossTests
     }
 
     [Fact]
-    public void LargeLogitsAreStable()
+    public void Large_logits_are_stable()
     {
         var z = new Tensor([2, 3], [1000, 0, -1000, 1000, 0, -1000]);
         var dz = new Tensor(2, 3);
@@ -61,7 +61,7 @@ public sealed class LossTests
     }
 
     [Fact]
-    public void RejectsBadLabels()
+    public void Rejects_bad_labels()
     {
         var z = new Tensor(2, 3);
         Assert.Throws<ArgumentOutOfRangeException>(() => Loss.SoftmaxCrossEntropy(z, [0, 3], new Tensor(2, 3), out _));

@@ -15,7 +15,7 @@ public sealed class OptimizerTests
     }
 
     [Fact]
-    public void Sgd_NoMomentum_IsEq13()
+    public void Sgd_no_momentum_is_eq13()
     {
         var rng = new Random(60);
         var decayed = Param(rng, decay: true);
@@ -38,7 +38,7 @@ public sealed class OptimizerTests
     }
 
     [Fact]
-    public void Sgd_Momentum_TwoSteps()
+    public void Sgd_momentum_two_steps()
     {
         var rng = new Random(61);
         var p = Param(rng, decay: true);
@@ -62,7 +62,7 @@ public sealed class OptimizerTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public void Adam_TwoStepsMatchAHandComputation(bool decoupled)
+    public void Adam_two_steps_match_a_hand_computation(bool decoupled)
     {
         var rng = new Random(62);
         var p = Param(rng, decay: true);
@@ -97,7 +97,7 @@ public sealed class OptimizerTests
     }
 
     [Fact]
-    public void Adam_FirstStepIsLearningRateTimesSign()
+    public void Adam_first_step_is_learning_rate_times_sign()
     {
         // With bias correction, the first Adam step is lr * g / (|g| + eps) = lr * sign(g) for |g| >> eps.
         var p = new Parameter("w", new Tensor([4], [1, -2, 3, 0.5f]), decay: false);

@@ -99,7 +99,7 @@ public sealed partial class ImportRefusalTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TheFuzzSampleItselfLoadsAndRuns()
+    public void The_fuzz_sample_itself_loads_and_runs()
     {
         var tally = new Tally();
         Probe(LeNet.Value.Bytes, "original", tally);
@@ -108,7 +108,7 @@ public sealed partial class ImportRefusalTests(ITestOutputHelper output)
     }
 
     [Fact(Timeout = 30_000)]
-    public async Task TruncatedModelsAreRefused()
+    public async Task Truncated_models_are_refused()
     {
         await Task.Run(() =>
         {
@@ -131,7 +131,7 @@ public sealed partial class ImportRefusalTests(ITestOutputHelper output)
     }
 
     [Fact(Timeout = 30_000)]
-    public async Task RandomBytesAreRefused()
+    public async Task Random_bytes_are_refused()
     {
         await Task.Run(() =>
         {
@@ -159,7 +159,7 @@ public sealed partial class ImportRefusalTests(ITestOutputHelper output)
     }
 
     [Fact(Timeout = 30_000)]
-    public async Task BitFlippedModelsLoadOrAreRefusedCleanly()
+    public async Task Bit_flipped_models_load_or_are_refused_cleanly()
     {
         await Task.Run(() =>
         {

@@ -24,7 +24,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void TheHandBuiltBaseModelsLoad()
+    public void The_hand_built_base_models_load()
     {
         // Controls: the models the refusal tests mutate are fine without the mutation.
         var conv = Load(ConvModel(Ints("pads", 1, 0, 1, 2), Ints("strides", 2, 1), Int("group", 1), Str("auto_pad", "NOTSET")));
@@ -37,7 +37,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void UnknownOpIsRefusedByName()
+    public void Unknown_op_is_refused_by_name()
     {
         var e = Assert.Throws<NotSupportedException>(() => Load(UnaryModel("Foo")));
         Assert.Contains("unsupported: op Foo", e.Message);
@@ -45,7 +45,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void OpFromAnotherDomainIsRefused()
+    public void Op_from_another_domain_is_refused()
     {
         var m = UnaryModel("Relu");
         m.Graph.Node[0].Domain = "com.microsoft";
@@ -54,7 +54,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void UnknownAttributeIsRefusedByName()
+    public void Unknown_attribute_is_refused_by_name()
     {
         var e = Assert.Throws<NotSupportedException>(() => Load(ConvModel(Int("bogus", 1))));
         Assert.Contains("unsupported: Conv attribute 'bogus'", e.Message);
@@ -63,7 +63,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void AveragePoolDilationIsRefused()
+    public void Average_pool_dilation_is_refused()
     {
         var e = Assert.Throws<NotSupportedException>(() => Load(UnaryModel("AveragePool", Ints("kernel_shape", 2, 2), Ints("dilations", 2, 2))));
         Assert.Contains("AveragePool", e.Message);
@@ -73,7 +73,7 @@ public sealed partial class ImportRefusalTests
     [Theory]
     [InlineData("SAME_UPPER")]
     [InlineData("SAME_LOWER")]
-    public void ConvAutoPadSameIsRefused(string autoPad)
+    public void Conv_auto_pad_same_is_refused(string autoPad)
     {
         var e = Assert.Throws<NotSupportedException>(() => Load(ConvModel(Str("auto_pad", autoPad))));
         Assert.Contains("auto_pad", e.Message);
@@ -83,7 +83,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void OtherUnsupportedAttributeValuesAreRefused()
+    public void Other_unsupported_attribute_values_are_refused()
     {
         Assert.Throws<NotSupportedException>(() => Load(UnaryModel("MaxPool", Ints("kernel_shape", 2, 2), Int("storage_order", 1))));
         Assert.Throws<NotSupportedException>(() => Load(UnaryModel("MaxPool", Ints("kernel_shape", 2, 2, 2))));
@@ -99,7 +99,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void InputNotProducedAnywhereIsInvalid()
+    public void Input_not_produced_anywhere_is_invalid()
     {
         var m = OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("z")], [],
             Node("Relu", ["x"], ["y"]),
@@ -109,7 +109,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void GraphOutputNotProducedIsInvalid()
+    public void Graph_output_not_produced_is_invalid()
     {
         var m = OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("nowhere")], [], Node("Relu", ["x"], ["y"])));
         var e = Assert.Throws<InvalidDataException>(() => Load(m));
@@ -117,7 +117,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void CycleIsInvalid()
+    public void Cycle_is_invalid()
     {
         var m = OnnxModel(OnnxGraph([Value("x", -1, 2, 7, 6)], [Value("b")], [],
             Node("Add", ["x", "b"], ["a"]),
@@ -134,7 +134,7 @@ public sealed partial class ImportRefusalTests
     [InlineData(1L << 40, 1L)]
     [InlineData(-3L, 4L)]
     [InlineData(1L << 15, 1L << 15)] // exactly 2^30 elements is the limit: allowed shape, but the data is missing
-    public void HugeOrNegativeInitializerIsRefusedWithoutAllocating(long d0, long d1)
+    public void Huge_or_negative_initializer_is_refused_without_allocating(long d0, long d1)
     {
         var w = new TensorProto { Name = "W", DataType = (int)TensorProto.Types.DataType.Float };
         w.Dims.Add([d0, d1, 1, 1]);
@@ -152,7 +152,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void MismatchedTensorDataIsInvalid()
+    public void Mismatched_tensor_data_is_invalid()
     {
         var m = ConvModel();
         m.Graph.Initializer[0].FloatData.RemoveAt(0);
@@ -164,7 +164,7 @@ public sealed partial class ImportRefusalTests
     }
 
     [Fact]
-    public void ExternalDataAndOddElementTypesAreRefused()
+    public void External_data_and_odd_element_types_are_refused()
     {
         var m = ConvModel();
         m.Graph.Initializer[0].DataLocation = TensorProto.Types.DataLocation.External;
@@ -247,7 +247,7 @@ public sealed partial class ImportRefusalTests
     [Theory]
     [InlineData("{\"channels\": 1, \"mean\": null}")]
     [InlineData("{\"std\": null}")]
-    public void PreprocessingWithNullArraysIsRefusedCleanly(string json)
+    public void Preprocessing_with_null_arrays_is_refused_cleanly(string json)
     {
         var m = UnaryModel("Relu");
         m.MetadataProps.Add(new StringStringEntryProto { Key = Models.Model.PreprocessKey, Value = json });
@@ -256,7 +256,7 @@ public sealed partial class ImportRefusalTests
 
     [Theory]
     [MemberData(nameof(DegenerateCases))]
-    public void DegenerateModelsAreRefusedCleanly(string name)
+    public void Degenerate_models_are_refused_cleanly(string name)
     {
         var e = Record.Exception(() => Load(Degenerate[name]()));
         Assert.True(e is InvalidDataException or NotSupportedException,

@@ -103,7 +103,7 @@ public sealed class OrtParityTests
 
     [Theory]
     [MemberData(nameof(CaseNames))]
-    public void LayerMatchesOnnxRuntime(string name)
+    public void Layer_matches_onnx_runtime(string name)
     {
         var c = Cases[name];
         var g = new Graph();
@@ -117,7 +117,7 @@ public sealed class OrtParityTests
     }
 
     [Fact]
-    public void IntermediateTapsMatchOnnxRuntime()
+    public void Intermediate_taps_match_onnx_runtime()
     {
         // Several outputs at once, including a node that also feeds later layers.
         var g = new Graph();
@@ -138,7 +138,7 @@ public sealed class OrtParityTests
     [Theory]
     [InlineData("lenet", 101)]
     [InlineData("small-resnet", 202)]
-    public void ArchitectureMatchesOnnxRuntime(string arch, int seed)
+    public void Architecture_matches_onnx_runtime(string arch, int seed)
     {
         var model = TrainedLikeModel(arch, seed);
         // Compare the logits as well as the softmax output, which would hide small logit differences.

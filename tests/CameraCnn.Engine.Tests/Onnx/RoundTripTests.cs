@@ -79,7 +79,7 @@ public sealed class RoundTripTests
 
     [Theory]
     [MemberData(nameof(Architectures))]
-    public void ExportImportIsExact(string arch, int seed)
+    public void Export_import_is_exact(string arch, int seed)
     {
         var model = WithExtraMetadata(TrainedLikeModel(arch, seed));
         var x = InputFor(model, 3, seed);
@@ -96,7 +96,7 @@ public sealed class RoundTripTests
     }
 
     [Fact]
-    public void ModelWithoutLabelsOrPreprocessingRoundTrips()
+    public void Model_without_labels_or_preprocessing_round_trips()
     {
         var g = new Graph();
         var x = g.AddInput("pixels", -1, 3, 9, 7);
@@ -117,7 +117,7 @@ public sealed class RoundTripTests
     }
 
     [Fact]
-    public void ReloadedResNetTrainsInLockstepWithTheOriginal()
+    public void Reloaded_ResNet_trains_in_lockstep_with_the_original()
     {
         // small-resnet has no dropout, so the same SGD steps on the same data keep both copies bit-identical.
         var original = TrainedLikeModel("small-resnet", 5);
@@ -132,7 +132,7 @@ public sealed class RoundTripTests
     }
 
     [Fact]
-    public void ReloadedLeNetCanBeTrainedFurther()
+    public void Reloaded_LeNet_can_be_trained_further()
     {
         var loaded = OnnxImporter.FromBytes(OnnxExporter.ToBytes(TrainedLikeModel("lenet", 6)));
         Assert.Contains(loaded.Graph.Parameters, p => p.Trainable);
@@ -173,7 +173,7 @@ public sealed class RoundTripTests
 
     [Theory]
     [MemberData(nameof(Architectures))]
-    public void SaveThenLoad(string arch, int seed)
+    public void Save_then_load(string arch, int seed)
     {
         using var dir = new TempDir();
         var model = WithExtraMetadata(TrainedLikeModel(arch, seed));
@@ -189,7 +189,7 @@ public sealed class RoundTripTests
     }
 
     [Fact]
-    public void SaveOverAnExistingFileReplacesIt()
+    public void Save_over_an_existing_file_replaces_it()
     {
         using var dir = new TempDir();
         string path = dir["m.onnx"];
@@ -204,7 +204,7 @@ public sealed class RoundTripTests
     }
 
     [Fact]
-    public void SaveIntoAMissingDirectoryThrowsIOExceptionAndLeavesNothing()
+    public void Save_into_a_missing_directory_throws_IO_exception_and_leaves_nothing()
     {
         using var dir = new TempDir();
         string existing = dir["keep.onnx"];
@@ -227,7 +227,7 @@ public sealed class RoundTripTests
     }
 
     [Fact]
-    public void LoadingAMissingFileNamesIt()
+    public void Loading_a_missing_file_names_it()
     {
         using var dir = new TempDir();
         var e = Assert.Throws<FileNotFoundException>(() => Model.Load(dir["absent.onnx"]));
@@ -235,7 +235,7 @@ public sealed class RoundTripTests
     }
 
     [Fact]
-    public void LoadingABadFileNamesTheFile()
+    public void Loading_a_bad_file_names_the_file()
     {
         using var dir = new TempDir();
         string path = dir["broken.onnx"];

@@ -59,7 +59,7 @@ public sealed class AllocationTests
     [InlineData("mini-backbone", 2)]
     [InlineData("mini-backbone-winograd", 1)]
     [InlineData("mini-backbone-winograd", 2)]
-    public void SteadyStateForwardAllocatesNothing(string arch, int threads)
+    public void Steady_state_forward_allocates_nothing(string arch, int threads)
     {
         int saved = Parallelism.Threads;
         try

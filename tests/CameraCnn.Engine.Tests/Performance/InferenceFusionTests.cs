@@ -63,7 +63,7 @@ public sealed class InferenceFusionTests
 
     [Theory]
     [MemberData(nameof(KernelSettings.PathsAndThreads), MemberType = typeof(KernelSettings))]
-    public void FusedArchitecturesMatchTheSource(GemmPath path, int threads)
+    public void Fused_architectures_match_the_source(GemmPath path, int threads)
     {
         KernelSettings.Run(path, threads, () =>
         {
@@ -79,7 +79,7 @@ public sealed class InferenceFusionTests
     }
 
     [Fact]
-    public void SmallResNetFusesEveryConvChain()
+    public void Small_ResNet_fuses_every_conv_chain()
     {
         var g = Architectures.Build("small-resnet", 3, 16, 16, 5);
         var fused = InferenceFusion.Fuse(g);
@@ -92,7 +92,7 @@ public sealed class InferenceFusionTests
     }
 
     [Fact]
-    public void FanOutGraphOutputsAndBroadcastAddsAreNotFused()
+    public void Fan_out_graph_outputs_and_broadcast_adds_are_not_fused()
     {
         var g = new Graph();
         var x = g.AddInput("x", -1, 4, 9, 9);
@@ -119,7 +119,7 @@ public sealed class InferenceFusionTests
     }
 
     [Fact]
-    public void SourceGraphIsUntouchedAndStillTrains()
+    public void Source_graph_is_untouched_and_still_trains()
     {
         var g = Architectures.Build("small-resnet", 3, 12, 12, 4);
         Randomize(g, 3);
