@@ -80,6 +80,10 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
                     ["head"] = teach.CurrentHead is not null,
                     ["status"] = teach.Status.Message,
                     ["lastTop"] = lastTop,
+                    ["trainings"] = teach.Trainings,
+                    ["fineTunings"] = teach.FineTunings,
+                    ["backbone"] = teach.Network.Backbone.Name,
+                    ["lastFineTune"] = RunStats.FineTune(teach.LastTraining),
                 },
             });
         return CliRunner.Ok;

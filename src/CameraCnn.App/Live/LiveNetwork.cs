@@ -1,7 +1,9 @@
 // LiveNetwork: everything the inference worker runs, as one immutable object: the (fused) graph, the layers it can show,
-// the teach feature node and head, the labels the probabilities are over and the threshold. A new head (or, later, a
-// re-fused backbone) is a new LiveNetwork with a higher Version, handed to the worker with one reference write; the
-// worker picks it up at the start of a frame, so no frame is ever half one network and half another.
+// the teach feature node and head, the labels the probabilities are over and the threshold. A new head (or a backbone
+// fine-tuned in teach mode, re-fused from its new weights) is a new LiveNetwork with a higher Version, handed to the
+// worker with one reference write; the worker picks it up at the start of a frame, so no frame is ever half one network
+// and half another, and a head only ever meets the backbone it was trained with (Backbone says which that is).
+using CameraCnn.App.Teach;
 using CameraCnn.Engine;
 using CameraCnn.Engine.Layers;
 using CameraCnn.Engine.Models;
@@ -48,6 +50,7 @@ internal sealed class LiveNetwork
         Labels = labels;
         Note = note;
         IsTeach = true;
+        Backbone = from.Backbone;
     }
 
     /// <summary>The graph the worker runs (fused, or as loaded).</summary>
@@ -79,12 +82,16 @@ internal sealed class LiveNetwork
     public string? Note { get; }
     /// <summary>Goes up with every new network: a result's labels changed when its version did.</summary>
     public long Version { get; }
+    /// <summary>Teach mode: the backbone this graph runs (the session's, or one fine-tuned since), whose features its head
+    /// was trained on and which recorded frames' features come from; null outside teach mode.</summary>
+    public BackboneSource? Backbone { get; private init; }
 
     /// <summary>The network of a model as the live view runs it.</summary>
     /// <param name="fuse">run the fused inference graph (conv + batch norm + add + ReLU in one layer, pre-packed weights;
     /// what `camcnn bench` times); a fused conv's feature maps are then its chain's final activation.</param>
     /// <param name="teachFeatureNode">teach mode: the model's node whose output a head classifies; null: not teach mode.</param>
-    public static LiveNetwork Create(Model model, Preprocessing pre, bool fuse, Node? teachFeatureNode)
+    /// <param name="backbone">teach mode: which backbone <paramref name="model"/> is (<see cref="Backbone"/>).</param>
+    public static LiveNetwork Create(Model model, Preprocessing pre, bool fuse, Node? teachFeatureNode, BackboneSource? backbone = null)
     {
         var graph = fuse ? InferenceFusion.Fuse(model.Graph) : model.Graph;
         var shapes = graph.InferShapes([[1, pre.Channels, pre.Height, pre.Width]]);
@@ -110,7 +117,7 @@ internal sealed class LiveNetwork
             if (feature is not null && shapes.TryGetValue(feature.Name, out var fs)) featureLength = (int)Tensor.CheckedLength(fs);
             else feature = null;
         }
-        return new LiveNetwork(graph, taps, nodes.ToArray(), feature, featureLength, outShape, classifier, model.Labels);
+        return new LiveNetwork(graph, taps, nodes.ToArray(), feature, featureLength, outShape, classifier, model.Labels) { Backbone = backbone };
     }
 
     /// <summary>

@@ -260,24 +260,53 @@ public static class FineTuner
     private static HeadData PooledFeatures(Graph part, FineTuneData data, Batch batch, CancellationToken cancel)
     {
         int[] shape = TeachModel.OutputShape(part);
-        int d = (int)(Tensor.CheckedLength(shape) / shape[0]);
-        var features = new HeadData(d, data.ClassNames, data.ClassIndices);
+        var features = new HeadData((int)(Tensor.CheckedLength(shape) / shape[0]), data.ClassNames, data.ClassIndices);
         var groupOf = new Dictionary<int, int>();
+        ForEachOutput(part, data, batch, (i, f) =>
+        {
+            if (!data.IsAugmented(i)) groupOf[data.Group(i)] = features.Add(data.Label(i), f);
+            else features.Add(data.Label(i), f, groupOf[data.Group(i)], augmented: true);
+        }, cancel);
+        return features;
+    }
+
+    /// <summary>
+    /// The features of every sample of <paramref name="data"/> (augmented copies too) through the layers of
+    /// <paramref name="network"/> after <paramref name="cut"/> up to <paramref name="end"/> (its features node), stored in
+    /// <paramref name="into"/> under the sample's key: what a frozen-feature head trained after fine-tuning reads, from
+    /// the cached activations instead of a whole forward per frame. <paramref name="network"/> is only read (its layers
+    /// are copied), in batches of <paramref name="batchSize"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="into"/> holds vectors of another length than the features.</exception>
+    /// <exception cref="InvalidDataException">Activations are missing from the cache.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled (checked every batch).</exception>
+    public static void Features(Graph network, Cut cut, Node end, FineTuneData data, IFeatureStore into, int batchSize = 32,
+        CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(into);
+        var part = TrainedPart.Build(network, cut, end);
+        int[] shape = TeachModel.OutputShape(part);
+        if (Tensor.CheckedLength(shape) / shape[0] != into.Dimension)
+            throw new ArgumentException($"the features have {Tensor.CheckedLength(shape) / shape[0]} values, the store holds {into.Dimension}");
+        ForEachOutput(part, data, new Batch(data, cut.Shape, Math.Max(1, batchSize)), (i, f) => into.Set(data.Key(i), f), cancel);
+    }
+
+    private delegate void OutputSink(int sample, ReadOnlySpan<float> output);
+
+    /// <summary>Runs <paramref name="part"/> over every sample in batches and hands each sample's output row to <paramref name="sink"/>, in order.</summary>
+    private static void ForEachOutput(Graph part, FineTuneData data, Batch batch, OutputSink sink, CancellationToken cancel)
+    {
         var all = Enumerable.Range(0, data.Count).ToArray();
         for (int start = 0; start < all.Length; start += batch.Size)
         {
             cancel.ThrowIfCancellationRequested();
             var rows = all.AsSpan(start, Math.Min(batch.Size, all.Length - start));
             var y = part.Forward(batch.Fill(rows, null));
-            for (int r = 0; r < rows.Length; r++)
-            {
-                int i = rows[r];
-                var f = y.Data.AsSpan(r * d, d);
-                if (!data.IsAugmented(i)) groupOf[data.Group(i)] = features.Add(data.Label(i), f);
-                else features.Add(data.Label(i), f, groupOf[data.Group(i)], augmented: true);
-            }
+            int d = (int)(y.Length / rows.Length);
+            for (int r = 0; r < rows.Length; r++) sink(rows[r], y.Data.AsSpan(r * d, d));
         }
-        return features;
     }
 
     private readonly record struct Eval(float Accuracy, float Loss, int[,] Confusion);
