@@ -1,7 +1,10 @@
-// featuremap.frag: one channel of the selected layer, coloured by a colormap.
+// featuremap.frag: one channel of the selected layer, or the Grad-CAM heatmap, coloured by a colormap.
 // uAtlas (R32F) holds the layer's [C, H, W] tensor as it lies in memory: a W x (C*H) image, channel c in rows
 // c*H .. c*H+H-1. uRange (RG32F, one texel per channel) holds each channel's (min, max); in global mode the
 // layer's min and max over all channels are used instead. vData.x = channel, vData.y = opacity.
+// The heatmap is uAtlas too (a linearly filtered map in the texture's corner, values 0..1, global range 0..1): uUvClamp
+// keeps the samples between its outermost texel centres, so no texel outside the map bleeds in and the edge values
+// continue to the region's border.
 #version 330 core
 in vec2 vUv;
 in vec4 vData;
@@ -10,6 +13,7 @@ uniform sampler2D uRange;
 uniform int uColormap;   // 0 viridis, 1 inferno, 2 gray
 uniform int uGlobal;     // 1: normalise by the layer's global range
 uniform vec2 uGlobalRange;
+uniform vec4 uUvClamp;   // (u min, v min, u max, v max) of the samples
 out vec4 fragColor;
 
 // Matt Zucker's polynomial fits of matplotlib's viridis and inferno (CC0, shadertoy WlfXRN).
@@ -39,7 +43,7 @@ vec3 inferno(float t)
 
 void main()
 {
-    float value = texture(uAtlas, vUv).r;
+    float value = texture(uAtlas, clamp(vUv, uUvClamp.xy, uUvClamp.zw)).r;
     vec2 range = uGlobal == 1 ? uGlobalRange : texelFetch(uRange, ivec2(int(vData.x + 0.5), 0), 0).rg;
     float span = range.y - range.x;
     // A constant channel (span 0, e.g. all zeros after ReLU) shows as the colormap's low end, not noise.

@@ -27,6 +27,18 @@ public static class HeatmapOverlay
     }
 
     /// <summary>
+    /// Where the whole network input lies in the picture, in picture pixels (x, y, width, height; x to the right, y down):
+    /// the picture itself when stretched, its centre window when cropped, the picture plus the padding when letterboxed
+    /// (then the region reaches beyond the picture). A map that covers the network input covers exactly this region.
+    /// </summary>
+    public static (double X, double Y, double Width, double Height) InputRegion(FrameGeometry geometry, int inputWidth, int inputHeight)
+    {
+        var (s, t) = geometry;
+        double sx = (double)s.Width / t.Width, sy = (double)s.Height / t.Height;
+        return (s.X - t.X * sx, s.Y - t.Y * sy, inputWidth * sx, inputHeight * sy);
+    }
+
+    /// <summary>
     /// The map (<paramref name="mapHeight"/> x <paramref name="mapWidth"/>, row-major, covering the whole network input)
     /// resampled bilinearly to the picture: a new CV_32F <paramref name="frameHeight"/> x <paramref name="frameWidth"/> Mat.
     /// A map cell's centre lands where that point of the input came from (pixel centres, as OpenCV's resize places them,

@@ -1,7 +1,8 @@
 // HeatmapOverlayTests: a map over the network input laid back onto the picture. Points map through each resize mode
 // (stretch, centre crop, letterbox) to the picture's own fractions; the upsampled map equals OpenCV's bilinear resize of
 // the map onto the region the network saw (stretch and crop), is zero where the crop cut the picture away, and for a
-// letterbox takes the rows the picture filled; the blend changes only that region.
+// letterbox takes the rows the picture filled; the blend changes only that region. The input's whole region in the
+// picture's pixels (what the live window lays the map over) for each mode.
 using OpenCvSharp;
 
 namespace CameraCnn.Vision.Tests;
@@ -30,6 +31,24 @@ public class HeatmapOverlayTests
         var (fx, fy) = HeatmapOverlay.InputToFrame(geometry, 224, 224, 640, 480, u, v);
         Assert.Equal(x, fx, 9);
         Assert.Equal(y, fy, 9);
+    }
+
+    [Theory]
+    [InlineData("stretch", 0, 0, 640, 480)]
+    [InlineData("crop", 80, 0, 480, 480)]       // the centre square the crop keeps
+    [InlineData("letterbox", 0, -80, 640, 640)] // the picture plus the padding above and below it
+    public void The_input_region_is_where_the_whole_input_lies_in_the_picture(string mode, double x, double y, double w, double h)
+    {
+        var geometry = FramePreprocessor.ComputeGeometry(mode, 640, 480, 224, 224);
+        var r = HeatmapOverlay.InputRegion(geometry, 224, 224);
+        Assert.Equal(x, r.X, 9);
+        Assert.Equal(y, r.Y, 9);
+        Assert.Equal(w, r.Width, 9);
+        Assert.Equal(h, r.Height, 9);
+        // Its corners are the input's corners: InputToFrame (which clamps to the picture) agrees inside the picture.
+        var (fx, fy) = HeatmapOverlay.InputToFrame(geometry, 224, 224, 640, 480, 0.25, 0.5);
+        Assert.Equal((r.X + 0.25 * r.Width) / 640, fx, 9);
+        Assert.Equal((r.Y + 0.5 * r.Height) / 480, fy, 9);
     }
 
     [Theory]

@@ -1,15 +1,16 @@
 // InferenceResult: one frame's result as it leaves the inference worker, complete: the final class probabilities (the
 // model's softmax or the teach head's), the prediction, the network version the labels belong to, the shown layer's
 // activations with per-channel ranges, and the timings. The window only uploads and draws it; headless only prints it.
-// Per-frame maps computed from the same forward (a Grad-CAM heatmap and the frame region it covers) belong here too.
+// Per-frame maps computed from the same forward belong here too: the Grad-CAM heatmap (G) and the frame region it covers.
 
 namespace CameraCnn.App.Live;
 
 /// <summary>One published inference (a reusable buffer of the worker's result slot; sized once, never reallocated).</summary>
 internal sealed class InferenceResult
 {
-    public InferenceResult(int classCapacity, int featureCapacity, int channelCapacity, int nodes)
+    public InferenceResult(int classCapacity, int featureCapacity, int channelCapacity, int nodes, int heatmapCapacity)
     {
+        Heatmap = new float[heatmapCapacity];
         Probabilities = new float[classCapacity];
         Features = new float[featureCapacity];
         Ranges = new float[2 * channelCapacity];
@@ -28,6 +29,11 @@ internal sealed class InferenceResult
     public float GlobalMin { get; set; }
     public float GlobalMax { get; set; }
     public LayerTap? Tap { get; set; }
+    /// <summary>The Grad-CAM map, <see cref="HeatmapInfo.Height"/> x <see cref="HeatmapInfo.Width"/> values in 0..1, row-major,
+    /// covering the whole network input; valid when <see cref="Heat"/> has a map.</summary>
+    public float[] Heatmap { get; }
+    /// <summary>This frame's Grad-CAM: off, a map (its layer, class, size, time and frame region), or why there is none.</summary>
+    public HeatmapInfo Heat { get; set; }
     /// <summary>Per graph node, milliseconds of its forward (when timing was on).</summary>
     public double[] NodeMs { get; }
     public bool HasTiming { get; set; }

@@ -3,6 +3,7 @@
 // newest result, complete: probabilities (the model's softmax or the teach head's verdict on the feature node), the
 // prediction, the tapped layer's activations with per-channel ranges, optionally per-layer timings. Teach mode's
 // recording is served here too: the frame just inferred goes to the recorder with its features (no second forward).
+// With G on, the frame's Grad-CAM too (LiveHeatmap), right after its forward, into the same result.
 using System.Diagnostics;
 using CameraCnn.App.Teach;
 using CameraCnn.Engine;
@@ -26,6 +27,11 @@ internal sealed class InferenceWorker : IDisposable
     private readonly long[] _ticks;
     private readonly double[] _forwardMsRing = new double[4096];
     private readonly int[] _requests = new int[8];
+    private readonly LiveHeatmap _heatmap = new();
+    private readonly Lock _heatLock = new();
+    private HeatmapRequest _heatRequest = HeatmapRequest.Off, _publishedHeat = HeatmapRequest.Off;
+    private (float X, float Y, float W, float H, int FrameWidth, int FrameHeight) _region;
+    private readonly AllocationCount _allocations = new();
     private LiveNetwork _network;
     private volatile bool _stop, _timing;
     private volatile int _requestedTap = -1;
@@ -52,7 +58,8 @@ internal sealed class InferenceWorker : IDisposable
         int channelCapacity = Taps.Count == 0 ? 1 : Taps.Max(t => t.C);
         // A teach head has one output per class of its folder: room for as many as a teach folder can hold.
         int classCapacity = Math.Max(network.OutputLength, Vision.Teach.TeachDataset.MaxClasses);
-        Results = new LatestSlot<InferenceResult>(() => new InferenceResult(classCapacity, featureCapacity, channelCapacity, Nodes.Count));
+        int heatmapCapacity = network.Heat.MaxWidth * network.Heat.MaxHeight;
+        Results = new LatestSlot<InferenceResult>(() => new InferenceResult(classCapacity, featureCapacity, channelCapacity, Nodes.Count, heatmapCapacity));
         frames.Published += Wake;
         _thread = new Thread(Run) { IsBackground = true, Name = "camcnn inference" };
     }
@@ -91,6 +98,29 @@ internal sealed class InferenceWorker : IDisposable
             Wake(); // re-publish the current frame's activations for the new layer at once
         }
     }
+
+    /// <summary>Grad-CAM with every result (G), of which class and layer; set from any thread.</summary>
+    public HeatmapRequest Heatmap
+    {
+        get
+        {
+            lock (_heatLock) return _heatRequest;
+        }
+        set
+        {
+            lock (_heatLock) _heatRequest = value;
+            Wake(); // re-publish the current frame with the map asked for at once
+        }
+    }
+
+    /// <summary>Grad-CAM times (ms) of every new frame with G on, and their shares of the same frames' forwards.</summary>
+    public (double[] Ms, double[] Share) HeatmapTimes() => _heatmap.Times();
+
+    /// <summary>How many times the worker made a Grad-CAM for a graph and layer (a head swap does not make one).</summary>
+    public int HeatmapBuilds => _heatmap.Builds;
+
+    /// <summary>Bytes this thread allocates per inference, counted from <see cref="AllocationCount.Start"/> to its Stop.</summary>
+    public AllocationCount Allocations => _allocations;
 
     /// <summary>Time every layer (runs the graph's nodes one by one instead of Graph.Forward).</summary>
     public bool Timing
@@ -166,11 +196,13 @@ internal sealed class InferenceWorker : IDisposable
                 if (!_frames.TryTake(out var frame))
                 {
                     Rate.Roll(Stopwatch.GetTimestamp()); // so the rate falls to 0 while no frames come
-                    // No new frame (e.g. paused): republish only when the shown layer changed.
-                    if (ran is not null && tap != _publishedTap) Publish(ran, tap, newFrame: false, 0);
+                    // No new frame (e.g. paused): republish only when the shown layer or the heatmap asked for changed.
+                    if (ran is not null && (tap != _publishedTap || Heatmap != _publishedHeat)) Publish(ran, tap, newFrame: false, 0);
+                    _allocations.Tick();
                     continue;
                 }
                 var network = Network; // one network for the whole frame
+                Locate(frame.Image);
                 _prep.Process(frame.Image, _input);
                 long t0 = Stopwatch.GetTimestamp();
                 var result = Results.Back;
@@ -192,6 +224,7 @@ internal sealed class InferenceWorker : IDisposable
                 lock (_forwardMsRing) _forwardMsRing[_forwardMsCount++ % _forwardMsRing.Length] = forwardMs;
                 Publish(network, tap, newFrame: true, forwardMs);
                 Rate.Tick(Stopwatch.GetTimestamp());
+                _allocations.Tick(inference: true);
             }
         }
         catch (Exception e) when (e is ShapeException or InvalidOperationException or ArgumentException or OpenCVException)
@@ -212,11 +245,22 @@ internal sealed class InferenceWorker : IDisposable
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
+    /// <summary>Where the network input lies in a frame of this size (worked out again only when the size changes).</summary>
+    private void Locate(Mat frame)
+    {
+        if (frame.Cols == _region.FrameWidth && frame.Rows == _region.FrameHeight) return;
+        var (x, y, w, h) = HeatmapOverlay.InputRegion(_prep.GeometryFor(frame.Cols, frame.Rows), Preprocessing.Width, Preprocessing.Height);
+        _region = ((float)x, (float)y, (float)w, (float)h, frame.Cols, frame.Rows);
+    }
+
     private void Publish(LiveNetwork network, int tap, bool newFrame, double forwardMs)
     {
         var r = Results.Back;
         r.Network = network;
         Classify(network, r);
+        var heat = Heatmap;
+        _heatmap.Compute(network, r, heat, newFrame ? forwardMs : 0, _region);
+        _publishedHeat = heat;
         CopyTap(network, r, tap);
         _publishedTap = tap;
         r.FrameTimestamp = _lastFrameTimestamp;

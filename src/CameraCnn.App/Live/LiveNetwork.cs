@@ -1,10 +1,12 @@
 // LiveNetwork: everything the inference worker runs, as one immutable object: the (fused) graph, the layers it can show,
-// the teach feature node and head, the labels the probabilities are over and the threshold. A new head (or a backbone
-// fine-tuned in teach mode, re-fused from its new weights) is a new LiveNetwork with a higher Version, handed to the
-// worker with one reference write; the worker picks it up at the start of a frame, so no frame is ever half one network
-// and half another, and a head only ever meets the backbone it was trained with (Backbone says which that is).
+// the teach feature node and head, the labels the probabilities are over, the threshold, and where Grad-CAM reads the
+// class scores and which layers it can explain. A new head (or a backbone fine-tuned in teach mode, re-fused from its new
+// weights) is a new LiveNetwork with a higher Version, handed to the worker with one reference write; the worker picks
+// it up at the start of a frame, so no frame is ever half one network and half another, and a head only ever meets the
+// backbone it was trained with (Backbone says which that is).
 using CameraCnn.App.Teach;
 using CameraCnn.Engine;
+using CameraCnn.Engine.Explain;
 using CameraCnn.Engine.Layers;
 using CameraCnn.Engine.Models;
 using CameraCnn.Engine.Optimization;
@@ -25,9 +27,10 @@ internal sealed class LiveNetwork
     private static long _versions;
 
     private LiveNetwork(Graph graph, IReadOnlyList<LayerTap> taps, Node[] tapNodes, Node? featureNode, int featureLength,
-        int[] outputShape, bool modelIsClassifier, IReadOnlyList<string> modelLabels)
+        int[] outputShape, bool modelIsClassifier, IReadOnlyList<string> modelLabels, HeatLayers heat)
     {
         Graph = graph;
+        Heat = heat;
         Taps = taps;
         TapNodes = tapNodes;
         FeatureNode = featureNode;
@@ -43,7 +46,7 @@ internal sealed class LiveNetwork
     }
 
     private LiveNetwork(LiveNetwork from, ClassifierHead? head, float threshold, IReadOnlyList<string> labels, string? note)
-        : this(from.Graph, from.Taps, from.TapNodes, from.FeatureNode, from.FeatureLength, from.OutputShape, from.ModelIsClassifier, from.ModelLabels)
+        : this(from.Graph, from.Taps, from.TapNodes, from.FeatureNode, from.FeatureLength, from.OutputShape, from.ModelIsClassifier, from.ModelLabels, from.Heat)
     {
         Head = head;
         Threshold = threshold;
@@ -82,6 +85,9 @@ internal sealed class LiveNetwork
     public string? Note { get; }
     /// <summary>Goes up with every new network: a result's labels changed when its version did.</summary>
     public long Version { get; }
+    /// <summary>Grad-CAM's score node and the layers it can explain, found for this graph by <see cref="Create"/> (the
+    /// same for every head on it; a network on another graph needs its own).</summary>
+    public HeatLayers Heat { get; }
     /// <summary>Teach mode: the backbone this graph runs (the session's, or one fine-tuned since), whose features its head
     /// was trained on and which recorded frames' features come from; null outside teach mode.</summary>
     public BackboneSource? Backbone { get; private init; }
@@ -117,7 +123,13 @@ internal sealed class LiveNetwork
             if (feature is not null && shapes.TryGetValue(feature.Name, out var fs)) featureLength = (int)Tensor.CheckedLength(fs);
             else feature = null;
         }
-        return new LiveNetwork(graph, taps, nodes.ToArray(), feature, featureLength, outShape, classifier, model.Labels) { Backbone = backbone };
+        // Grad-CAM reads a teach head's features, or a classifier's logits (the Softmax's input when the graph ends in one).
+        Node? score = teachFeatureNode is not null ? feature
+            : classifier ? (graph.Output.Layer is Softmax ? graph.Output.Inputs[0] : graph.Output) : null;
+        return new LiveNetwork(graph, taps, nodes.ToArray(), feature, featureLength, outShape, classifier, model.Labels, HeatLayers.Of(graph, score, shapes))
+        {
+            Backbone = backbone,
+        };
     }
 
     /// <summary>
@@ -130,5 +142,43 @@ internal sealed class LiveNetwork
         if (FeatureNode is null || head.Dimension != FeatureLength)
             return new LiveNetwork(this, null, threshold, [], $"the head expects {head.Dimension} features; this backbone gives {FeatureLength}");
         return new LiveNetwork(this, head, threshold, head.Labels, null);
+    }
+}
+
+/// <summary>
+/// Where Grad-CAM reads a network's class scores (<see cref="ScoreNode"/>: the logits, or the features a teach head reads;
+/// null without either) and the spatial layers it can explain there, in graph order (the last is the default), with the
+/// largest map among them (the live window's heatmap texture and the results' map buffers are sized once from it).
+/// </summary>
+internal sealed class HeatLayers
+{
+    private HeatLayers(Node? scoreNode, IReadOnlyList<Node> layers, int maxWidth, int maxHeight)
+    {
+        ScoreNode = scoreNode;
+        Layers = layers;
+        MaxWidth = maxWidth;
+        MaxHeight = maxHeight;
+    }
+
+    public Node? ScoreNode { get; }
+    public IReadOnlyList<Node> Layers { get; }
+    public int Count => Layers.Count;
+    public int MaxWidth { get; }
+    public int MaxHeight { get; }
+
+    /// <summary>The layer <paramref name="fromEnd"/> steps before the default one (0: the default; wraps around).</summary>
+    public int IndexFromEnd(int fromEnd) => Count == 0 ? -1 : Count - 1 - (fromEnd % Count + Count) % Count;
+
+    public static HeatLayers Of(Graph graph, Node? scoreNode, IReadOnlyDictionary<string, int[]> shapes)
+    {
+        var layers = scoreNode is null ? [] : GradCam.SpatialLayers(graph, scoreNode);
+        int w = 1, h = 1;
+        foreach (var n in layers)
+            if (shapes.TryGetValue(n.Name, out var s))
+            {
+                w = Math.Max(w, s[3]);
+                h = Math.Max(h, s[2]);
+            }
+        return new HeatLayers(scoreNode, layers, w, h);
     }
 }

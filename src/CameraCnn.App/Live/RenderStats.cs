@@ -29,6 +29,9 @@ internal sealed class RenderStats(long steadyStart)
         _allocStart = GC.GetAllocatedBytesForCurrentThread();
     }
 
+    /// <summary>The steady state has begun.</summary>
+    public bool Steady => _steadyFrom >= 0;
+
     /// <summary>A result of a new frame arrived: the next swap shows it.</summary>
     public void ResultArrived(long frameTimestamp) => _pendingLatencyFrom = frameTimestamp;
 

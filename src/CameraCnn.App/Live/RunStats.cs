@@ -38,11 +38,11 @@ internal static class RunStats
 
     public static object? Round(double v, int digits = 2) => double.IsFinite(v) ? Math.Round(v, digits) : null;
 
-    public static Dictionary<string, object?> Percentiles(double[] values) => new()
+    public static Dictionary<string, object?> Percentiles(double[] values, int digits = 2) => new()
     {
-        ["p50"] = Round(SampleRing.Percentile(values, 50)),
-        ["p95"] = Round(SampleRing.Percentile(values, 95)),
-        ["p99"] = Round(SampleRing.Percentile(values, 99)),
+        ["p50"] = Round(SampleRing.Percentile(values, 50), digits),
+        ["p95"] = Round(SampleRing.Percentile(values, 95), digits),
+        ["p99"] = Round(SampleRing.Percentile(values, 99), digits),
         ["samples"] = values.Length,
     };
 

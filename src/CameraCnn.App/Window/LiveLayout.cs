@@ -1,8 +1,9 @@
 // LiveLayout: where everything in the live window goes, as plain arithmetic over rectangles (no GL, so tests check it
 // without a display): the camera picture (letterboxed), the bars at the top left, under them a notice row and teach
-// mode's status box, its class tiles along the bottom left, the feature panel and its grid on the right, the timing
-// strip and the status line along the bottom. Panels never overlap one another (the camera picture is the
-// background; help and the confusion table are modal boxes drawn over everything).
+// mode's status box, its class tiles along the bottom left, the feature panel and its grid on the right, the Grad-CAM
+// legend, the timing strip and the status line along the bottom. Panels never overlap one another (the camera picture
+// is the background, the heatmap and a zoomed channel lie on it; help and the confusion table are modal boxes drawn
+// over everything).
 using System.Runtime.InteropServices;
 using CameraCnn.App.Live;
 using CameraCnn.Engine.Models;
@@ -20,6 +21,9 @@ internal readonly record struct RectF(float X, float Y, float W, float H)
     /// <summary>The two rectangles share area (touching edges do not count).</summary>
     public bool Overlaps(RectF o) => !IsEmpty && !o.IsEmpty && X < o.Right && o.X < Right && Y < o.Bottom && o.Y < Bottom;
 }
+
+/// <summary>A quad over the picture showing the part U0..U1 x V0..V1 (fractions) of a map.</summary>
+internal readonly record struct HeatQuad(RectF Rect, float U0, float V0, float U1, float V1);
 
 /// <summary>The live window's layout for one framebuffer size and view state. Render thread only; allocation-free per frame.</summary>
 internal sealed class LiveLayout
@@ -71,6 +75,10 @@ internal sealed class LiveLayout
     public RectF GridArea { get; private set; }
     /// <summary>The per-layer timing strip with its caption (empty when hidden).</summary>
     public RectF Timing { get; private set; }
+    /// <summary>The Grad-CAM row (colour scale, class, layer, time, or why there is no map): the most it may take; empty without G.</summary>
+    public RectF HeatLegend { get; private set; }
+    /// <summary>The colour scale at the left of <see cref="HeatLegend"/>.</summary>
+    public RectF HeatScale => HeatLegend.IsEmpty ? default : new(HeatLegend.X + 6 * _ui, HeatLegend.Y + 4 * _ui, 60 * _ui, HeatLegend.H - 8 * _ui);
     /// <summary>The status line (frame rates, latency): the most it may take, left of the help hint.</summary>
     public RectF Status { get; private set; }
     public RectF Hint { get; private set; }
@@ -102,6 +110,8 @@ internal sealed class LiveLayout
         float timingH = lh + 23 * ui;
         Timing = s.ShowTiming ? new RectF(m, rowY - 3 * ui - timingH, fw - 2 * m, timingH) : default;
         float bottom = (s.ShowTiming ? Timing.Y : rowY) - 3 * ui; // the panels above end here
+        HeatLegend = s.ShowHeat ? new RectF(m, bottom - rowH, fw - 2 * m, rowH) : default;
+        if (s.ShowHeat) bottom = HeatLegend.Y - 3 * ui;
 
         float barsW = Math.Min(420 * ui, fw * 0.45f);
         int rows = s.IsClassifier ? Math.Max(1, Math.Min(LiveState.TopK, s.Labels.Count)) : 1;
@@ -193,17 +203,57 @@ internal sealed class LiveLayout
         return -1;
     }
 
+    /// <summary>The bar of the <paramref name="k"/>-th ranked class (0: the top one) in the bars panel.</summary>
+    public RectF BarRow(int k)
+    {
+        float lh = LineHeight;
+        return new RectF(Bars.X + 8 * _ui, Bars.Y + 10 * _ui + lh + k * (lh + 6 * _ui), Bars.W - 16 * _ui, lh + 2 * _ui);
+    }
+
+    /// <summary>The rank of the bar under a framebuffer position (the whole row, gaps included), or -1.</summary>
+    public int BarAt(LiveState s, float x, float y)
+    {
+        if (!s.IsClassifier || !s.HaveResult) return -1;
+        for (int k = 0; k < s.TopCount; k++)
+        {
+            var r = BarRow(k);
+            if (x >= Bars.X && x < Bars.Right && y >= r.Y - 3 * _ui && y < r.Bottom + 3 * _ui) return k;
+        }
+        return -1;
+    }
+
     /// <summary>Where on screen the network's input lies (the zoomed channel is drawn there): the whole picture when
     /// stretched, its centre window when cropped, the picture plus the padding when letterboxed.</summary>
     public RectF ZoomRect(LiveState s, Preprocessing pre)
     {
-        var c = Camera;
         int fw = Math.Max(1, s.FrameWidth), fh = Math.Max(1, s.FrameHeight);
-        var (src, dst) = FramePreprocessor.ComputeGeometry(pre.Resize, fw, fh, pre.Width, pre.Height);
-        // The whole input in frame pixels: the target rectangle maps onto the source one.
-        float sx = (float)src.Width / dst.Width, sy = (float)src.Height / dst.Height;
-        float x = src.X - dst.X * sx, y = src.Y - dst.Y * sy, w = pre.Width * sx, h = pre.Height * sy;
-        if (s.Mirror) x = fw - x - w;
+        var (x, y, w, h) = HeatmapOverlay.InputRegion(FramePreprocessor.ComputeGeometry(pre.Resize, fw, fh, pre.Width, pre.Height), pre.Width, pre.Height);
+        return OnScreen((float)x, (float)y, (float)w, (float)h, fw, fh, s.Mirror);
+    }
+
+    /// <summary>
+    /// Where the Grad-CAM map of <see cref="LiveState.Heat"/> is drawn: the region of the frame the network saw, cut to
+    /// the picture (a letterbox's padding is not drawn over), with the part of the map it shows as fractions U0..U1 (left
+    /// to right on screen; reversed when mirrored) and V0..V1 (top to bottom). An empty rectangle without a map.
+    /// </summary>
+    public HeatQuad HeatmapQuad(LiveState s)
+    {
+        var h = s.Heat;
+        if (!h.HasMap || h.FrameWidth <= 0 || h.FrameHeight <= 0 || h.RegionWidth <= 0 || h.RegionHeight <= 0 || !s.HaveFrame) return default;
+        var c = Camera;
+        var r = OnScreen(h.RegionX, h.RegionY, h.RegionWidth, h.RegionHeight, h.FrameWidth, h.FrameHeight, s.Mirror);
+        float x0 = Math.Max(r.X, c.X), x1 = Math.Min(r.Right, c.Right), y0 = Math.Max(r.Y, c.Y), y1 = Math.Min(r.Bottom, c.Bottom);
+        if (x1 <= x0 || y1 <= y0) return default;
+        float u0 = (x0 - r.X) / r.W, u1 = (x1 - r.X) / r.W, v0 = (y0 - r.Y) / r.H, v1 = (y1 - r.Y) / r.H;
+        if (s.Mirror) (u0, u1) = (1 - u0, 1 - u1);
+        return new HeatQuad(new RectF(x0, y0, x1 - x0, y1 - y0), u0, v0, u1, v1);
+    }
+
+    /// <summary>A rectangle in frame pixels of a <paramref name="fw"/> x <paramref name="fh"/> frame, on screen over the picture.</summary>
+    private RectF OnScreen(float x, float y, float w, float h, int fw, int fh, bool mirror)
+    {
+        var c = Camera;
+        if (mirror) x = fw - x - w;
         float kx = c.W / fw, ky = c.H / fh;
         return new RectF(c.X + x * kx, c.Y + y * ky, w * kx, h * ky);
     }
@@ -224,6 +274,9 @@ internal sealed class LiveLayout
             ["teachTiles"] = _tiles.Count > 0 ? _tiles.SelectMany(t => R(t.Rect)).ToArray() : null,
             ["teachBox"] = TeachBox.IsEmpty ? null : R(TeachBox),
             ["timing"] = Timing.IsEmpty ? null : R(Timing),
+            ["gradcam"] = HeatLegend.IsEmpty ? null : R(HeatLegend),
+            ["heatmap"] = HeatmapQuad(s).Rect is { IsEmpty: false } heat ? R(heat) : null,
+            ["barRows"] = s.IsClassifier && s.HaveResult && s.TopCount > 0 ? Enumerable.Range(0, s.TopCount).SelectMany(k => R(BarRow(k))).ToArray() : null,
         };
     }
 }

@@ -1,7 +1,7 @@
 // LiveRenderer: the live window's GL side: the programs, textures and quad batch (made once at start-up), the uploads
 // (the camera frame straight from its capture reader's Mat, the tapped layer into one R32F atlas with per-channel
-// ranges) and one frame drawn in order: picture, zoomed channel, panels, thumbnails, feature grid, overlay, modal
-// boxes. Where things go is LiveLayout's, what the text says is Overlay's. A frame allocates nothing.
+// ranges, the Grad-CAM map into one small R32F texture) and one frame drawn in order: picture, zoomed channel, heatmap,
+// panels, thumbnails, feature grid, overlay (with the heatmap's colour scale), modal boxes. Where things go is LiveLayout's, what the text says is Overlay's. A frame allocates nothing.
 using CameraCnn.App.Live;
 using OpenCvSharp;
 using Silk.NET.OpenGL;
@@ -15,10 +15,12 @@ internal sealed unsafe class LiveRenderer : IDisposable
     private readonly LiveState _s;
     private readonly ShaderProgram _camera, _hud, _features;
     private readonly int _cameraViewport, _cameraFrame, _hudViewport, _hudFont;
-    private readonly int _fmViewport, _fmAtlas, _fmRange, _fmColormap, _fmGlobal, _fmGlobalRange;
+    private readonly int _fmViewport, _fmAtlas, _fmRange, _fmColormap, _fmGlobal, _fmGlobalRange, _fmUvClamp;
     private readonly QuadBatch _batch;
     private readonly FontAtlas _font;
     private readonly Texture _atlas, _ranges;
+    private readonly Texture _heat, _scale; // the Grad-CAM map (linear: the GPU upsamples it); the colour scale's 0 and 1
+    private int _heatW, _heatH;
     private readonly int[] _shownChannels;
     private readonly Engine.Models.Preprocessing _pre;
     private readonly Overlay _overlay;
@@ -30,7 +32,9 @@ internal sealed unsafe class LiveRenderer : IDisposable
 
     /// <param name="uiScale">pixels per UI unit (2 on HiDPI screens).</param>
     /// <param name="pre">the model's preprocessing: where in the frame the network looks (for the zoomed channel).</param>
-    public LiveRenderer(GL gl, LiveState state, IReadOnlyList<LayerTap> taps, float uiScale, string shaderDirectory, Engine.Models.Preprocessing pre)
+    /// <param name="heatmapSize">the largest Grad-CAM map (width, height) the network's layers give.</param>
+    public LiveRenderer(GL gl, LiveState state, IReadOnlyList<LayerTap> taps, float uiScale, string shaderDirectory, Engine.Models.Preprocessing pre,
+        (int Width, int Height) heatmapSize)
     {
         _gl = gl;
         _s = state;
@@ -48,6 +52,7 @@ internal sealed unsafe class LiveRenderer : IDisposable
         _fmColormap = _features.Uniform("uColormap");
         _fmGlobal = _features.Uniform("uGlobal");
         _fmGlobalRange = _features.Uniform("uGlobalRange");
+        _fmUvClamp = _features.Uniform("uUvClamp");
         _batch = new QuadBatch(gl, 8192);
         _font = new FontAtlas(gl, new FontMetrics(uiScale));
 
@@ -66,6 +71,10 @@ internal sealed unsafe class LiveRenderer : IDisposable
         }
         _atlas = new Texture(gl, atlasW, atlasH, InternalFormat.R32f, PixelFormat.Red, PixelType.Float, linear: false);
         _ranges = new Texture(gl, maxC, 1, InternalFormat.RG32f, PixelFormat.RG, PixelType.Float, linear: false);
+        _heat = new Texture(gl, Math.Max(1, heatmapSize.Width), Math.Max(1, heatmapSize.Height), InternalFormat.R32f, PixelFormat.Red, PixelType.Float, linear: true);
+        _scale = new Texture(gl, 2, 1, InternalFormat.R32f, PixelFormat.Red, PixelType.Float, linear: true);
+        float* ends = stackalloc float[] { 0f, 1f };
+        _scale.Update(0, 0, 2, 1, ends);
         Layout = new LiveLayout(uiScale, _font.Metrics, taps, _shownChannels);
         _overlay = new Overlay(_font, _batch, state, Layout, taps, _shownChannels);
         Strip = new TeachStrip(gl, state, Layout, _overlay);
@@ -116,6 +125,16 @@ internal sealed unsafe class LiveRenderer : IDisposable
         _atlasTap = tap;
     }
 
+    /// <summary>Uploads a result's Grad-CAM map (a few dozen floats) into the heatmap texture; true when it has one that fits.</summary>
+    public bool UploadHeatmap(InferenceResult r)
+    {
+        var h = r.Heat;
+        if (!h.HasMap || h.Width > _heat.Width || h.Height > _heat.Height) return false;
+        fixed (float* p = r.Heatmap) _heat.Update(0, 0, h.Width, h.Height, p);
+        (_heatW, _heatH) = (h.Width, h.Height);
+        return true;
+    }
+
     /// <summary>Lays out and draws the whole window into the back buffer.</summary>
     public void Draw(int fbW, int fbH)
     {
@@ -149,6 +168,17 @@ internal sealed unsafe class LiveRenderer : IDisposable
             _batch.Flush();
         }
 
+        // The Grad-CAM heatmap over the region of the picture the network saw.
+        var heat = _s.ShowHeat && _heatW > 0 ? l.HeatmapQuad(_s) : default;
+        if (!heat.Rect.IsEmpty)
+        {
+            BeginHeat(_heat, _heatW, _heatH);
+            float su = (float)_heatW / _heat.Width, sv = (float)_heatH / _heat.Height;
+            var q = heat.Rect;
+            _batch.Add(q.X, q.Y, q.Right, q.Bottom, heat.U0 * su, heat.V0 * sv, heat.U1 * su, heat.V1 * sv, 0, _s.HeatOpacity, 0, 0);
+            _batch.Flush();
+        }
+
         // 3. Panel backgrounds, then the teach strip's thumbnails over theirs.
         BeginHud();
         _overlay.Panel(l.Bars);
@@ -175,10 +205,20 @@ internal sealed unsafe class LiveRenderer : IDisposable
             _batch.Flush();
         }
 
-        // 5. Text, bars and the rest of the overlay, the tiles' captions, then the modal boxes over everything.
+        // 5. Text, bars and the rest of the overlay, the tiles' captions, the heatmap's colour scale, then the modal
+        // boxes over everything.
         BeginHud();
         _overlay.Draw(features);
         Strip.DrawCaptions();
+        _batch.Flush();
+        if (!l.HeatLegend.IsEmpty)
+        {
+            BeginHeat(_scale, 2, 1);
+            var r = l.HeatScale;
+            _batch.Add(r.X, r.Y, r.Right, r.Bottom, 0.25f, 0.5f, 0.75f, 0.5f, 0, 1, 0, 0); // texel centres: 0 to 1
+            _batch.Flush();
+            BeginHud();
+        }
         _overlay.DrawModal();
         _batch.Flush();
     }
@@ -207,8 +247,21 @@ internal sealed unsafe class LiveRenderer : IDisposable
         _gl.Uniform1(_fmColormap, _s.Colormap);
         _gl.Uniform1(_fmGlobal, _s.GlobalNorm ? 1 : 0);
         _gl.Uniform2(_fmGlobalRange, _globalMin, _globalMax);
+        _gl.Uniform4(_fmUvClamp, 0f, 0f, 1f, 1f);
         _atlas.Bind(0);
         _ranges.Bind(1);
+    }
+
+    /// <summary>The feature-map program on a map of values 0..1 in the corner <paramref name="w"/> x <paramref name="h"/>
+    /// of <paramref name="map"/>, sampled between its outermost texel centres.</summary>
+    private void BeginHeat(Texture map, int w, int h)
+    {
+        BeginFeatures();
+        _gl.Uniform1(_fmGlobal, 1);
+        _gl.Uniform2(_fmGlobalRange, 0f, 1f);
+        float tu = 0.5f / map.Width, tv = 0.5f / map.Height;
+        _gl.Uniform4(_fmUvClamp, tu, tv, (float)w / map.Width - tu, (float)h / map.Height - tv);
+        map.Bind(0);
     }
 
     private (float V0, float V1) ChannelV(LayerTap tap, int channel) =>
@@ -237,6 +290,8 @@ internal sealed unsafe class LiveRenderer : IDisposable
         Strip.Dispose();
         _atlas.Dispose();
         _ranges.Dispose();
+        _heat.Dispose();
+        _scale.Dispose();
         _font.Dispose();
         _batch.Dispose();
         _camera.Dispose();

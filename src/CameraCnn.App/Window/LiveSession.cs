@@ -1,7 +1,8 @@
 // LiveSession: `camcnn run` with a window. Starts the live pipeline (capture readers, inference worker), then runs
 // the render loop on this thread (which owns the GL context): wait for input or a wake-up, take the newest frame and
 // result if any, draw when something changed, swap. The loop never waits for inference and applies no head: results
-// arrive complete. Key scripts are ScriptPlayer's, the figures RenderStats', teach mode's keys TeachController's.
+// arrive complete (the Grad-CAM map too). Key scripts are ScriptPlayer's, the figures RenderStats', teach mode's keys
+// TeachController's.
 using System.Diagnostics;
 using CameraCnn.App.Live;
 using CameraCnn.App.Teach;
@@ -69,7 +70,9 @@ internal sealed class LiveSession
                 Tap = FirstConvolution(worker.Taps),
             };
             _s.SetClasses(worker.Network);
-            using var renderer = new LiveRenderer(window.Gl, _s, worker.Taps, ui, ShaderProgram.DefaultDirectory, worker.Preprocessing);
+            var heat = worker.Network.Heat;
+            using var renderer = new LiveRenderer(window.Gl, _s, worker.Taps, ui, ShaderProgram.DefaultDirectory, worker.Preprocessing,
+                (heat.MaxWidth, heat.MaxHeight));
             _renderer = renderer;
 
             render.Published += GlWindow.Wake;
@@ -122,8 +125,10 @@ internal sealed class LiveSession
         // in between, sleep in GLFW's event wait, which input and the capture and inference threads (Wake) cut short.
         while (!_quit && !_interrupted)
         {
-            // The steady state: keys played, teach mode quiet, the bars on the current network's classes.
+            // The steady state: keys played, teach mode quiet, the bars on the current network's classes; the inference
+            // thread's from the first result that also answers the heatmap asked for.
             stats.LoopStarting(frame, script.EventsDone && (_tc?.Quiet ?? true) && _s.ClassesVersion == Worker.Network.Version);
+            if (stats.Steady && _s.Heat.Request == _s.HeatRequest) Worker.Allocations.Start();
             wait = script.Wait(wait);
             if (_tc is not null) wait = _tc.Wait(wait);
             _window.WaitEvents(wait);
@@ -203,6 +208,7 @@ internal sealed class LiveSession
         }
         long end = Stopwatch.GetTimestamp();
         stats.Ended(frame);
+        Worker.Allocations.Stop();
         if (frames > 0 && !settled && _o.Seconds is null)
             Console.Error.WriteLine("camcnn: warning: the run ended before the last key's result arrived (slow inference?)");
         // The stats count recorded frames as written: let the recorder finish what is queued.
@@ -224,6 +230,7 @@ internal sealed class LiveSession
         if (!_s.HaveFrame || firstResultAt == 0 || Seconds(now - firstResultAt) < 1.0) return false;
         if (lastKeyAt != 0 && Seconds(now - lastKeyAt) < 0.25) return false;
         if (Busy) return false; // frames still to record, a head still to train
+        if (_s.Heat.Request != _s.HeatRequest) return false; // the heatmap asked for (or its message) has not come yet
         return !_s.ShowFeatures || _renderer.AtlasTap?.Index == _s.Tap;
     }
 
@@ -232,7 +239,11 @@ internal sealed class LiveSession
     {
         if (r.NewFrame)
         {
-            if (r.Network.Version != _s.ClassesVersion) _s.SetClasses(r.Network);
+            if (r.Network.Version != _s.ClassesVersion)
+            {
+                _s.SetClasses(r.Network);
+                if (_s.HeatClass >= r.Network.Classes) HeatClass(-1); // the clicked class is gone
+            }
             r.ClassProbabilities.CopyTo(_s.Target);
             _s.Prediction = r.Prediction;
             if (!_s.HaveResult) _s.Target.AsSpan().CopyTo(_s.Smoothed);
@@ -245,6 +256,18 @@ internal sealed class LiveSession
             }
         }
         if (r.Tap is { } tap && _s.ShowFeatures && tap.Index == _s.Tap) _renderer.UploadFeatures(r);
+        if (r.Heat.Request == _s.HeatRequest) // not a map of a request already taken back
+        {
+            _s.Heat = r.Heat;
+            if (r.Heat.HasMap && !_renderer.UploadHeatmap(r)) _s.Heat = r.Heat with { State = HeatmapState.Message, Message = LiveHeatmap.TooLarge };
+        }
+    }
+
+    /// <summary>Asks the worker for the heatmap the state now wants (G, a clicked class, a layer).</summary>
+    private void HeatClass(int output)
+    {
+        _s.HeatClass = output;
+        Worker.Heatmap = _s.HeatRequest;
     }
 
     /// <summary>Moves the bars towards the latest probabilities; true while they are still visibly moving.</summary>
@@ -281,6 +304,12 @@ internal sealed class LiveSession
                     _s.ZoomChannel = -1;
                     break;
                 }
+                if (_s.ShowHeat && _renderer.Layout.BarAt(_s, e.X, e.Y) is >= 0 and var rank)
+                {
+                    int output = _s.Top[rank];
+                    HeatClass(output == _s.HeatClass ? -1 : output); // a second click: the prediction again
+                    break;
+                }
                 if (!_s.ShowFeatures) break;
                 int ch = _renderer.Layout.ChannelAt(e.X, e.Y);
                 if (ch >= 0) _s.ZoomChannel = _s.ZoomChannel == ch ? -1 : ch;
@@ -311,6 +340,15 @@ internal sealed class LiveSession
                 if (!_s.ShowFeatures) _s.ZoomChannel = -1;
                 RequestTap();
                 break;
+            case Glfw.KeyA + ('G' - 'A'):
+                _s.ShowHeat = !_s.ShowHeat;
+                Worker.Heatmap = _s.HeatRequest;
+                break;
+            case Glfw.KeyLeftBracket or Glfw.KeyRightBracket when _s.ShowHeat:
+                int layers = Math.Max(1, Worker.Network.Heat.Count); // ] towards the last layer (the default), [ back from it
+                _s.HeatLayer = (_s.HeatLayer + (key == Glfw.KeyRightBracket ? layers - 1 : 1)) % layers;
+                Worker.Heatmap = _s.HeatRequest;
+                break;
             case Glfw.KeyLeftBracket or Glfw.KeyRightBracket when taps > 0:
                 _s.Tap = (_s.Tap + (key == Glfw.KeyRightBracket ? 1 : taps - 1)) % taps;
                 _s.Page = 0;
@@ -340,14 +378,18 @@ internal sealed class LiveSession
                 _s.Paused = !_s.Paused;
                 _pipeline.Feed.Paused = _s.Paused;
                 break;
-            case Glfw.KeyUp:
-                _s.ZoomOpacity = Math.Min(1f, MathF.Round((_s.ZoomOpacity + 0.1f) * 10) / 10);
+            case Glfw.KeyUp or Glfw.KeyDown when _s.ShowHeat:
+                _s.HeatOpacity = Step(_s.HeatOpacity, key == Glfw.KeyUp);
                 break;
-            case Glfw.KeyDown:
-                _s.ZoomOpacity = Math.Max(0.1f, MathF.Round((_s.ZoomOpacity - 0.1f) * 10) / 10);
+            case Glfw.KeyUp or Glfw.KeyDown:
+                _s.ZoomOpacity = Step(_s.ZoomOpacity, key == Glfw.KeyUp);
                 break;
         }
     }
+
+    /// <summary>An opacity one tenth up or down, 0.1 .. 1.</summary>
+    private static float Step(float opacity, bool up) =>
+        up ? Math.Min(1f, MathF.Round((opacity + 0.1f) * 10) / 10) : Math.Max(0.1f, MathF.Round((opacity - 0.1f) * 10) / 10);
 
     private void Page(int step)
     {
@@ -357,6 +399,25 @@ internal sealed class LiveSession
     }
 
     private void RequestTap() => _pipeline.Worker.RequestedTap = _s.ShowFeatures ? _s.Tap : -1;
+
+    /// <summary>The Grad-CAM view for --stats-json (null without G).</summary>
+    private Dictionary<string, object?>? HeatStats()
+    {
+        var h = _s.Heat;
+        return !_s.ShowHeat ? null : new()
+        {
+            ["state"] = h.State.ToString(),
+            ["message"] = h.Message,
+            ["layer"] = h.Layer?.Name,
+            ["layerIndex"] = h.LayerIndex,
+            ["layers"] = h.LayerCount,
+            ["map"] = h.HasMap ? new[] { h.Channels, h.Height, h.Width } : null,
+            ["class"] = h.HasMap && h.Output < _s.Labels.Count ? _s.Labels[h.Output] : null,
+            ["clicked"] = h.Pinned,
+            ["empty"] = h.Empty,
+            ["opacity"] = RunStats.Round(_s.HeatOpacity),
+        };
+    }
 
     private Dictionary<string, object?> Stats(long frames, double seconds, double inferenceSeconds, RenderStats render)
     {
@@ -375,6 +436,12 @@ internal sealed class LiveSession
             ["inferenceMs"] = RunStats.Percentiles(worker.ForwardTimes()),
         };
         render.AddTo(stats); // latencyMs, drawMs, allocatedBytesPerFrame, steadyFrames, steadyAllocatedBytes
+        var (heatMs, heatShare) = worker.HeatmapTimes();
+        stats["gradcamMs"] = RunStats.Percentiles(heatMs, 4); // per new frame with G on (tens of microseconds: 4 digits)
+        stats["gradcamShareOfForward"] = RunStats.Percentiles(heatShare, 4); // per frame: Grad-CAM time / that frame's forward
+        var (bytes, inferences) = worker.Allocations.Result;
+        stats["inferenceAllocatedBytesPerFrame"] = inferences > 0 ? RunStats.Round(bytes / (double)inferences) : null;
+        stats["inferenceSteadyFrames"] = inferences;
         stats["framesNotShown"] = feed.ForRender!.Dropped;
         stats["framesNotInferred"] = feed.ForInference.Dropped;
         stats["reconnects"] = feed.Reconnects;
@@ -398,6 +465,7 @@ internal sealed class LiveSession
             ["timing"] = _s.ShowTiming,
             ["mirror"] = _s.Mirror,
             ["paused"] = _s.Paused,
+            ["gradcam"] = HeatStats(),
         };
         stats["teach"] = _tc?.Stats();
         stats["top"] = _s.IsClassifier

@@ -1,6 +1,6 @@
 // LiveState: what the live window shows and how, owned by the render thread: the user's toggles (feature maps,
-// layer, colormap, zoom, help...), the newest result's classes and prediction, the smoothed bars, and the figures the
-// overlay prints. Plain fields, preallocated arrays (replaced only when the classes change).
+// layer, colormap, zoom, Grad-CAM, help...), the newest result's classes, prediction and Grad-CAM, the smoothed bars,
+// and the figures the overlay prints. Plain fields, preallocated arrays (replaced only when the classes change).
 using CameraCnn.App.Live;
 using CameraCnn.Engine;
 
@@ -27,6 +27,20 @@ internal sealed class LiveState
     /// <summary>Channel zoomed over the camera picture, -1 for none.</summary>
     public int ZoomChannel = -1;
     public float ZoomOpacity = 0.6f;
+
+    // Grad-CAM (G).
+    public bool ShowHeat;
+    /// <summary>The output whose Grad-CAM is shown (a clicked bar), -1: the prediction's.</summary>
+    public int HeatClass = -1;
+    /// <summary>Steps before the default layer (the last spatial one), moved with [ and ] while G is on.</summary>
+    public int HeatLayer;
+    public float HeatOpacity = 0.5f;
+    /// <summary>The newest result's Grad-CAM: its layer, class, time and region, or why there is none (its map is in the
+    /// renderer's heatmap texture).</summary>
+    public HeatmapInfo Heat;
+
+    /// <summary>What the worker is asked to compute.</summary>
+    public HeatmapRequest HeatRequest => ShowHeat ? new HeatmapRequest(true, HeatClass, HeatLayer) : HeatmapRequest.Off;
 
     // What the overlay prints.
     public string Title = "";

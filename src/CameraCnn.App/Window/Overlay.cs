@@ -1,5 +1,5 @@
 // Overlay: the live window's text and boxes, as quads for the HUD shader: the bars, the feature panel's header, the
-// status line, the timing strip, the notice banner, teach mode's status box (with the live prediction), the confusion
+// status line, the timing strip, the Grad-CAM row, the notice banner, teach mode's status box (with the live prediction), the confusion
 // table and the help. Where things go is LiveLayout's; numbers are formatted into a reused buffer, so drawing a frame
 // allocates nothing.
 using System.Diagnostics;
@@ -15,10 +15,12 @@ internal sealed class Overlay
     private static readonly (string Key, string What)[] HelpLines =
     [
         ("F", "feature maps on / off"),
-        ("[  ]", "previous / next layer"),
+        ("[  ]", "previous / next layer (with G on: the Grad-CAM layer)"),
         ("+  -", "next / previous page of channels (also the mouse wheel)"),
         ("click", "zoom a channel over the picture (again, or right-click: stop)"),
-        ("Up  Down", "zoom opacity"),
+        ("G", "Grad-CAM: where the network looks for the predicted class, as a heatmap over the picture"),
+        ("click bar", "with G on: the heatmap of that class (click it again: the predicted class)"),
+        ("Up  Down", "zoom opacity (with G on: the heatmap's)"),
         ("C", "colormap: viridis, inferno, gray"),
         ("N", "normalise per channel / over the whole layer"),
         ("T", "per-layer timing strip (Shift+T in teach mode)"),
@@ -103,6 +105,7 @@ internal sealed class Overlay
         if (_s.ShowFeatures) DrawFeatureLabels(haveFeatures);
         DrawStatus();
         if (_s.ShowTiming) DrawTiming();
+        if (_s.ShowHeat) DrawHeatLegend();
         DrawNotice();
         if (_s.TeachLines is { } teach) DrawTeach(teach);
     }
@@ -130,20 +133,31 @@ internal sealed class Overlay
             Text("waiting for the first inference...", x, y, 0.8f, 0.8f, 0.8f);
             return;
         }
-        float bh = Lh + 2 * _ui;
         for (int k = 0; k < _s.TopCount; k++)
         {
             int cls = _s.Top[k];
             float prob = Math.Clamp(_s.Smoothed[cls], 0, 1);
-            Box(x, y, x + w, y + bh, 1f, 1f, 1f, 0.10f);
-            if (k == 0) Box(x, y, x + w * prob, y + bh, 0.96f, 0.55f, 0.12f, 0.92f);
-            else Box(x, y, x + w * prob, y + bh, 0.22f, 0.52f, 0.95f, 0.85f);
+            var bar = _l.BarRow(k);
+            (x, y, w) = (bar.X, bar.Y, bar.W);
+            Box(x, y, x + w, bar.Bottom, 1f, 1f, 1f, 0.10f);
+            if (k == 0) Box(x, y, x + w * prob, bar.Bottom, 0.96f, 0.55f, 0.12f, 0.92f);
+            else Box(x, y, x + w * prob, bar.Bottom, 0.22f, 0.52f, 0.95f, 0.85f);
+            if (_s.ShowHeat && cls == _s.HeatClass) Outline(bar); // the class the heatmap explains, chosen by a click
             var pct = _line.Clear().Append(prob * 100, "F1").Append("%").Span;
             float pctX = x + w - 5 * _ui - Measure(pct);
             Text(cls < _s.Labels.Count ? _s.Labels[cls] : "?", x + 5 * _ui, y + 1 * _ui, right: pctX - 6 * _ui);
             Text(pct, pctX, y + 1 * _ui);
-            y += Lh + 6 * _ui;
         }
+    }
+
+    /// <summary>A white frame just outside a rectangle.</summary>
+    private void Outline(RectF r)
+    {
+        float b = Math.Max(1, _ui);
+        Box(r.X - b, r.Y - b, r.Right + b, r.Y, 1, 1, 1, 1);
+        Box(r.X - b, r.Bottom, r.Right + b, r.Bottom + b, 1, 1, 1, 1);
+        Box(r.X - b, r.Y, r.X, r.Bottom, 1, 1, 1, 1);
+        Box(r.Right, r.Y, r.Right + b, r.Bottom, 1, 1, 1, 1);
     }
 
     private void DrawFeatureLabels(bool haveData)
@@ -167,15 +181,7 @@ internal sealed class Overlay
         if (_s.ZoomChannel >= 0) l2.Append("  zoom ch ").Append(_s.ZoomChannel + 1).Append(" ").Append(_s.ZoomOpacity * 100, "F0").Append("%");
         Text(l2.Span, x, y, 0.85f, 0.85f, 0.85f, right: p.Right - 4 * _ui);
         if (!haveData) Text("computing...", _l.GridArea.X + 4 * _ui, _l.GridArea.Y + 4 * _ui, 0.8f, 0.8f, 0.8f);
-        else if (_s.ZoomChannel >= start && _s.ZoomChannel < start + count)
-        {
-            var r = _l.Tile(_s.ZoomChannel - start);
-            float b = Math.Max(1, _ui);
-            Box(r.X - b, r.Y - b, r.Right + b, r.Y, 1, 1, 1, 1);
-            Box(r.X - b, r.Bottom, r.Right + b, r.Bottom + b, 1, 1, 1, 1);
-            Box(r.X - b, r.Y, r.X, r.Bottom, 1, 1, 1, 1);
-            Box(r.Right, r.Y, r.Right + b, r.Bottom, 1, 1, 1, 1);
-        }
+        else if (_s.ZoomChannel >= start && _s.ZoomChannel < start + count) Outline(_l.Tile(_s.ZoomChannel - start));
     }
 
     private void DrawStatus()
@@ -198,6 +204,38 @@ internal sealed class Overlay
             var wait = _line.Clear().Append("waiting for ").Append(_s.SourceName).Append("...").Span;
             Text(wait, (_l.Width - Measure(wait)) / 2, _l.Height / 2f);
         }
+    }
+
+    /// <summary>
+    /// The Grad-CAM row: its background as wide as its text, the colour scale (drawn by the renderer into
+    /// <see cref="LiveLayout.HeatScale"/>), then "class (predicted | clicked)  layer i/n NAME CxHxW  t ms = p % of the forward
+    /// opacity", or why there is no map.
+    /// </summary>
+    private void DrawHeatLegend()
+    {
+        var row = _l.HeatLegend;
+        var h = _s.Heat;
+        var l = _line.Clear();
+        float r = 0.95f, g = 0.95f, b = 0.95f;
+        if (h.State == HeatmapState.Message && h.Message is { } message)
+        {
+            l.Append(message);
+            (r, g, b) = (1f, 0.6f, 0.35f);
+        }
+        else if (!h.HasMap) l.Append("Grad-CAM: computing...");
+        else
+        {
+            l.Append("Grad-CAM  ").Append(h.Output < _s.Labels.Count ? _s.Labels[h.Output] : "?").Append(h.Pinned ? " (clicked)" : " (predicted)");
+            if (h.Empty) l.Append(": no evidence in this layer");
+            l.Append("   layer ").Append(h.LayerIndex + 1).Append("/").Append(h.LayerCount).Append(" ").Append(h.Layer?.Name ?? "?")
+                .Append(" ").Append(h.Channels).Append("x").Append(h.Height).Append("x").Append(h.Width)
+                .Append("   ").Append(h.Ms, "F2").Append(" ms");
+            if (double.IsFinite(h.Share)) l.Append(" = ").Append(h.Share * 100, "F1").Append(" % of the forward");
+            l.Append("   opacity ").Append(_s.HeatOpacity * 100, "F0").Append(" %");
+        }
+        float x = _l.HeatScale.Right + 8 * _ui, w = Math.Min(x - row.X + Measure(l.Span) + 8 * _ui, row.W);
+        Box(row.X, row.Y, row.X + w, row.Bottom, 0.03f, 0.03f, 0.05f, 0.72f);
+        Text(l.Span, x, row.Y + 3 * _ui, r, g, b, right: row.X + w);
     }
 
     private void DrawTiming()

@@ -43,11 +43,20 @@ public readonly record struct GradCamResult(int ClassIndex, int Height, int Widt
 /// shapes of the previous one allocates nothing. Not thread-safe: call Compute on the thread that runs the forward,
 /// after it and before the next; <see cref="Map"/> and <see cref="Weights"/> are overwritten by the next Compute.
 /// </para>
+/// <para>
+/// When the layer's map reaches the score only through a Flatten and a <see cref="Dense"/> (LeNet's pool2 -> fc1), the
+/// backward stops at the Dense's output: the channel weights need only the spatial mean of dA = W^T dY, which is
+/// (1/HW) S^T dY with S[j, c] the sum of row j of W over channel c's H x W inputs. S is taken from the weights on the
+/// first Compute (the backward through W would read all of them every time, as much as the Dense's forward costs);
+/// make a new GradCam when that Dense's weights change, as after a re-fuse.
+/// </para>
 /// </summary>
 public sealed class GradCam
 {
     private readonly GradientPath _path;
+    private readonly Dense? _dense;       // the Flatten -> Dense the backward stops at, or null
     private float[] _seed = [], _weights = [], _map = [];
+    private float[] _channelSums = [];    // S [Out, C] of _dense, taken on the first Compute
 
     /// <param name="graph">The graph whose forward runs before each Compute.</param>
     /// <param name="scoreNode">Where the class scores are read: the logits node, or the node whose output a head reads.</param>
@@ -67,7 +76,29 @@ public sealed class GradCam
                 throw new ArgumentException($"layer '{Layer.Name}' is not spatial: its output is {Tensor.Format(shape)}, Grad-CAM needs an [N, C, H, W] map larger than 1x1");
             (Channels, Height, Width) = (shape[1], shape[2], shape[3]);
         }
-        _path = new GradientPath(graph, Layer, scoreNode);
+        var full = new GradientPath(graph, Layer, scoreNode);
+        var dense = DenseAfterFlatten(full);
+        _dense = dense?.Layer as Dense;
+        _path = dense is null ? full : new GradientPath(graph, dense, scoreNode);
+    }
+
+    /// <summary>
+    /// The Dense node the backward can stop at: the path's first two steps are a Flatten (axis 1) of the layer and a Dense
+    /// of that, and nothing else on the path reads either value.
+    /// </summary>
+    private static Node? DenseAfterFlatten(GradientPath full)
+    {
+        var steps = full.Steps; // last first
+        if (steps.Count < 2 || steps[^1] is not { Layer: Flatten { Axis: 1 } } flatten || steps[^2] is not { Layer: Dense } dense) return null;
+        var layer = GradientPath.Root(full.Target);
+        if (GradientPath.Root(flatten.Inputs[0]) != layer || GradientPath.Root(dense.Inputs[0]) != flatten) return null;
+        foreach (var step in steps)
+            foreach (var input in step.Inputs)
+            {
+                var value = GradientPath.Root(input);
+                if ((value == layer && step != flatten) || (value == flatten && step != dense)) return null;
+            }
+        return dense;
     }
 
     public Graph Graph { get; }
@@ -84,7 +115,7 @@ public sealed class GradCam
     public ReadOnlySpan<float> Map => _map.AsSpan(0, Math.Min(_map.Length, Height * Width));
     /// <summary>The channel weights of the last Compute (Channels values): the spatial mean of the gradient.</summary>
     public ReadOnlySpan<float> Weights => _weights.AsSpan(0, Math.Min(_weights.Length, Channels));
-    /// <summary>The gradient path from the score node back to the layer (its steps say what the backward runs).</summary>
+    /// <summary>The gradient path the backward runs from the score node: back to the layer, or to the Dense it stops at.</summary>
     public GradientPath Path => _path;
 
     /// <summary>
@@ -142,7 +173,30 @@ public sealed class GradCam
         int p = Height * Width;
         if (_weights.Length < Channels) _weights = new float[Channels];
         if (_map.Length < p) _map = new float[p];
-        return Reduce(a.Data, g.Data, Channels, Height, Width, classIndex, _weights, _map);
+        if (_dense is null) return Reduce(a.Data, g.Data, Channels, Height, Width, classIndex, _weights, _map);
+
+        // Through the Dense by its channel sums: weights[c] = (1/HW) sum_j dY[j] S[j, c].
+        int outputs = _dense.OutFeatures;
+        if (_dense.InFeatures != Channels * p)
+            throw new InvalidOperationException($"'{Layer.Name}' holds {a.ShapeString}, but {_dense} reads {_dense.InFeatures} features");
+        if (_channelSums.Length != outputs * Channels) _channelSums = ChannelSums(_dense.Weight.Value.Data, outputs, Channels, p);
+        Span<float> weights = _weights.AsSpan(0, Channels);
+        weights.Clear();
+        ReadOnlySpan<float> dY = g.Data.AsSpan(0, outputs);
+        for (int j = 0; j < outputs; j++)
+            if (dY[j] != 0) TensorPrimitives.MultiplyAdd(_channelSums.AsSpan(j * Channels, Channels), dY[j], weights, weights);
+        TensorPrimitives.Divide(weights, p, weights);
+        return FromWeights(a.Data, weights, Channels, Height, Width, classIndex, _map);
+    }
+
+    /// <summary>S [outputs, C]: S[j, c] = sum of W[j, c*HW .. c*HW + HW - 1] (W is [outputs, C*HW], a Dense's weights).</summary>
+    private static float[] ChannelSums(ReadOnlySpan<float> w, int outputs, int channels, int plane)
+    {
+        var sums = new float[outputs * channels];
+        for (int j = 0; j < outputs; j++)
+            for (int c = 0; c < channels; c++)
+                sums[j * channels + c] = TensorPrimitives.Sum(w.Slice((j * channels + c) * plane, plane));
+        return sums;
     }
 
     /// <summary>
@@ -155,13 +209,18 @@ public sealed class GradCam
     {
         int p = height * width;
         weights = weights[..channels];
+        for (int c = 0; c < channels; c++) weights[c] = TensorPrimitives.Sum(dA.Slice(c * p, p)) / p;
+        return FromWeights(a, weights, channels, height, width, classIndex, map);
+    }
+
+    /// <summary>The rest of <see cref="Reduce"/> once the channel weights are known: the map, its maximum, peak and centroid.</summary>
+    private static GradCamResult FromWeights(ReadOnlySpan<float> a, ReadOnlySpan<float> weights, int channels, int height, int width, int classIndex,
+        Span<float> map)
+    {
+        int p = height * width;
         map = map[..p];
         map.Clear();
-        for (int c = 0; c < channels; c++)
-        {
-            weights[c] = TensorPrimitives.Sum(dA.Slice(c * p, p)) / p;
-            TensorPrimitives.MultiplyAdd(a.Slice(c * p, p), weights[c], map, map);
-        }
+        for (int c = 0; c < channels; c++) TensorPrimitives.MultiplyAdd(a.Slice(c * p, p), weights[c], map, map);
         float max = 0;
         for (int i = 0; i < p; i++)
         {

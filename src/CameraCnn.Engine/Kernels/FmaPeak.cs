@@ -1,6 +1,8 @@
-// FmaPeak: measures what the machine's FMA units deliver, the ceiling every GEMM figure is quoted against. Each
-// thread runs 16 independent FMA chains (enough to cover 4-cycle latency on two FMA pipes) in the widest vector
-// the GEMM uses; nothing is loaded or stored inside the loop. Not a benchmark of anything else.
+// FmaPeak: measures what the machine's FMA units deliver, the ceiling every GEMM figure is quoted against, and whether
+// AVX-512 runs at full width (512-bit FMAs at twice the 256-bit rate, Zen 5 / recent Xeons) or half width (each zmm FMA
+// split into two 256-bit halves, Zen 4). Each thread runs 16 independent FMA chains (enough to cover 4-cycle latency on
+// two FMA pipes); nothing is loaded or stored inside the loop. Several threads start their loops together at a barrier,
+// on threads of their own, so the figure is what the cores deliver at once. Not a benchmark of anything else.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -8,65 +10,107 @@ using System.Runtime.Intrinsics.X86;
 
 namespace CameraCnn.Engine.Kernels;
 
+/// <summary>How the CPU executes 512-bit FMAs, as measured by <see cref="FmaPeak.MeasureAvx512Width"/>.</summary>
+public enum Avx512Width
+{
+    /// <summary>No AVX-512F.</summary>
+    None,
+    /// <summary>Half width: a 512-bit FMA delivers about as many flops per second as a 256-bit one (double-pumped).</summary>
+    Half,
+    /// <summary>Full width: a 512-bit FMA delivers about twice the 256-bit rate.</summary>
+    Full,
+}
+
 /// <summary>Measured peak single-precision FMA throughput.</summary>
 public static class FmaPeak
 {
-    private struct Body : IParallelBody
-    {
-        public long Iterations;
-        public float Sink;
-
-        public void Run(int start, int end, int worker)
-        {
-            for (int t = start; t < end; t++)
-            {
-                float s = Loop(Iterations);
-                Sink += s;
-            }
-        }
-    }
-
     /// <summary>Floats per FMA instruction of the loop (the GEMM's widest vector).</summary>
     public static int Lanes => Avx512F.IsSupported ? 16 : Fma.IsSupported ? 8 : 1;
 
     /// <summary>
-    /// GFLOP/s (2 per multiply-add) of <paramref name="threads"/> workers from the pool, the best of
-    /// <paramref name="trials"/> runs of about <paramref name="trialMilliseconds"/> each, spread out with short pauses:
-    /// interference on a shared machine only ever slows a run down, so the fastest run is the machine's capability.
+    /// GFLOP/s (2 per multiply-add) of <paramref name="threads"/> threads running the FMA loop at the same time, in the
+    /// widest vector the GEMM uses: the best of <paramref name="trials"/> runs of about <paramref name="trialMilliseconds"/>
+    /// each, spread out with short pauses (interference on a shared machine only ever slows a run down, so the fastest
+    /// run is the machine's capability). A run's time is from the first thread's start to the last thread's end.
     /// </summary>
     public static double MeasureGflops(int threads, int trials = 15, double trialMilliseconds = 30)
+        => Measure(threads, Lanes, trials, trialMilliseconds);
+
+    /// <summary>
+    /// One thread's 512-bit against 256-bit FMA rate (GFLOP/s each, best of <paramref name="trials"/> interleaved runs):
+    /// Full when the 512-bit loop delivers at least 1.5 times the 256-bit one, Half otherwise, None without AVX-512F.
+    /// </summary>
+    public static (Avx512Width Width, double Gflops512, double Gflops256) MeasureAvx512Width(int trials = 9, double trialMilliseconds = 20)
     {
-        int saved = Parallelism.Threads;
-        try
+        if (!Avx512F.IsSupported || !Fma.IsSupported) return (Avx512Width.None, 0, 0);
+        double best512 = 0, best256 = 0;
+        for (int t = 0; t < trials; t++)
         {
-            Parallelism.Threads = threads;
-            var body = new Body { Iterations = 20_000 };
-            var sw = Stopwatch.StartNew();
-            Parallelism.For(threads, 1, ref body); // warm-up and JIT, and a first timing to size the trials
-            double perIteration = Math.Max(1e-9, sw.Elapsed.TotalSeconds / body.Iterations);
-            body.Iterations = Math.Max(10_000, (long)(trialMilliseconds / 1000 / perIteration));
-            double best = 0;
-            for (int t = 0; t < trials; t++)
-            {
-                if (t > 0) Thread.Sleep(10); // another job holding a core now may be gone in a moment
-                sw.Restart();
-                Parallelism.For(threads, 1, ref body);
-                double seconds = sw.Elapsed.TotalSeconds;
-                best = Math.Max(best, (double)threads * body.Iterations * 16 * Lanes * 2 / seconds / 1e9);
-            }
-            return best;
+            best512 = Math.Max(best512, Measure(1, 16, 1, trialMilliseconds));
+            best256 = Math.Max(best256, Measure(1, 8, 1, trialMilliseconds));
         }
-        finally
-        {
-            Parallelism.Threads = saved;
-        }
+        return (best512 >= 1.5 * best256 ? Avx512Width.Full : Avx512Width.Half, best512, best256);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Loop(long iterations)
+    private static double Measure(int threads, int lanes, int trials, double trialMilliseconds)
     {
-        if (Avx512F.IsSupported) return Loop512(iterations);
-        if (Fma.IsSupported) return Loop256(iterations);
+        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), "at least one thread");
+        // Size the trials from a short single-thread run (it also compiles the loop).
+        var sw = Stopwatch.StartNew();
+        Sink += Loop(lanes, 20_000);
+        double perIteration = Math.Max(1e-9, sw.Elapsed.TotalSeconds / 20_000);
+        long iterations = Math.Max(10_000, (long)(trialMilliseconds / 1000 / perIteration));
+
+        var start = new long[threads];
+        var end = new long[threads];
+        var sinks = new float[threads];
+        using var go = new Barrier(threads + 1);
+        var workers = new Thread[threads];
+        for (int w = 0; w < threads; w++)
+        {
+            int id = w;
+            workers[w] = new Thread(() =>
+            {
+                float sink = 0;
+                for (int t = 0; t < trials; t++)
+                {
+                    go.SignalAndWait(); // every thread released together
+                    start[id] = Stopwatch.GetTimestamp();
+                    sink += Loop(lanes, iterations);
+                    end[id] = Stopwatch.GetTimestamp();
+                    go.SignalAndWait(); // the trial is over for everyone
+                }
+                sinks[id] = sink;
+            }, 256 * 1024) { IsBackground = true, Name = $"camcnn-fma-{id}" };
+            workers[w].Start();
+        }
+        double best = 0;
+        for (int trial = 0; trial < trials; trial++)
+        {
+            if (trial > 0) Thread.Sleep(10); // another job holding a core now may be gone in a moment
+            go.SignalAndWait();
+            go.SignalAndWait();
+            double seconds = (end.Max() - start.Min()) / (double)Stopwatch.Frequency;
+            best = Math.Max(best, threads * (double)iterations * 16 * lanes * 2 / seconds / 1e9);
+        }
+        foreach (var w in workers) w.Join();
+        Sink += sinks.Sum();
+        return best;
+    }
+
+    /// <summary>Keeps the loops' results alive so the JIT cannot drop them.</summary>
+    private static float Sink;
+
+    private static float Loop(int lanes, long iterations) => lanes switch
+    {
+        16 => Loop512(iterations),
+        8 => Loop256(iterations),
+        _ => LoopScalar(iterations),
+    };
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float LoopScalar(long iterations)
+    {
         float a0 = 1, a1 = 1, a2 = 1, a3 = 1, a4 = 1, a5 = 1, a6 = 1, a7 = 1, a8 = 1, a9 = 1, a10 = 1, a11 = 1, a12 = 1, a13 = 1, a14 = 1, a15 = 1;
         const float m = 0.99999f, c = 1e-5f;
         for (long i = 0; i < iterations; i++)

@@ -1,6 +1,5 @@
 // Im2Col / Col2Im: unfold an image's windows into a matrix so convolution becomes one GEMM, and fold back.
 // Im2ColPanels writes the same matrix straight into the GEMM's packed B panels (no col buffer on the forward path).
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -10,76 +9,139 @@ namespace CameraCnn.Engine.Kernels;
 /// <summary>
 /// im2col turns x [C, H, W] into col [C*KH*KW, OH*OW] (row = one kernel tap of one channel, column = one output
 /// position; zero where the tap falls in the padding). col2im is its adjoint: it ADDS col back into dx.
+/// <c>ldCol</c> (default OH*OW) is the distance between col rows, so the training backward can lay a batch of images
+/// side by side in one [C*KH*KW, images*OH*OW] matrix: image i's columns start at col[i * OH*OW].
 /// </summary>
-public static class Im2Col
+public static unsafe class Im2Col
 {
-    public static void Unfold(ReadOnlySpan<float> x, int C, int H, int W, in Window2d g, int OH, int OW, Span<float> col)
+    public static void Unfold(ReadOnlySpan<float> x, int C, int H, int W, in Window2d g, int OH, int OW, Span<float> col, int ldCol = 0)
     {
-        int P = OH * OW;
-        for (int c = 0; c < C; c++)
-            for (int kh = 0; kh < g.KH; kh++)
-                for (int kw = 0; kw < g.KW; kw++)
-                {
-                    Span<float> row = col.Slice(((c * g.KH + kh) * g.KW + kw) * P, P);
-                    ReadOnlySpan<float> plane = x.Slice(c * H * W, H * W);
-                    int dh = kh * g.DH - g.PadTop, dw = kw * g.DW - g.PadLeft;
-                    for (int oh = 0; oh < OH; oh++)
+        int P = OH * OW, ld = ldCol > 0 ? ldCol : P, rows = C * g.KH * g.KW;
+        CheckSizes(x.Length, C, H, W, col.Length, rows, ld, P);
+        if (P == 0) return;
+        fixed (float* px = x, pc = col)
+            for (int c = 0; c < C; c++)
+                for (int kh = 0; kh < g.KH; kh++)
+                    for (int kw = 0; kw < g.KW; kw++)
                     {
-                        int ih = oh * g.SH + dh;
-                        Span<float> dst = row.Slice(oh * OW, OW);
-                        if ((uint)ih >= (uint)H) { dst.Clear(); continue; }
-                        ReadOnlySpan<float> src = plane.Slice(ih * W, W);
-                        if (g.SW == 1)
+                        float* row = pc + (long)((c * g.KH + kh) * g.KW + kw) * ld;
+                        float* plane = px + (long)c * H * W;
+                        int dh = kh * g.DH - g.PadTop, dw = kw * g.DW - g.PadLeft;
+                        // Output columns [lo, hi) read inside the image; the same for every output row of this tap.
+                        var (lo, hi) = InsideColumns(W, OW, g.SW, dw);
+                        for (int oh = 0; oh < OH; oh++)
                         {
-                            // Contiguous run: zeros left of the image, a copy, zeros right of it.
-                            int lo = Math.Clamp(-dw, 0, OW), hi = Math.Clamp(W - dw, lo, OW);
-                            dst[..lo].Clear();
-                            if (hi > lo) src.Slice(lo + dw, hi - lo).CopyTo(dst[lo..hi]); // empty when the tap sees only padding
-                            dst[hi..].Clear();
-                        }
-                        else
-                        {
-                            for (int ow = 0; ow < OW; ow++)
-                            {
-                                int iw = ow * g.SW + dw;
-                                dst[ow] = (uint)iw < (uint)W ? src[iw] : 0f;
-                            }
+                            int ih = oh * g.SH + dh;
+                            float* dst = row + oh * OW;
+                            if ((uint)ih >= (uint)H) { Zero(dst, OW); continue; }
+                            float* src = plane + (long)ih * W + dw;
+                            Zero(dst, lo);
+                            if (g.SW == 1) Copy(src + lo, dst + lo, hi - lo);
+                            else for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * g.SW];
+                            Zero(dst + hi, OW - hi);
                         }
                     }
-                }
     }
 
     /// <summary>dx [C, H, W] += fold(col): every column entry goes back to the pixel it was copied from.</summary>
-    public static void FoldAdd(ReadOnlySpan<float> col, int C, int H, int W, in Window2d g, int OH, int OW, Span<float> dx)
+    public static void FoldAdd(ReadOnlySpan<float> col, int C, int H, int W, in Window2d g, int OH, int OW, Span<float> dx, int ldCol = 0)
     {
-        int P = OH * OW;
-        for (int c = 0; c < C; c++)
-            for (int kh = 0; kh < g.KH; kh++)
-                for (int kw = 0; kw < g.KW; kw++)
-                {
-                    ReadOnlySpan<float> row = col.Slice(((c * g.KH + kh) * g.KW + kw) * P, P);
-                    Span<float> plane = dx.Slice(c * H * W, H * W);
-                    int dh = kh * g.DH - g.PadTop, dw = kw * g.DW - g.PadLeft;
-                    for (int oh = 0; oh < OH; oh++)
+        int P = OH * OW, ld = ldCol > 0 ? ldCol : P, rows = C * g.KH * g.KW;
+        CheckSizes(dx.Length, C, H, W, col.Length, rows, ld, P);
+        if (P == 0) return;
+        fixed (float* pc = col, pdx = dx)
+            for (int c = 0; c < C; c++)
+                for (int kh = 0; kh < g.KH; kh++)
+                    for (int kw = 0; kw < g.KW; kw++)
                     {
-                        int ih = oh * g.SH + dh;
-                        if ((uint)ih >= (uint)H) continue;
-                        Span<float> dst = plane.Slice(ih * W, W);
-                        ReadOnlySpan<float> src = row.Slice(oh * OW, OW);
-                        if (g.SW == 1)
+                        float* row = pc + (long)((c * g.KH + kh) * g.KW + kw) * ld;
+                        float* plane = pdx + (long)c * H * W;
+                        int dh = kh * g.DH - g.PadTop, dw = kw * g.DW - g.PadLeft;
+                        var (lo, hi) = InsideColumns(W, OW, g.SW, dw);
+                        if (hi <= lo) continue; // the tap sees only padding
+                        for (int oh = 0; oh < OH; oh++)
                         {
-                            // Contiguous: columns [lo, hi) land on pixels [lo + dw, hi + dw).
-                            int lo = Math.Clamp(-dw, 0, OW), hi = Math.Clamp(W - dw, lo, OW);
-                            if (hi > lo) TensorPrimitives.Add(dst.Slice(lo + dw, hi - lo), src[lo..hi], dst.Slice(lo + dw, hi - lo));
-                            continue;
-                        }
-                        for (int ow = 0; ow < OW; ow++)
-                        {
-                            int iw = ow * g.SW + dw;
-                            if ((uint)iw < (uint)W) dst[iw] += src[ow];
+                            int ih = oh * g.SH + dh;
+                            if ((uint)ih >= (uint)H) continue;
+                            float* src = row + oh * OW;
+                            float* dst = plane + (long)ih * W + dw;
+                            if (g.SW == 1) AddTo(src + lo, dst + lo, hi - lo);
+                            else for (int ow = lo; ow < hi; ow++) dst[ow * g.SW] += src[ow];
                         }
                     }
-                }
+    }
+
+    /// <summary>Output columns [lo, hi) whose input column ow * SW + dw lies in [0, W).</summary>
+    private static (int Lo, int Hi) InsideColumns(int W, int OW, int SW, int dw)
+    {
+        int lo = dw >= 0 ? 0 : Math.Min(OW, (-dw + SW - 1) / SW);
+        int hi = W - dw <= 0 ? lo : Math.Clamp((W - dw + SW - 1) / SW, lo, OW);
+        return (lo, hi);
+    }
+
+    private static void CheckSizes(int imageLength, int C, int H, int W, int colLength, int rows, int ld, int P)
+    {
+        if (ld < P) throw new ArgumentException($"im2col: ldCol {ld} is less than OH*OW = {P}");
+        if (imageLength < (long)C * H * W) throw new ArgumentException($"im2col: image span {imageLength} shorter than C*H*W = {(long)C * H * W}");
+        if (rows > 0 && P > 0 && colLength < (long)(rows - 1) * ld + P)
+            throw new ArgumentException($"im2col: col span {colLength} too short for {rows} rows of {P} at stride {ld}");
+    }
+
+    // Short rows (a 14-pixel map row is one 8-float vector and a tail) are the common case: pointer loops of whole
+    // 8-float vectors whose last one overlaps the one before instead of a scalar tail, no per-call span set-up.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Zero(float* d, int n)
+    {
+        if (n >= 8)
+        {
+            // Whole vectors, the last one overlapping the one before: no scalar tail.
+            for (int i = 0; i < n - 8; i += 8) Vector256<float>.Zero.Store(d + i);
+            Vector256<float>.Zero.Store(d + n - 8);
+            return;
+        }
+        for (int i = 0; i < n; i++) d[i] = 0f;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Copy(float* s, float* d, int n)
+    {
+        if (n >= 8)
+        {
+            // Source and destination never overlap, so the last vector may re-copy what the one before copied.
+            for (int i = 0; i < n - 8; i += 8) Vector256.Load(s + i).Store(d + i);
+            Vector256.Load(s + n - 8).Store(d + n - 8);
+            return;
+        }
+        if (n >= 4)
+        {
+            Vector128.Load(s).Store(d);
+            Vector128.Load(s + n - 4).Store(d + n - 4);
+            return;
+        }
+        for (int i = 0; i < n; i++) d[i] = s[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddTo(float* s, float* d, int n)
+    {
+        if (n >= 8)
+        {
+            // The last vector overlaps the ones before; it is summed from d as it was before any store, so the overlap
+            // is written twice with the same value d + s, never added twice.
+            var tail = Vector256.Load(d + n - 8) + Vector256.Load(s + n - 8);
+            int i = 0;
+            for (; i + 8 <= n; i += 8) (Vector256.Load(d + i) + Vector256.Load(s + i)).Store(d + i);
+            if (i < n) tail.Store(d + n - 8);
+            return;
+        }
+        if (n >= 4)
+        {
+            var tail = Vector128.Load(d + n - 4) + Vector128.Load(s + n - 4);
+            (Vector128.Load(d) + Vector128.Load(s)).Store(d);
+            tail.Store(d + n - 4);
+            return;
+        }
+        for (int i = 0; i < n; i++) d[i] += s[i];
     }
 }
 
@@ -198,6 +260,7 @@ internal readonly unsafe struct Im2ColPanels : IBPanelSource
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
+            if (Vector512.IsHardwareAccelerated)
             for (; i + 16 <= n; i += 16) Vector512.Load(s + i).Store(d + i);
         if (Vector256.IsHardwareAccelerated)
             for (; i + 8 <= n; i += 8) Vector256.Load(s + i).Store(d + i);

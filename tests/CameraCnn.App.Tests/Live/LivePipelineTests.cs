@@ -25,14 +25,7 @@ public sealed class LivePipelineTests(ITestOutputHelper log) : IDisposable
     [Fact]
     public void Results_leave_the_worker_with_the_teach_heads_verdict_and_follow_a_new_head()
     {
-        using var teach = TeachSession.Open(new TeachOptions { DataDirectory = _dir["data"], Backbone = TeachKit.Tiny });
-        for (int k = 0; k < 2; k++)
-            for (int t = 0; t < 20; t++)
-            {
-                using var frame = TeachKit.RenderFrame(k, t, seed: 1);
-                TeachKit.WaitUntil(() => teach.Record(k, frame), Timeout, () => "room in the record queue");
-            }
-        TeachKit.Train(teach, Timeout);
+        using var teach = TeachKit.TwoClassSession(_dir["data"], Timeout);
         string still = _dir["scene1.png"];
         using (var image = TeachKit.RenderFrame(1, 5, seed: 2)) Assert.True(OpenCvSharp.Cv2.ImWrite(still, image)); // lossless
         var model = TeachKit.TinyBackbone();
@@ -136,7 +129,7 @@ public sealed class LivePipelineTests(ITestOutputHelper log) : IDisposable
     }
 
     /// <summary>The next result of a new frame that satisfies <paramref name="wanted"/>, read as the window reads it.</summary>
-    private static InferenceResult NextResult(LivePipeline pipeline, Func<InferenceResult, bool> wanted)
+    internal static InferenceResult NextResult(LivePipeline pipeline, Func<InferenceResult, bool> wanted)
     {
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < Timeout)

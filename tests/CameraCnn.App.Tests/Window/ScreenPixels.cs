@@ -41,41 +41,37 @@ public static class ScreenPixels
         return (m.Val0 + m.Val1 + m.Val2) / 3;
     }
 
-    private static readonly (double R, double G, double B)[] Viridis = BuildViridis();
+    private static readonly double[][] ViridisFit =
+    [
+        [0.2777273272234177, 0.005407344544966578, 0.3340998053353061],
+        [0.1050930431085774, 1.404613529898575, 1.384590162594685],
+        [-0.3308618287255563, 0.214847559468213, 0.09509516302823659],
+        [-4.634230498983486, -5.799100973351585, -19.33244095627987],
+        [6.228269936347081, 14.17993336680509, 56.69055260068105],
+        [4.776384997670288, -13.74514537774601, -65.35303263337234],
+        [-5.435455855934631, 4.645852612178535, 26.3124352495832],
+    ];
 
-    /// <summary>The same polynomial fit featuremap.frag uses, sampled at 64 points.</summary>
-    private static (double, double, double)[] BuildViridis()
+    /// <summary>viridis(t) as featuremap.frag computes it (the same polynomial fit), in 0..255 per channel.</summary>
+    public static (double R, double G, double B) Viridis(double t)
     {
-        double[][] c =
-        [
-            [0.2777273272234177, 0.005407344544966578, 0.3340998053353061],
-            [0.1050930431085774, 1.404613529898575, 1.384590162594685],
-            [-0.3308618287255563, 0.214847559468213, 0.09509516302823659],
-            [-4.634230498983486, -5.799100973351585, -19.33244095627987],
-            [6.228269936347081, 14.17993336680509, 56.69055260068105],
-            [4.776384997670288, -13.74514537774601, -65.35303263337234],
-            [-5.435455855934631, 4.645852612178535, 26.3124352495832],
-        ];
-        var table = new (double, double, double)[64];
-        for (int i = 0; i < table.Length; i++)
+        double[] v = new double[3];
+        for (int k = 0; k < 3; k++)
         {
-            double t = i / 63.0;
-            double[] v = new double[3];
-            for (int k = 0; k < 3; k++)
-            {
-                double acc = 0;
-                for (int d = c.Length - 1; d >= 0; d--) acc = acc * t + c[d][k];
-                v[k] = Math.Clamp(acc, 0, 1) * 255;
-            }
-            table[i] = (v[0], v[1], v[2]);
+            double acc = 0;
+            for (int d = ViridisFit.Length - 1; d >= 0; d--) acc = acc * t + ViridisFit[d][k];
+            v[k] = Math.Clamp(acc, 0, 1) * 255;
         }
-        return table;
+        return (v[0], v[1], v[2]);
     }
+
+    /// <summary>viridis sampled at 64 points.</summary>
+    private static readonly (double R, double G, double B)[] ViridisTable = Enumerable.Range(0, 64).Select(i => Viridis(i / 63.0)).ToArray();
 
     /// <summary>Fraction of the rectangle's pixels within a small distance of the viridis colormap.</summary>
     public static double ViridisFraction(Mat bgr, int[] rect)
     {
-        int near = Count(bgr, rect, (r, g, b) => Viridis.Any(v => Math.Abs(v.R - r) + Math.Abs(v.G - g) + Math.Abs(v.B - b) < 24));
+        int near = Count(bgr, rect, (r, g, b) => ViridisTable.Any(v => Math.Abs(v.R - r) + Math.Abs(v.G - g) + Math.Abs(v.B - b) < 24));
         return near / (double)(rect[2] * rect[3]);
     }
 }

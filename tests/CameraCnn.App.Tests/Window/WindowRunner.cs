@@ -55,7 +55,8 @@ public sealed class WindowRunner : IDisposable
     public string ImagePath { get; }
     public string Directory => _path;
 
-    private string In(string name) => Path.Combine(_path, name);
+    /// <summary>A file of the runner's directory.</summary>
+    public string In(string name) => Path.Combine(_path, name);
 
     /// <summary>
     /// A 320x240 still: the left half red, the right half blue (so the camera picture and its mirror image are easy to
@@ -71,13 +72,16 @@ public sealed class WindowRunner : IDisposable
     }
 
     /// <summary>Runs `camcnn run --model (the small model) --source (the still) --frames N --screenshot --stats-json` plus args under Xvfb.</summary>
-    public WindowRun Run(string? keys, int frames = 24, string? source = null, params string[] extra)
+    public WindowRun Run(string? keys, int frames = 24, string? source = null, params string[] extra) => RunModel(ModelPath, keys, frames, source, extra);
+
+    /// <summary><see cref="Run"/> with another model.</summary>
+    public WindowRun RunModel(string model, string? keys, int frames = 24, string? source = null, params string[] extra)
     {
         int n = Interlocked.Increment(ref _runs);
         string shot = In($"shot{n}.png"), stats = In($"stats{n}.json");
         var args = new List<string>
         {
-            "run", "--model", ModelPath, "--source", source ?? ImagePath, "--frames", frames.ToString(), "--max-fps", "60",
+            "run", "--model", model, "--source", source ?? ImagePath, "--frames", frames.ToString(), "--max-fps", "60",
             "--screenshot", shot, "--stats-json", stats,
         };
         if (keys is not null) args.AddRange(["--keys", keys]);

@@ -2,7 +2,9 @@
 // of the logit, channel weights = its spatial means, the weighted sum of the activations, ReLU, divided by the maximum)
 // on the graph as built and on its fused inference graph; a head outside the graph (ClassifierHead, with and without a
 // hidden layer) gives the map of the same head composed into one graph; an empty map; peak and centroid on a map made by
-// hand; which layers are listed and which is the default; bad requests; and a steady-state Compute that allocates nothing.
+// hand; which layers are listed and which is the default; a Flatten + Dense right after the layer crossed by its weights'
+// channel sums (and not when the layer also reaches the score another way); bad requests; and a steady-state Compute
+// that allocates nothing.
 using CameraCnn.Engine.Explain;
 using CameraCnn.Engine.Kernels;
 using CameraCnn.Engine.Layers;
@@ -19,6 +21,22 @@ namespace CameraCnn.Engine.Tests.Explain;
 [Collection("Parallelism")]
 public sealed class GradCamTests(ITestOutputHelper output)
 {
+    /// <summary>
+    /// The reference of logit <paramref name="k"/> of <paramref name="g"/>'s "logits" node at <paramref name="layer"/>: the
+    /// training backward (Graph.Backward) of that logit on the graph as built, then <see cref="Reference(float[], float[], int, int)"/>.
+    /// Leaves the forward of <paramref name="x"/> in the graph.
+    /// </summary>
+    private static (double[] Map, double[] Weights) Reference(Graph g, Tensor x, Node layer, int k)
+    {
+        g.Forward(x);
+        var logits = g["logits"];
+        var dLogits = new Tensor(logits.Output.Shape);
+        dLogits[k] = 1;
+        g.Backward(logits, dLogits);
+        var a = layer.Output;
+        return Reference(a.Data, layer.Grad!.Data, a.C, a.H * a.W);
+    }
+
     /// <summary>Grad-CAM in double from the activations [C, H, W] and the gradient of the score with respect to them.</summary>
     private static (double[] Map, double[] Weights) Reference(float[] a, float[] dA, int c, int p)
     {
@@ -51,14 +69,9 @@ public sealed class GradCamTests(ITestOutputHelper output)
         int nonEmpty = 0;
         for (int k = 0; k < 6; k++)
         {
-            // The reference gradient: the training backward (Graph.Backward) of the logit, on the graph as built.
-            g.Forward(x);
-            var dLogits = new Tensor(1, 6);
-            dLogits[k] = 1;
-            g.Backward(g["logits"], dLogits);
             var node = g[layer];
             var a = node.Output;
-            var (want, weights) = Reference(a.Data, node.Grad!.Data, a.C, a.H * a.W);
+            var (want, weights) = Reference(g, x, node, k);
 
             var cam = new GradCam(g, g["logits"], node);
             var r = cam.Compute(k);
@@ -127,6 +140,39 @@ public sealed class GradCamTests(ITestOutputHelper output)
             Assert.Equal(r2.RawMax, r1.RawMax, 1e-5f);
             TestKit.AssertClose(TestKit.ToDouble(inGraph.Map.ToArray()), viaHead.Map, 1e-5, 0, $"hidden {hidden} class {k}");
             if (!r1.IsEmpty) nonEmpty++;
+        }
+        Assert.True(nonEmpty >= 1, "every map is empty: the comparison shows nothing");
+    }
+
+    [Fact]
+    public void A_flatten_and_dense_after_the_layer_are_crossed_by_the_dense_weights_channel_sums()
+    {
+        // lenet's pool2 -> flatten -> fc1: the backward stops at fc1's output (the map still equals the reference above).
+        var (g, x) = GradientPathTests.Network("lenet", 11);
+        g.Forward(x);
+        var cam = new GradCam(g, g["logits"], g["pool2"]);
+        Assert.Equal("fc1", cam.Path.Target.Name);
+        Assert.DoesNotContain(cam.Path.Steps, n => n.Layer is Flatten || n.Name == "fc1");
+        Assert.Equal("conv2_relu", new GradCam(g, g["logits"], g["conv2_relu"]).Path.Target.Name); // a pool between: the whole way
+
+        // The layer's value also reaches the score another way (a second branch): no shortcut, and the map is still exact.
+        var b = new Graph();
+        var input = b.AddInput("input", 1, 2, 4, 4);
+        var a = b.Add(new ReLU { Name = "relu" }, b.Add(new Conv2d(2, 3, 3, 1, 1) { Name = "conv" }, input));
+        var viaDense = b.Add(new Dense(3 * 16, 4) { Name = "dense" }, b.Add(new Flatten { Name = "flat" }, a));
+        var viaPool = b.Add(new Dense(3, 4) { Name = "dense2" }, b.Add(new Flatten { Name = "flat2" }, b.Add(new GlobalAvgPool { Name = "gap" }, a)));
+        b.MarkOutput(b.Add(new Elementwise(ElementwiseOp.Add) { Name = "logits" }, viaDense, viaPool));
+        Initializer.Initialize(b, seed: 3);
+        var bx = TestKit.RandomTensor(new Random(2), 0, 1, 1, 2, 4, 4);
+        var both = new GradCam(b, b["logits"], b["relu"]);
+        Assert.Equal("relu", both.Path.Target.Name);
+        int nonEmpty = 0;
+        for (int k = 0; k < 4; k++)
+        {
+            var (want, weights) = Reference(b, bx, a, k);
+            if (!both.Compute(k).IsEmpty) nonEmpty++;
+            TestKit.AssertClose(want, both.Map, 1e-5, 0, $"two branches, class {k} map");
+            TestKit.AssertClose(weights, both.Weights, 1e-5, 1e-4, $"two branches, class {k} weights");
         }
         Assert.True(nonEmpty >= 1, "every map is empty: the comparison shows nothing");
     }

@@ -185,15 +185,6 @@ public sealed class GradientPathTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => new GradientPath(g, other["pool2"], g["logits"]));
     }
 
-    /// <summary>An identity without a backward, standing in for any layer that has none.</summary>
-    private sealed class NoBackward : ElementwiseLayer
-    {
-        public override void Forward(IReadOnlyList<Tensor> inputs, Tensor output) => inputs[0].Data.AsSpan().CopyTo(output.Data);
-
-        public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
-            => throw new NotSupportedException("no backward here");
-    }
-
     [Fact]
     public void A_layer_without_a_backward_is_named()
     {

@@ -22,6 +22,10 @@ public sealed class Im2ColTests
         ["same5x5_on_width1"] = (2, 3, 1, new Window2d(5, 5, 1, 1, 2, 2, 2, 2)),
         ["tap_in_right_pad_only"] = (1, 3, 1, new Window2d(1, 3, 1, 1, 0, 0, 0, 3)),
         ["tap_in_left_pad_only"] = (1, 2, 1, new Window2d(1, 3, 1, 1, 0, 3, 0, 0)),
+        // Rows of 14, 20 and 5 pixels: whole 8-float vectors with an overlapping last one, and the 4-float form.
+        ["lenet_14x14_pad1"] = (3, 14, 14, Window2d.Square(3, 1, 1)),
+        ["wide_20_stride1_pad2"] = (2, 4, 20, new Window2d(3, 5, 1, 1, 1, 2, 1, 2)),
+        ["row5_pad1"] = (2, 3, 5, Window2d.Square(3, 1, 1)),
     };
 
     public static TheoryData<string> CaseNames => new(Cases.Keys);
@@ -117,5 +121,37 @@ public sealed class Im2ColTests
                         }
         Im2Col.FoldAdd(c, C, H, W, g, OH, OW, dx);
         for (int i = 0; i < dx.Length; i++) Assert.True(want[i] == dx[i], $"{name}: dx[{i}] = {dx[i]}, expected {want[i]}");
+    }
+
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public void ALeadingDimensionPlacesOneImageAmongOthers(string name)
+    {
+        // The batched backward lays images side by side: col [rows, 3 * P] with this image in columns [P, 2P). Unfold
+        // writes exactly those columns (the NaN sentinels elsewhere survive) with the values of the plain layout, and
+        // FoldAdd reads exactly those (a NaN read elsewhere would poison dx).
+        var (C, H, W, g) = Cases[name];
+        var (OH, OW) = OutSize(H, W, g);
+        int P = OH * OW, rows = C * g.KH * g.KW, ld = 3 * P;
+        var rng = new Random(name.Length * 17);
+        float[] x = Enumerable.Range(0, C * H * W).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
+        var plain = new float[rows * P];
+        Im2Col.Unfold(x, C, H, W, g, OH, OW, plain);
+        var wide = new float[rows * ld];
+        wide.AsSpan().Fill(float.NaN);
+        Im2Col.Unfold(x, C, H, W, g, OH, OW, wide.AsSpan(P), ld);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < ld; j++)
+            {
+                float v = wide[r * ld + j];
+                if (j >= P && j < 2 * P) Assert.True(v == plain[r * P + j - P], $"{name}: row {r} column {j} = {v}");
+                else Assert.True(float.IsNaN(v), $"{name}: row {r} column {j} outside the image was written ({v})");
+            }
+
+        var dxPlain = new float[x.Length];
+        var dxWide = new float[x.Length];
+        Im2Col.FoldAdd(plain, C, H, W, g, OH, OW, dxPlain);
+        Im2Col.FoldAdd(wide.AsSpan(P), C, H, W, g, OH, OW, dxWide, ld);
+        Assert.Equal(dxPlain, dxWide);
     }
 }

@@ -41,10 +41,12 @@ internal static class LayerCases
         ["depthwise_multiplier2"] = new(3, 3, 6, 5, 6, 3, Window2d.Square(3, 1, 1), false),
         ["kernel_covers_input"] = new(3, 2, 4, 3, 2, 1, new Window2d(4, 3), true),
         ["1x1_groups2_pointwise"] = new(3, 4, 3, 5, 6, 2, new Window2d(1, 1), true),
+        // LeNet's block at toy size with a batch of 4: the batched backward lays the four images side by side.
+        ["3x3_pad1_batch4_lenet_like"] = new(4, 4, 8, 9, 6, 1, Window2d.Square(3, 1, 1), false),
+        ["groups2_stride2_batch5"] = new(5, 4, 7, 8, 4, 2, Window2d.Square(3, 2, 1), true),
         // A 'same' 5x5 convolution on a one-pixel-wide map: outer kernel columns see only padding.
         ["same5x5_on_width1"] = new(2, 2, 3, 1, 2, 1, Window2d.Square(5, 1, 2), true),
-        // 17x16 = 272 output pixels: at least Conv2d.BatchedColumns, so the backward runs image by image (the cases above
-        // have small maps and take the batched backward).
+        // 17x16 = 272 output pixels with padding: a larger map than the cases above, with odd row lengths in im2col.
         ["3x3_pad1_map272_per_image"] = new(2, 2, 17, 16, 3, 1, Window2d.Square(3, 1, 1), true),
     };
 

@@ -23,7 +23,7 @@ internal static class OnnxTestKit
     }
 
     /// <summary>
-    /// Seeded He weights (Initializer.Initialize), then random biases and non-trivial batch-norm scale, shift and
+    /// Seeded weights (Initializer.Initialize, fan-in uniform), then random biases and non-trivial batch-norm scale, shift and
     /// running statistics, so that no parameter sits at a value that would hide a mistake (0 bias, unit variance).
     /// </summary>
     public static void Randomize(Graph graph, int seed)
