@@ -9,10 +9,11 @@ namespace CameraCnn.App.Teach;
 internal static partial class BackgroundPriority
 {
     /// <summary>
-    /// The nice value of a background thread: its share of a contended core is about 1.25^-10 = 0.11 of a normal
-    /// thread's, so the capture, inference and render threads keep theirs while it uses what they leave.
+    /// The nice value of a background thread: its share of a contended core is about 1.25^-5 = 0.33 of a normal thread's,
+    /// so the capture, inference and render threads keep most of theirs while it still progresses on a busy machine
+    /// (at nice 10, 0.11, a fine-tuning starved whenever other processes kept both cores busy).
     /// </summary>
-    public const int Nice = 10;
+    public const int Nice = 5;
 
     /// <summary>Lowers the calling thread (Thread.Priority below normal, and nice <see cref="Nice"/> on Linux). True if applied.</summary>
     public static bool Lower()

@@ -1,7 +1,7 @@
 // TeachTrainer: the trainer thread of a TeachSession. It loads the backbone, computes features of recorded frames
 // while idle (cached per frame, kept on disk), trains a head when asked (a newer request supersedes the running one) or
 // fine-tunes the backbone's last blocks with it (TeachTrainer.FineTune.cs), hands the result to the session, and writes
-// models. Long-lived, at a lower priority (nice 10 on Linux) and on its own core: its kernels never take the engine's
+// models. Long-lived, at a lower priority (nice 5 on Linux) and on its own core: its kernels never take the engine's
 // worker threads, so the camera, the inference thread and the window keep running.
 using System.Diagnostics;
 using CameraCnn.App.Cli;
