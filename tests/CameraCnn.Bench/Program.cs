@@ -5,6 +5,7 @@
 // Winograd. Not a test: nothing here asserts; it prints.
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- --model resnet18.onnx [--threads 1,2] [--iterations 30]
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- gradcam [...]   (GradCamBench.cs)
+//   dotnet run -c Release --project tests/CameraCnn.Bench -- finetune [...]  (FineTuneBench.cs)
 using System.Diagnostics;
 using System.Text.Json;
 using CameraCnn.Engine;
@@ -22,6 +23,7 @@ public static unsafe class Program
     public static int Main(string[] args)
     {
         if (args.FirstOrDefault() == "gradcam") return GradCamBench.Run(args[1..]);
+        if (args.FirstOrDefault() == "finetune") return FineTuneBench.Run(args[1..]);
         string? model = null;
         int[] threads = [1, 2];
         int iterations = 30;

@@ -1,7 +1,8 @@
 // TeachKit: inputs for the teach-mode tests of every project: synthetic scenes whose classes differ in content (a red
 // disc, a green square, a blue triangle moving over a noisy grey background), written as MJPG videos with OpenCV's
-// VideoWriter and read back as frames; a tiny seeded conv backbone for the fast tests; polling with a timeout. Linked in
-// from tests/Shared; the App tests add what needs a TeachSession (TeachKit.Session.cs).
+// VideoWriter and read back as frames; a tiny seeded conv backbone for the fast tests, and a tiny residual one for the
+// fine-tuning tests; polling with a timeout. Linked in from tests/Shared; the App tests add what needs a TeachSession
+// (TeachKit.Session.cs).
 using System.Diagnostics;
 using CameraCnn.Engine;
 using CameraCnn.Engine.Layers;
@@ -115,6 +116,47 @@ internal static partial class TeachKit
         g.MarkOutput(x);
         Initializer.Initialize(g, seed: 11, InitScheme.He); // He: the random features these tests were tuned on
         return new Model(g, [], TinyPreprocessing);
+    }
+
+    /// <summary>
+    /// A stand-in ResNet for the fine-tuning tests, built as CNTK exported ResNet18 (conv, batch norm, ReLU, Add with an
+    /// identity or a projection shortcut), small enough to fine-tune hundreds of frames in seconds: [1, 3, 32, 32] -> stem
+    /// (conv 3x3, 16) -> identity block "b1" -> projection block "b2" (stride 2, 32) -> identity block "b3" -> global
+    /// average pooling "features" [1, 32, 1, 1]. Three residual blocks; seeded, untrained, with batch-norm statistics that
+    /// are not the identity (so inference-mode batch norm matters).
+    /// </summary>
+    public static Model TinyResNet()
+    {
+        var g = new Graph();
+        var x = g.AddInput("image", 1, 3, 32, 32);
+        var stem = g.Add(new ReLU { Name = "stem_relu" }, g.Add(new BatchNorm2d(16) { Name = "stem_bn" }, g.Add(new Conv2d(3, 16, 3, 1, 1, bias: false) { Name = "stem_conv" }, x)));
+        var b1 = ResidualBlock(g, stem, 16, 16, 1, "b1");
+        var b2 = ResidualBlock(g, b1, 16, 32, 2, "b2");
+        var b3 = ResidualBlock(g, b2, 32, 32, 1, "b3");
+        g.MarkOutput(g.Add(new GlobalAvgPool { Name = "features" }, b3));
+        Initializer.Initialize(g, seed: 12, InitScheme.He);
+        var rng = new Random(13);
+        foreach (var n in g.Nodes)
+            if (n.Layer is BatchNorm2d bn)
+                for (int c = 0; c < bn.Channels; c++)
+                {
+                    bn.Scale.Value.Data[c] = 0.6f + 0.8f * rng.NextSingle();
+                    bn.Shift.Value.Data[c] = 0.2f * rng.NextSingle() - 0.1f;
+                    bn.RunningMean.Value.Data[c] = 0.2f * rng.NextSingle() - 0.1f;
+                    bn.RunningVar.Value.Data[c] = 0.5f + rng.NextSingle();
+                }
+        return new Model(g, [], TinyPreprocessing);
+    }
+
+    /// <summary>relu(bn(conv(relu(bn(conv(x))))) + shortcut(x)); the shortcut is conv 1x1 + BN when the shape changes.</summary>
+    private static Node ResidualBlock(Graph g, Node x, int cin, int cout, int stride, string name)
+    {
+        Node shortcut = x;
+        if (stride != 1 || cin != cout)
+            shortcut = g.Add(new BatchNorm2d(cout) { Name = name + "_proj_bn" }, g.Add(new Conv2d(cin, cout, 1, stride, 0, bias: false) { Name = name + "_proj" }, x));
+        var a = g.Add(new ReLU { Name = name + "_relu1" }, g.Add(new BatchNorm2d(cout) { Name = name + "_bn1" }, g.Add(new Conv2d(cin, cout, 3, stride, 1, bias: false) { Name = name + "_conv1" }, x)));
+        var b = g.Add(new BatchNorm2d(cout) { Name = name + "_bn2" }, g.Add(new Conv2d(cout, cout, 3, 1, 1, bias: false) { Name = name + "_conv2" }, a));
+        return g.Add(new ReLU { Name = name + "_out" }, g.Add(new ResidualAdd { Name = name + "_add" }, b, shortcut));
     }
 
     /// <summary>Polls <paramref name="condition"/> every 5 ms until it holds; fails the test with <paramref name="what"/> on timeout.</summary>

@@ -69,9 +69,19 @@ public static class RunCommand
             Description = "teach mode: augmented copies (flip, crop, colour jitter) of each recorded frame, one backbone forward each, computed in the background",
             DefaultValueFactory = _ => 0,
         };
+        var fineTune = new Option<int>("--fine-tune")
+        {
+            Description = "teach mode: T also trains the backbone's last N residual blocks (resnet18 has 9), not only the head, in the "
+                        + "background; the fine-tuned network replaces the live one between two frames and S saves it whole. Their input "
+                        + "is cached per frame in DATA/.camcnn-activations-*.bin; batch norm in those blocks keeps its running statistics "
+                        + "(inference mode), its scale and shift train. The automatic training when a key is released stays head-only "
+                        + "(on the fine-tuned backbone's features once there is one). With --headless: one run on start. 0: head only",
+            DefaultValueFactory = _ => 0,
+        };
         var cmd = new Command("run", "Open the live window: webcam (or --source) classified frame by frame, feature maps on F, help on H.")
         {
             model, frames, seconds, screenshot, keys, stats, headless, size, fullscreen, noVsync, maxFps, unfused, outage, data, threshold, classes, recordRate, hidden, augment,
+            fineTune,
         };
         // The source options shared with `collect` (--loop and --realtime do not apply: the window always loops files
         // and plays them at their own rate, like a camera).
@@ -81,7 +91,8 @@ public static class RunCommand
             r.GetValue(model)!, r.GetValue(sources.Source) ?? "0", new CaptureRequest(r.GetValue(sources.Width), r.GetValue(sources.Height), r.GetValue(sources.Fps)),
             r.GetValue(sources.Mirror), r.GetValue(outage), r.GetValue(frames), r.GetValue(seconds), r.GetValue(screenshot), r.GetValue(keys), r.GetValue(stats),
             r.GetValue(headless), r.GetValue(size)!, r.GetValue(fullscreen), r.GetValue(noVsync), r.GetValue(maxFps), !r.GetValue(unfused),
-            new TeachArgs(r.GetValue(data), r.GetValue(threshold), r.GetValue(classes), r.GetValue(recordRate), r.GetValue(hidden), r.GetValue(augment)))));
+            new TeachArgs(r.GetValue(data), r.GetValue(threshold), r.GetValue(classes), r.GetValue(recordRate), r.GetValue(hidden), r.GetValue(augment),
+                r.GetValue(fineTune)))));
         return cmd;
     }
 
@@ -93,6 +104,7 @@ public static class RunCommand
         OptionRanges.Number(recordRate, "--record-rate", 0.1, 60);
         OptionRanges.Whole(t.Hidden, "--hidden", 0, OptionRanges.MaxHidden);
         OptionRanges.Whole(t.Augment, "--augment", 0, OptionRanges.MaxAugment);
+        OptionRanges.Whole(t.FineTune, "--fine-tune", 0); // the top of its range is the model's block count, checked once it is loaded
         OptionRanges.Number(threshold, "--threshold", 0, 1);
         OptionRanges.Whole(frames, "--frames", 1);
         OptionRanges.Number(seconds, "--seconds", 0, SourceOptions.MaxSeconds, minOpen: true);
@@ -138,6 +150,7 @@ public static class RunCommand
             bool teachWanted = teachable && (!headless || data is not null || Directory.Exists(dataDir));
             if (!teachable && (data ?? classNames) is not null)
                 Report.Note("camcnn: note: --data and --classes are ignored: teach mode needs a backbone --model (resnet18 or a saved teach model)");
+            FineTuneOptions? fineTune = t.FineTune > 0 ? CheckFineTune(model, modelName, t, teachWanted) : null;
             TeachSession? teach = null;
             Engine.Node? featureNode = null;
             if (teachWanted)
@@ -155,6 +168,8 @@ public static class RunCommand
                         TrainOnStart = true,
                         Head = new HeadOptions { Hidden = t.Hidden },
                         Augment = t.Augment,
+                        FineTune = fineTune,
+                        FineTuneOnStart = headless && fineTune is not null,
                     });
                     NameClasses(teach, names);
                 }
@@ -201,7 +216,27 @@ public static class RunCommand
     }
 
     /// <summary>The teach-mode options of `run`.</summary>
-    private sealed record TeachArgs(string? Data, float? Threshold, string? Classes, double RecordRate, int Hidden, int Augment);
+    private sealed record TeachArgs(string? Data, float? Threshold, string? Classes, double RecordRate, int Hidden, int Augment, int FineTune);
+
+    /// <summary>
+    /// --fine-tune N: teach mode only, and N within the model's residual blocks (before the feature node), or one line
+    /// and exit code 2. The options T fine-tunes with (the train command's defaults).
+    /// </summary>
+    private static FineTuneOptions CheckFineTune(Engine.Models.Model model, string modelName, TeachArgs t, bool teach)
+    {
+        if (!teach)
+            throw new CliException("--fine-tune applies to teach mode: give a backbone --model (resnet18 or a saved teach model)" +
+                                   " and, with --headless, a --data folder", CliRunner.UsageError);
+        try
+        {
+            ResidualBlocks.CutBefore(model.Graph, t.FineTune, TeachModel.FeatureNode(model));
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException($"{e.Message} ({modelName})", CliRunner.UsageError);
+        }
+        return new FineTuneOptions { Blocks = t.FineTune, Head = new HeadOptions { Hidden = t.Hidden } };
+    }
 
     /// <summary>--classes apple,banana,none: names for keys 1, 2, 3... (checked before anything is opened).</summary>
     private static string[] ParseClassNames(string? list)

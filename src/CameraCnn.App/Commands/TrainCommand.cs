@@ -41,7 +41,7 @@ public static class TrainCommand
         var augment = new Option<int>("--augment") { Description = "with --backbone: augmented copies (flip, crop, colour jitter) per training image, one backbone forward each", DefaultValueFactory = _ => 0 };
         var noCache = new Option<bool>("--no-cache") { Description = "with --backbone: neither read nor write the feature cache" };
         var fineTune = new Option<int>("--fine-tune") { Description = FineTuneHelp, DefaultValueFactory = _ => 0 };
-        var patience = new Option<int?>("--patience") { Description = "with --fine-tune: stop after this many epochs without a better validation accuracy (default 3; 0: run every epoch)" };
+        var patience = new Option<int?>("--patience") { Description = "with --fine-tune: stop after this many epochs without a better validation accuracy, once half of --epochs ran (default 3; 0: run every epoch)" };
         var backboneLr = new Option<float?>("--backbone-lr") { Description = "with --fine-tune: learning rate of the backbone's blocks (default 1e-4; --lr is the head's, default 1e-3 then)" };
 
         var cmd = new Command("train", "Train a CNN from scratch (or, with --backbone, a head on a pretrained backbone) and save it as ONNX (labels and preprocessing in its metadata).")
@@ -109,7 +109,7 @@ public static class TrainCommand
         "with --backbone: also train the backbone's last N residual blocks (resnet18 has 9), not only the head: their " +
         "input (the cut) is computed once per image and cached in DATA/.camcnn-activations-*.bin; a head is trained on the " +
         "frozen features first, then the blocks (--backbone-lr) and the head (--lr) together for up to --epochs (default 10, " +
-        "stopping after 3 without a better validation accuracy; the best epoch is kept). Batch norm in those blocks keeps " +
+        "stopping after 3 without a better validation accuracy once half of them ran; the best epoch is kept). Batch norm in those blocks keeps " +
         "its running statistics (inference mode); its scale and shift train. 0: head only";
 
     /// <summary>--fine-tune and --backbone-lr without --backbone: a usage error (null when neither is given).</summary>

@@ -80,6 +80,10 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
                     ["head"] = teach.CurrentHead is not null,
                     ["status"] = teach.Status.Message,
                     ["lastTop"] = lastTop,
+                    ["trainings"] = teach.Trainings,
+                    ["fineTunings"] = teach.FineTunings,
+                    ["backbone"] = teach.Network.Backbone.Name,
+                    ["lastFineTune"] = RunStats.FineTune(teach.LastTraining),
                 },
             });
         return CliRunner.Ok;
@@ -109,6 +113,7 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
         else sb.Append($"features {Engine.Tensor.Format(net.OutputShape)}  ");
         sb.Append($"| inference {w.Rate.Rate:F1} fps ({r.ForwardMs:F1} ms) | capture {feed.Rate.Rate:F1} fps");
         if (feed.State == FeedState.Reconnecting) sb.Append(" | reconnecting");
+        if (net.Head is not null && teach is { IsTraining: true }) sb.Append($" | {teach.Status.Message}"); // e.g. the fine-tuning's epochs
         return sb.ToString();
     }
 }

@@ -240,7 +240,7 @@ internal sealed class InferenceWorker : IDisposable
         int classIndex = TakeRequest();
         if (classIndex < 0) return;
         var features = network.FeatureNode is { } f ? f.Output.Data.AsSpan(0, network.FeatureLength) : default;
-        _recorder.Record(classIndex, frame, features);
+        _recorder.Record(classIndex, frame, features, network.Backbone);
     }
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;

@@ -1,8 +1,10 @@
 // LiveNetwork: everything the inference worker runs, as one immutable object: the (fused) graph, the layers it can show,
 // the teach feature node and head, the labels the probabilities are over, the threshold, and where Grad-CAM reads the
-// class scores and which layers it can explain. A new head (or, later, a
-// re-fused backbone) is a new LiveNetwork with a higher Version, handed to the worker with one reference write; the
-// worker picks it up at the start of a frame, so no frame is ever half one network and half another.
+// class scores and which layers it can explain. A new head (or a backbone fine-tuned in teach mode, re-fused from its new
+// weights) is a new LiveNetwork with a higher Version, handed to the worker with one reference write; the worker picks
+// it up at the start of a frame, so no frame is ever half one network and half another, and a head only ever meets the
+// backbone it was trained with (Backbone says which that is).
+using CameraCnn.App.Teach;
 using CameraCnn.Engine;
 using CameraCnn.Engine.Explain;
 using CameraCnn.Engine.Layers;
@@ -51,6 +53,7 @@ internal sealed class LiveNetwork
         Labels = labels;
         Note = note;
         IsTeach = true;
+        Backbone = from.Backbone;
     }
 
     /// <summary>The graph the worker runs (fused, or as loaded).</summary>
@@ -85,12 +88,16 @@ internal sealed class LiveNetwork
     /// <summary>Grad-CAM's score node and the layers it can explain, found for this graph by <see cref="Create"/> (the
     /// same for every head on it; a network on another graph needs its own).</summary>
     public HeatLayers Heat { get; }
+    /// <summary>Teach mode: the backbone this graph runs (the session's, or one fine-tuned since), whose features its head
+    /// was trained on and which recorded frames' features come from; null outside teach mode.</summary>
+    public BackboneSource? Backbone { get; private init; }
 
     /// <summary>The network of a model as the live view runs it.</summary>
     /// <param name="fuse">run the fused inference graph (conv + batch norm + add + ReLU in one layer, pre-packed weights;
     /// what `camcnn bench` times); a fused conv's feature maps are then its chain's final activation.</param>
     /// <param name="teachFeatureNode">teach mode: the model's node whose output a head classifies; null: not teach mode.</param>
-    public static LiveNetwork Create(Model model, Preprocessing pre, bool fuse, Node? teachFeatureNode)
+    /// <param name="backbone">teach mode: which backbone <paramref name="model"/> is (<see cref="Backbone"/>).</param>
+    public static LiveNetwork Create(Model model, Preprocessing pre, bool fuse, Node? teachFeatureNode, BackboneSource? backbone = null)
     {
         var graph = fuse ? InferenceFusion.Fuse(model.Graph) : model.Graph;
         var shapes = graph.InferShapes([[1, pre.Channels, pre.Height, pre.Width]]);
@@ -119,7 +126,10 @@ internal sealed class LiveNetwork
         // Grad-CAM reads a teach head's features, or a classifier's logits (the Softmax's input when the graph ends in one).
         Node? score = teachFeatureNode is not null ? feature
             : classifier ? (graph.Output.Layer is Softmax ? graph.Output.Inputs[0] : graph.Output) : null;
-        return new LiveNetwork(graph, taps, nodes.ToArray(), feature, featureLength, outShape, classifier, model.Labels, HeatLayers.Of(graph, score, shapes));
+        return new LiveNetwork(graph, taps, nodes.ToArray(), feature, featureLength, outShape, classifier, model.Labels, HeatLayers.Of(graph, score, shapes))
+        {
+            Backbone = backbone,
+        };
     }
 
     /// <summary>

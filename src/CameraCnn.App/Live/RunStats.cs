@@ -45,4 +45,18 @@ internal static class RunStats
         ["p99"] = Round(SampleRing.Percentile(values, 99), digits),
         ["samples"] = values.Length,
     };
+
+    /// <summary>The last training's fine-tuning figures (validation accuracy against the head alone, epochs, time), or null.</summary>
+    public static Dictionary<string, object?>? FineTune(Teach.TeachTrainingResult? last) => last?.FineTune is not { } f ? null : new()
+    {
+        ["blocks"] = f.Blocks,
+        ["cut"] = f.CutNode,
+        ["valAccuracy"] = Round(f.ValAccuracy, 4),
+        ["headOnlyValAccuracy"] = Round(f.HeadOnly.ValAccuracy, 4),
+        ["epochs"] = f.EpochsRun,
+        ["bestEpoch"] = f.BestEpoch,
+        ["seconds"] = Round(f.Seconds, 2),
+        ["activationSeconds"] = Round(last.Features.Seconds, 2),
+        ["backbone"] = last.Backbone,
+    };
 }

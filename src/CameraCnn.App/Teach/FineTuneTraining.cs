@@ -1,7 +1,8 @@
-// FineTuneTraining: one fine-tuning run, for `camcnn train --backbone --fine-tune N` and (later) the live session's
-// trainer thread: the cut before the last N residual blocks, the frozen part run once per frame into the activation
-// cache (DATA/.camcnn-activations-*.bin, pruned of deleted frames), the blocks and a head trained on it, and the whole
-// network (backbone with the new weights + head) returned as one model nobody else holds. The caller picks the thread.
+// FineTuneTraining: one fine-tuning run, for `camcnn train --backbone --fine-tune N` and the live session's trainer
+// thread (T): the cut before the last N residual blocks, the frozen part run once per frame into the activation cache
+// (DATA/.camcnn-activations-*.bin, pruned of deleted frames), the blocks and a head trained on it, and the whole network
+// (backbone with the new weights + head) returned as one model nobody else holds; for the session also every frame's
+// features through the trained blocks, from the cached activations. The caller picks the thread.
 using CameraCnn.Engine.Models;
 using CameraCnn.Engine.Teach;
 using CameraCnn.Vision.Teach;
@@ -23,6 +24,11 @@ public sealed record FineTuneSettings
     public bool PersistCache { get; init; } = true;
     /// <summary>The activations are held in memory when they fit this many bytes; else every epoch reads them from disk.</summary>
     public long MemoryBudgetBytes { get; init; } = DefaultMemoryBudget;
+    /// <summary>
+    /// Also compute every frame's features through the trained blocks (<see cref="FineTuneOutcome.Features"/>, from the
+    /// cached activations: a pass over the blocks, not whole forwards), for a head trained later on the fine-tuned backbone.
+    /// </summary>
+    public bool TunedFeatures { get; init; }
 
     /// <summary>1 GiB, or a quarter of the memory this process may use when that is less.</summary>
     public static long DefaultMemoryBudget => Math.Min(1L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4);
@@ -34,8 +40,12 @@ public sealed record FineTuneSettings
 /// <param name="Activations">How the activations were obtained (computed vs cached, skipped files, seconds).</param>
 /// <param name="InMemory">The activations fit the memory budget (else the epochs read them from the cache file).</param>
 /// <param name="Pruned">Cache entries dropped because their frames are gone.</param>
+/// <param name="Backbone">The fine-tuned backbone as a source of its own (named by its weights), loading the plan's
+/// source with the trained blocks written over it.</param>
+/// <param name="Features">With <see cref="FineTuneSettings.TunedFeatures"/>: every frame's (and augmented copy's)
+/// features through the trained blocks, tagged with <paramref name="Backbone"/>'s name; else null.</param>
 public sealed record FineTuneOutcome(Model Model, FineTuneResult Result, FeatureReport Activations, bool InMemory, int Pruned,
-    int Samples, int AugmentedSamples, string? CacheFile);
+    int Samples, int AugmentedSamples, string? CacheFile, BackboneSource Backbone, FeatureCache? Features = null);
 
 /// <summary>Runs <see cref="CutActivations.Collect"/> then <see cref="FineTuner.Train"/>.</summary>
 public static class FineTuneTraining
@@ -100,8 +110,18 @@ public static class FineTuneTraining
         }
         bool inMemory = cache.HoldInMemory(data.Keys, settings.MemoryBudgetBytes);
         var result = FineTuner.Train(plan.Network.Graph, cut, data, options, trainProgress, cancel);
-        var model = result.Compose(plan.Network, plan.Source.Name);
-        return new FineTuneOutcome(model, result, report, inMemory, pruned, data.OriginalCount, data.Count - data.OriginalCount, cacheFile);
+        var model = result.Compose(plan.Network, plan.Source.Family);
+        var tuned = plan.Source.Tuned(result, model);
+        FeatureCache? features = null;
+        if (settings.TunedFeatures)
+        {
+            var end = TeachModel.FeatureNode(model);
+            var tunedCut = ResidualBlocks.CutBefore(model.Graph, cut.Blocks, end);
+            features = new FeatureCache(tuned.Name, result.Head.Dimension);
+            FineTuner.Features(model.Graph, tunedCut, end, data, features, options.BatchSize, cancel);
+        }
+        return new FineTuneOutcome(model, result, report, inMemory, pruned, data.OriginalCount, data.Count - data.OriginalCount, cacheFile,
+            tuned, features);
     }
 
     /// <summary>A sample's key without the augmented-copy suffix (see <see cref="TeachFeatures.AugmentedKey"/>).</summary>

@@ -1,5 +1,6 @@
 // TeachOptions: how a TeachSession records, trains and saves: the data folder, the backbone, the head's training
-// (HeadOptions: the engine's TrainOptions plus the head's shape and held-out split), augmentation and the threshold.
+// (HeadOptions: the engine's TrainOptions plus the head's shape and held-out split), fine-tuning (what T runs with
+// --fine-tune), augmentation and the threshold.
 using CameraCnn.Engine.Teach;
 using CameraCnn.Vision.Teach;
 
@@ -13,6 +14,13 @@ public sealed record TeachOptions
     /// <summary>The feature extractor; null means the shipped ResNet18.</summary>
     public BackboneSource? Backbone { get; init; }
     public HeadOptions Head { get; init; } = new();
+    /// <summary>
+    /// --fine-tune N: what T trains (the last N residual blocks and the head, from the backbone the session opened with);
+    /// null: T trains the head only. The automatic trainings (a key released, on start) always train the head only.
+    /// </summary>
+    public FineTuneOptions? FineTune { get; init; }
+    /// <summary>Fine-tune once when the backbone is loaded and the folder has two classes (`run --headless --fine-tune`, which has no T).</summary>
+    public bool FineTuneOnStart { get; init; }
     /// <summary>Augmented copies (flip, crop, colour jitter) per recorded frame, each one extra backbone forward; 0 = off.</summary>
     public int Augment { get; init; }
     public AugmentOptions? AugmentOptions { get; init; }

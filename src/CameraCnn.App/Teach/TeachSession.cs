@@ -1,8 +1,9 @@
 // TeachSession: teach mode without the window: what the window drives when the user holds 1..9, releases a key,
 // presses Backspace, R, T, S or W. It records through a TeachRecorder (its own thread: the caller never waits for the
-// disk) and trains and saves through a TeachTrainer (its own thread). A trained head is published by swapping one
-// reference and raising HeadChanged; the live pipeline turns it into the network the inference worker runs, which
-// applies it to every frame. No OpenGL here.
+// disk) and trains and saves through a TeachTrainer (its own thread). A trained head, or with --fine-tune a fine-tuned
+// backbone together with its head, is published by swapping one reference (TeachNetwork: a head never meets another
+// backbone's features) and raising HeadChanged; the live pipeline turns it into the network the inference worker runs,
+// which applies the head to every frame. No OpenGL here.
 using CameraCnn.App.Cli;
 using CameraCnn.App.Live;
 using CameraCnn.Engine.Teach;
@@ -10,6 +11,12 @@ using CameraCnn.Vision.Teach;
 using OpenCvSharp;
 
 namespace CameraCnn.App.Teach;
+
+/// <summary>
+/// The backbone teach mode computes features with and the head that classifies them, published together: the head was
+/// trained on that backbone's features (or read with it from a model file).
+/// </summary>
+public sealed record TeachNetwork(BackboneSource Backbone, ClassifierHead? Head);
 
 /// <summary>
 /// The headless core of teach mode. Create with <see cref="Open"/>, call from any thread; nothing here blocks on disk
@@ -21,7 +28,8 @@ public sealed class TeachSession : IDisposable
     private readonly TeachOptions _o;
     private readonly BackboneSource _backbone;
     private readonly TeachTrainer _trainer;
-    private volatile ClassifierHead? _head;
+    private readonly Lock _publish = new();
+    private volatile TeachNetwork _network;
     private long _headVersion, _recorded;
     private string? _recorderProblem;
     private volatile string? _lastSaved;
@@ -35,7 +43,7 @@ public sealed class TeachSession : IDisposable
         _backbone = options.Backbone ?? BackboneSource.Resolve(ModelCatalog.ResNet18);
         _threshold = Math.Clamp(options.Threshold, 0f, 1f);
         Dataset = dataset;
-        if (options.InitialHead is { } initial) _head = MapToDataset(initial);
+        _network = new TeachNetwork(_backbone, options.InitialHead is { } initial ? MapToDataset(initial) : null);
         Recorder = new TeachRecorder(dataset, options.RecordQueue);
         _trainer = new TeachTrainer(this, options, _backbone);
         Recorder.Saved += OnSaved;
@@ -72,16 +80,30 @@ public sealed class TeachSession : IDisposable
     /// <summary>Raised (on a teach thread) when the status, a head, a class or a recording error changed: wake the window.</summary>
     public event Action? Changed;
 
-    /// <summary>Raised (on a teach thread) when <see cref="CurrentHead"/> or <see cref="Threshold"/> changed.</summary>
+    /// <summary>Raised (on a teach thread) when <see cref="Network"/> (the head, or the backbone with its head) or <see cref="Threshold"/> changed.</summary>
     public event Action? HeadChanged;
+
+    /// <summary>
+    /// Raised on the trainer thread when a fine-tuned backbone is about to become <see cref="Network"/>'s, before it does:
+    /// the live pipeline loads and fuses its network there, off the inference thread, so the swap itself is one write.
+    /// </summary>
+    public event Action<BackboneSource>? BackboneReady;
 
     public TeachStatus Status => _trainer.Status;
     /// <summary>The last finished training: validation accuracy, confusion matrix, timings. Null before the first.</summary>
     public TeachTrainingResult? LastTraining => _trainer.LastTraining;
     /// <summary>Trainings that finished and published a head (started by T, by a key release or on start).</summary>
     public int Trainings => _trainer.Trainings;
+    /// <summary>Of those, fine-tuning runs (T with --fine-tune), each of which published a fine-tuned backbone.</summary>
+    public int FineTunings => _trainer.FineTunings;
     /// <summary>The head predictions use, swapped atomically when a training finishes. Null until one exists.</summary>
-    public ClassifierHead? CurrentHead => _head;
+    public ClassifierHead? CurrentHead => _network.Head;
+    /// <summary>The backbone and head predictions use now (one reference: read it once to get a matching pair).</summary>
+    public TeachNetwork Network => _network;
+    /// <summary>The backbone the session opened with: what a fine-tuning run starts from.</summary>
+    public BackboneSource BaseBackbone => _backbone;
+    /// <summary>Residual blocks T fine-tunes (--fine-tune; 0: T trains the head only).</summary>
+    public int FineTuneBlocks => _o.FineTune?.Blocks ?? 0;
     /// <summary>Goes up by one each time <see cref="CurrentHead"/> is replaced.</summary>
     public long HeadVersion => Interlocked.Read(ref _headVersion);
     /// <summary>Feature vector length of the backbone (0 until it is loaded).</summary>
@@ -123,9 +145,12 @@ public sealed class TeachSession : IDisposable
     /// forward). Returns at once; false if the frame was dropped (queue full or recording stopped by a write error),
     /// and <see cref="TakeRecorderProblem"/> then says why. Also the correction path (W then a number).
     /// </summary>
-    public bool Record(int classIndex, Mat frame, ReadOnlySpan<float> features = default)
+    /// <param name="computedBy">the backbone that computed <paramref name="features"/> (the inference worker says which
+    /// network version ran); null: the current one. Features of a backbone that is no longer current when the frame is
+    /// written are not kept: the trainer computes the frame's features again.</param>
+    public bool Record(int classIndex, Mat frame, ReadOnlySpan<float> features = default, BackboneSource? computedBy = null)
     {
-        if (Recorder.TryRecord(classIndex, frame, features))
+        if (Recorder.TryRecord(classIndex, frame, features, features.IsEmpty ? null : computedBy ?? _network.Backbone))
         {
             Interlocked.Increment(ref _recorded);
             return true;
@@ -148,9 +173,9 @@ public sealed class TeachSession : IDisposable
     /// <summary>Current classes with sample counts (written samples only).</summary>
     public IReadOnlyList<TeachClass> Classes => Dataset.Classes;
 
-    private void OnSaved(TeachSample sample, ReadOnlySpan<float> features)
+    private void OnSaved(TeachSample sample, ReadOnlySpan<float> features, object? computedBy)
     {
-        _trainer.Saved(sample, features);
+        _trainer.Saved(sample, features, computedBy as BackboneSource);
         RaiseChanged();
     }
 
@@ -163,17 +188,20 @@ public sealed class TeachSession : IDisposable
     private void OnClassChanged(TeachClass cls)
     {
         // A renamed class keeps its number: the live head shows the new name without retraining.
-        var head = _head;
-        if (head is not null)
+        bool changed = false;
+        lock (_publish) // against a training publishing meanwhile: relabel the newest head, never bring an old one back
         {
-            int output = head.ClassIndices.ToList().IndexOf(cls.Index);
-            if (output >= 0 && head.Labels[output] != cls.Name)
+            var network = _network;
+            if (network.Head is { } head && head.ClassIndices.ToList().IndexOf(cls.Index) is >= 0 and var output && head.Labels[output] != cls.Name)
             {
                 var labels = head.Labels.ToArray();
                 labels[output] = cls.Name;
-                PublishHead(head.WithLabels(labels));
+                _network = network with { Head = head.WithLabels(labels) };
+                Interlocked.Increment(ref _headVersion);
+                changed = true;
             }
         }
+        if (changed) HeadChanged?.Invoke();
         RaiseChanged();
     }
 
@@ -185,11 +213,34 @@ public sealed class TeachSession : IDisposable
         return head.WithLabels(head.Labels, indices);
     }
 
-    /// <summary>Makes <paramref name="head"/> (null: none) the current head and tells the live pipeline.</summary>
-    internal void PublishHead(ClassifierHead? head)
+    /// <summary>
+    /// Makes <paramref name="head"/> (null: none) the current head and tells the live pipeline; with
+    /// <paramref name="trainedOn"/>, only if that is still the current backbone (false otherwise: nothing changed).
+    /// </summary>
+    internal bool PublishHead(ClassifierHead? head, BackboneSource? trainedOn = null)
     {
-        _head = head;
-        Interlocked.Increment(ref _headVersion);
+        lock (_publish)
+        {
+            if (trainedOn is not null && trainedOn.Name != _network.Backbone.Name) return false;
+            _network = _network with { Head = head };
+            Interlocked.Increment(ref _headVersion);
+        }
+        HeadChanged?.Invoke();
+        RaiseChanged();
+        return true;
+    }
+
+    /// <summary>Trainer thread: a fine-tuned backbone is about to be published (<see cref="BackboneReady"/>).</summary>
+    internal void PrepareBackbone(BackboneSource backbone) => BackboneReady?.Invoke(backbone);
+
+    /// <summary>Makes a fine-tuned backbone and the head trained with it current, in one step, and tells the live pipeline.</summary>
+    internal void PublishNetwork(BackboneSource backbone, ClassifierHead head)
+    {
+        lock (_publish)
+        {
+            _network = new TeachNetwork(backbone, head);
+            Interlocked.Increment(ref _headVersion);
+        }
         HeadChanged?.Invoke();
         RaiseChanged();
     }
@@ -203,7 +254,7 @@ public sealed class TeachSession : IDisposable
     /// applies live. <see cref="Prediction.None"/> without a head. Lock-free and allocation-free.
     /// </summary>
     public Prediction Classify(ReadOnlySpan<float> features, Span<float> probabilities) =>
-        _head is { } head ? Prediction.Of(head, _threshold, features, probabilities) : Prediction.None;
+        _network.Head is { } head ? Prediction.Of(head, _threshold, features, probabilities) : Prediction.None;
 
     // ---- training and saving --------------------------------------------------------------------------------------
 
@@ -226,6 +277,20 @@ public sealed class TeachSession : IDisposable
     /// when two or more classes have frames (no error otherwise: there is nothing to tell apart yet).
     /// </summary>
     public void Retrain() => _trainer.RequestTraining(_o.Head, automatic: true);
+
+    /// <summary>
+    /// Asks the trainer thread to fine-tune (T with --fine-tune): the last <see cref="FineTuneBlocks"/> residual blocks of
+    /// <see cref="BaseBackbone"/> and a head on every recorded frame, from the activations at the cut (cached in the data
+    /// folder). Returns at once; follow <see cref="Status"/>. When it finishes, the fine-tuned backbone and its head
+    /// become <see cref="Network"/> together. A newer T (or <see cref="StartTraining"/>) supersedes it; the automatic
+    /// head trainings asked for meanwhile (<see cref="Retrain"/>) wait for it and then train on the fine-tuned backbone.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The session has no fine-tuning options (--fine-tune 0).</exception>
+    public void StartFineTuning()
+    {
+        var o = _o.FineTune ?? throw new InvalidOperationException("this session does not fine-tune (--fine-tune 0)");
+        _trainer.RequestFineTuning(o);
+    }
 
     /// <summary>Stops a running training at the next batch; the current head stays.</summary>
     public void CancelTraining() => _trainer.CancelTraining();
@@ -250,13 +315,17 @@ public sealed class TeachSession : IDisposable
     /// </summary>
     /// <exception cref="InvalidOperationException">Nothing has been trained (or loaded) yet.</exception>
     /// <exception cref="IOException">The file cannot be written.</exception>
-    public void Save(string path)
+    public void Save(string path) => SaveModel(path);
+
+    /// <summary>As <see cref="Save"/>; returns the backbone the file holds (a fine-tuned one: its blocks' weights, cut and count).</summary>
+    internal BackboneSource SaveModel(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var head = _head ?? throw new InvalidOperationException("nothing to save yet: train a head first");
-        var model = TeachModel.Compose(_backbone.Load(), head, _backbone.Name, _threshold);
-        model.Save(path);
+        var network = _network;
+        var head = network.Head ?? throw new InvalidOperationException("nothing to save yet: train a head first");
+        network.Backbone.Compose(head, _threshold).Save(path);
         _lastSaved = Path.GetFullPath(path);
+        return network.Backbone;
     }
 
     /// <summary>Cancels a training, writes pending frames (up to 10 s), writes a model save still requested, stops both threads and keeps the feature cache.</summary>

@@ -11,7 +11,7 @@ public enum TeachPhase
     Idle,
     /// <summary>Training requested: computing the features still missing.</summary>
     Extracting,
-    /// <summary>Training the head.</summary>
+    /// <summary>Training the head (or, fine-tuning, the blocks and the head).</summary>
     Training,
     /// <summary>Writing a model file.</summary>
     Saving,
@@ -33,13 +33,17 @@ public sealed record TeachStatus(
     float Loss = float.NaN,
     float TrainAccuracy = float.NaN,
     float ValAccuracy = float.NaN,
-    bool IsError = false)
+    bool IsError = false,
+    int Batch = 0,
+    int Batches = 0)
 {
-    /// <summary>0..1 over the current extraction or training, for a progress bar.</summary>
+    /// <summary>0..1 over the current extraction or training, for a progress bar (within an epoch too when the batches are known: a fine-tuning epoch takes a while).</summary>
     public double Fraction => Phase switch
     {
         TeachPhase.Extracting => FeaturesTotal == 0 ? 0 : (double)FeaturesDone / FeaturesTotal,
-        TeachPhase.Training => Epochs == 0 ? 0 : (double)Epoch / Epochs,
+        TeachPhase.Training when Epochs == 0 => 0,
+        TeachPhase.Training when Batches > 0 && Epoch > 0 => (Epoch - 1 + (double)Batch / Batches) / Epochs,
+        TeachPhase.Training => (double)Epoch / Epochs,
         _ => 0,
     };
 }

@@ -1,6 +1,8 @@
 // TeachTrainer: the trainer thread of a TeachSession. It loads the backbone, computes features of recorded frames
-// while idle (cached per frame, kept on disk), trains a head when asked (a newer request supersedes the running one),
-// hands the new head to the session, and writes models. Long-lived, below-normal priority: the camera keeps running.
+// while idle (cached per frame, kept on disk), trains a head when asked (a newer request supersedes the running one) or
+// fine-tunes the backbone's last blocks with it (TeachTrainer.FineTune.cs), hands the result to the session, and writes
+// models. Long-lived, at a lower priority (nice 5 on Linux) and on its own core: its kernels never take the engine's
+// worker threads, so the camera, the inference thread and the window keep running.
 using System.Diagnostics;
 using CameraCnn.App.Cli;
 using CameraCnn.Engine;
@@ -12,10 +14,17 @@ using OpenCvSharp;
 namespace CameraCnn.App.Teach;
 
 /// <summary>Training, feature extraction and saving for one <see cref="TeachSession"/>, on one thread.</summary>
-internal sealed class TeachTrainer : IDisposable
+internal sealed partial class TeachTrainer : IDisposable
 {
     /// <summary>A training asked for: with its options, and whether it came by itself (a key release) rather than T.</summary>
     private sealed record TrainRequest(HeadOptions Options, bool Automatic);
+
+    /// <summary>
+    /// The backbone the features are computed with, its extractor (this thread's instance) and its cache, swapped as one:
+    /// a fine-tuned backbone comes with a cache of its own. <paramref name="Persist"/>: the cache is written to the data
+    /// folder (the session's backbone, or a fine-tuned one once a model with it was saved).
+    /// </summary>
+    private sealed record Features(BackboneSource Backbone, FeatureExtractor Extractor, FeatureCache Cache, bool Persist);
 
     private static readonly TimeSpan RecorderWait = TimeSpan.FromSeconds(10);
 
@@ -30,16 +39,17 @@ internal sealed class TeachTrainer : IDisposable
     private readonly HashSet<string> _unreadable = new(StringComparer.Ordinal);
     private readonly Lock _requests = new();
     private TrainRequest? _trainRequest;
+    private FineTuneOptions? _fineTuneRequest;
     private string? _saveRequest;
     private CancellationTokenSource? _running;
+    private bool _runningFineTune;
     private volatile bool _stop;
     private volatile TeachStatus _status = new(TeachPhase.Starting, "loading the backbone");
     private volatile TeachTrainingResult? _last;
-    private volatile FeatureExtractor? _extractor;
-    private FeatureCache? _cache;
+    private volatile Features? _features;
     private volatile int _dimension;
     private volatile bool _cacheDirty;
-    private int _trainings;
+    private int _trainings, _fineTunings;
 
     public TeachTrainer(TeachSession session, TeachOptions options, BackboneSource backbone)
     {
@@ -57,28 +67,49 @@ internal sealed class TeachTrainer : IDisposable
     public bool IsTraining => !_trainingIdle.IsSet;
     /// <summary>Trainings that finished and published a head.</summary>
     public int Trainings => Volatile.Read(ref _trainings);
+    /// <summary>Of those, fine-tuning runs (which published a backbone too).</summary>
+    public int FineTunings => Volatile.Read(ref _fineTunings);
 
     /// <summary>
-    /// Asks for a training on every recorded frame; a request not yet started is replaced and a running training is
-    /// cancelled at its next batch (its head is not published), so the newest request is the one that finishes.
+    /// Asks for a head training on every recorded frame; a request not yet started is replaced and a running head training
+    /// is cancelled at its next batch (its head is not published), so the newest request is the one that finishes. A
+    /// running fine-tuning is not: the head trains after it, on the fine-tuned backbone (a key released during minutes of
+    /// fine-tuning should not throw them away for a training of a fraction of a second).
     /// </summary>
     public void RequestTraining(HeadOptions options, bool automatic)
     {
         lock (_requests)
         {
             _trainRequest = new TrainRequest(options, automatic);
+            if (!_runningFineTune) _running?.Cancel();
+            _trainingIdle.Reset();
+        }
+        _wake.Set();
+    }
+
+    /// <summary>
+    /// Asks for a fine-tuning run (T with --fine-tune): a running training or fine-tuning is cancelled and a waiting head
+    /// training dropped (the fine-tuning trains a head on every frame too).
+    /// </summary>
+    public void RequestFineTuning(FineTuneOptions options)
+    {
+        lock (_requests)
+        {
+            _fineTuneRequest = options;
+            _trainRequest = null;
             _running?.Cancel();
             _trainingIdle.Reset();
         }
         _wake.Set();
     }
 
-    /// <summary>Stops a running training at the next batch and drops a waiting request; the current head stays.</summary>
+    /// <summary>Stops a running training at the next batch and drops the waiting requests; the current head stays.</summary>
     public void CancelTraining()
     {
         lock (_requests)
         {
             _trainRequest = null;
+            _fineTuneRequest = null;
             _running?.Cancel();
             if (_running is null) _trainingIdle.Set();
         }
@@ -94,14 +125,17 @@ internal sealed class TeachTrainer : IDisposable
         _wake.Set();
     }
 
-    /// <summary>A sample was written (recorder thread): its features, if the inference thread had them, go to the cache.</summary>
-    public void Saved(TeachSample sample, ReadOnlySpan<float> features)
+    /// <summary>
+    /// A sample was written (recorder thread): its features, if the inference thread had them from the current backbone,
+    /// go to the cache; others (none, or a backbone replaced since) are computed in the background.
+    /// </summary>
+    public void Saved(TeachSample sample, ReadOnlySpan<float> features, BackboneSource? computedBy)
     {
-        var cache = Volatile.Read(ref _cache);
-        bool have = cache is not null && features.Length == cache.Dimension;
+        var f = _features;
+        bool have = f is not null && features.Length == f.Cache.Dimension && (computedBy is null || computedBy.Name == f.Backbone.Name);
         if (have)
         {
-            cache!.Set(sample.Key, features);
+            f!.Cache.Set(sample.Key, features);
             _cacheDirty = true;
         }
         if (!have || _o.Augment > 0) // the augmented copies still need their own forwards
@@ -114,8 +148,7 @@ internal sealed class TeachTrainer : IDisposable
     /// <summary>A sample was deleted (recorder thread): its features (and its augmented copies') leave the cache.</summary>
     public void Deleted(TeachSample sample)
     {
-        var cache = Volatile.Read(ref _cache);
-        if (cache is null) return;
+        if (_features?.Cache is not { } cache) return;
         cache.Remove(sample.Key);
         for (int a = 1; a <= _o.Augment; a++) cache.Remove(TeachFeatures.AugmentedKey(sample.Key, a));
         _cacheDirty = true;
@@ -129,6 +162,10 @@ internal sealed class TeachTrainer : IDisposable
 
     private void Run()
     {
+        // Thread.Priority does nothing on Linux (every thread of the default policy has priority 0): nice does it there.
+        // Kernels stay on this thread, so the engine's workers (normal priority) serve the inference thread alone.
+        BackgroundPriority.Lower();
+        Engine.Kernels.Parallelism.InlineOnThisThread = true;
         try
         {
             Initialise();
@@ -146,20 +183,25 @@ internal sealed class TeachTrainer : IDisposable
         while (!_stop)
         {
             TrainRequest? train;
+            FineTuneOptions? fineTune = null;
             string? save = null;
             CancellationToken cancel = default;
             lock (_requests)
             {
+                // A head training first (a fraction of a second; on start, before a fine-tuning asked for with it).
                 train = _trainRequest;
                 _trainRequest = null;
-                if (train is not null)
+                if (train is null) (fineTune, _fineTuneRequest) = (_fineTuneRequest, null);
+                if (train is not null || fineTune is not null)
                 {
                     _running = new CancellationTokenSource();
                     cancel = _running.Token;
+                    _runningFineTune = fineTune is not null;
                 }
                 else (save, _saveRequest) = (_saveRequest, null);
             }
             if (train is not null) RunTraining(train, cancel);
+            else if (fineTune is not null) RunFineTuning(fineTune, cancel);
             else if (save is not null) RunSave(save);
             else if (!ExtractOnePending()) _wake.WaitOne(500);
         }
@@ -172,14 +214,14 @@ internal sealed class TeachTrainer : IDisposable
             if (_status.IsError) Console.Error.WriteLine($"camcnn: {_status.Message}");
         }
         SaveCache();
-        _extractor?.Dispose();
+        _features?.Extractor.Dispose();
     }
 
     private void Initialise()
     {
         var extractor = new FeatureExtractor(_backbone.Load());
         _dimension = extractor.Dimension;
-        if (_o.InitialHead is { } head && head.Dimension != _dimension) _session.PublishHead(null);
+        if (_session.CurrentHead is { } head && head.Dimension != _dimension) _session.PublishHead(null);
         FeatureCache cache;
         string note = "";
         try
@@ -192,22 +234,27 @@ internal sealed class TeachTrainer : IDisposable
             cache = new FeatureCache(_backbone.Name, _dimension);
             note = $" (feature cache ignored: {e.Message})";
         }
-        Volatile.Write(ref _cache, cache);
-        _extractor = extractor;
+        _features = new Features(_backbone, extractor, cache, _o.PersistFeatures);
         SetStatus(new TeachStatus(TeachPhase.Idle, $"ready: {_backbone.Name} loaded, {cache.Count} cached feature vector(s){note}"));
         if (_o.TrainOnStart && _session.CurrentHead is null) RequestTraining(_o.Head, automatic: true);
+        if (_o.FineTuneOnStart && _o.FineTune is { } fineTune && _session.Dataset.Classes.Count(c => c.Count > 0) >= 2)
+            lock (_requests)
+            {
+                _fineTuneRequest = fineTune; // after the head training on start: the head predicts while the blocks train
+                _trainingIdle.Reset();
+            }
     }
 
     /// <summary>Computes the features of one recorded frame that has none yet. False when there was nothing to do.</summary>
     private bool ExtractOnePending()
     {
-        if (!_o.BackgroundExtraction || _extractor is null || _cache is null) return false;
+        if (!_o.BackgroundExtraction || _features is not { } f) return false;
         while (_pending.TryDequeue(out var sample))
         {
             if (_unreadable.Contains(sample.Key)) continue;
             try
             {
-                int runs = TeachFeatures.Ensure(sample, _extractor, _cache, _o.Augment, _o.Head.Training.Seed, _o.AugmentOptions);
+                int runs = TeachFeatures.Ensure(sample, f.Extractor, f.Cache, _o.Augment, _o.Head.Training.Seed, _o.AugmentOptions);
                 if (runs == 0) continue;
                 if (runs < 0)
                 {
@@ -230,7 +277,7 @@ internal sealed class TeachTrainer : IDisposable
         var dataset = _session.Dataset;
         try
         {
-            if (_extractor is null || _cache is null)
+            if (_features is not { } f)
             {
                 if (!request.Automatic)
                     SetStatus(_status with { Message = "cannot train: " + (_status.Phase == TeachPhase.Failed ? _status.Message : "the backbone is not loaded"), IsError = true });
@@ -243,7 +290,7 @@ internal sealed class TeachTrainer : IDisposable
             SetStatus(new TeachStatus(TeachPhase.Extracting, "computing features"));
             _cacheDirty = true; // features computed before a cancel or failure are kept too
             var clock = Stopwatch.StartNew();
-            var result = TeachTraining.Run(dataset, _extractor, _cache, request.Options, _o.Augment, _o.AugmentOptions,
+            var result = TeachTraining.Run(dataset, f.Extractor, f.Cache, request.Options, _o.Augment, _o.AugmentOptions,
                 new InlineProgress<(int Done, int Total)>(p =>
                 {
                     if (p.Done == p.Total || clock.ElapsedMilliseconds > 50)
@@ -262,9 +309,9 @@ internal sealed class TeachTrainer : IDisposable
             var names = dataset.Classes.ToDictionary(c => c.Index, c => c.Name);
             var head = result.Head.Head;
             var labels = head.ClassIndices.Select((ci, k) => names.TryGetValue(ci, out var n) ? n : head.Labels[k]).ToArray();
-            _last = result;
+            _last = result with { Backbone = f.Backbone.Name };
             Interlocked.Increment(ref _trainings);
-            _session.PublishHead(head.WithLabels(labels));
+            _session.PublishHead(head.WithLabels(labels), f.Backbone);
             SaveCache();
             SetStatus(new TeachStatus(TeachPhase.Idle, Summary(result), result.Features.Samples, result.Features.Samples,
                 result.Head.Epochs, result.Head.Epochs, result.Head.Loss, result.Head.TrainAccuracy, result.Head.ValAccuracy));
@@ -272,7 +319,7 @@ internal sealed class TeachTrainer : IDisposable
         catch (OperationCanceledException)
         {
             bool superseded;
-            lock (_requests) superseded = _trainRequest is not null;
+            lock (_requests) superseded = _trainRequest is not null || _fineTuneRequest is not null;
             SetStatus(new TeachStatus(TeachPhase.Idle, superseded ? "training again with the newest frames" : "training cancelled; the previous head is kept"));
         }
         catch (Exception e) when (e is InvalidDataException or DivergedException or ShapeException or ArgumentException
@@ -286,7 +333,8 @@ internal sealed class TeachTrainer : IDisposable
             {
                 _running?.Dispose();
                 _running = null;
-                if (_trainRequest is null) _trainingIdle.Set();
+                _runningFineTune = false;
+                if (_trainRequest is null && _fineTuneRequest is null) _trainingIdle.Set();
             }
         }
     }
@@ -309,7 +357,14 @@ internal sealed class TeachTrainer : IDisposable
         SetStatus(new TeachStatus(TeachPhase.Saving, $"saving {path}"));
         try
         {
-            _session.Save(path);
+            var backbone = _session.SaveModel(path);
+            // A fine-tuned backbone's features are worth keeping once a model with it exists (reopening it reads them).
+            if (_features is { Persist: false } f && f.Backbone.Name == backbone.Name)
+            {
+                _features = f with { Persist = _o.PersistFeatures };
+                _cacheDirty = true;
+                SaveCache();
+            }
             SetStatus(new TeachStatus(TeachPhase.Idle, $"saved {_session.LastSaved}"));
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or ShapeException
@@ -321,12 +376,12 @@ internal sealed class TeachTrainer : IDisposable
 
     private void SaveCache()
     {
-        var cache = _cache;
-        if (!_o.PersistFeatures || cache is null || !_cacheDirty) return;
+        if (_features is not { Persist: true } f || !_cacheDirty) return;
+        var cache = f.Cache;
         TeachFeatures.PruneCache(_session.Dataset, cache); // frames deleted or replaced since: their entries go (as in train --backbone)
         try
         {
-            cache.Save(_backbone.CacheFile(_session.Dataset.Directory));
+            cache.Save(f.Backbone.CacheFile(_session.Dataset.Directory));
             _cacheDirty = false;
         }
         catch (IOException)

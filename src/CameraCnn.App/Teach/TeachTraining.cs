@@ -16,6 +16,10 @@ public sealed record TeachTrainingResult(HeadResult Head, FeatureReport Features
     public int Samples { get; init; }
     /// <summary>Augmented copies made (those of held-out frames are not trained on).</summary>
     public int AugmentedSamples { get; init; }
+    /// <summary>A fine-tuning run (T with --fine-tune): its result, whose head and validation figures <see cref="Head"/> repeats; null for a head training.</summary>
+    public FineTuneResult? FineTune { get; init; }
+    /// <summary>The backbone the head reads (its name: the session's, or a fine-tuned one's); null when not said.</summary>
+    public string? Backbone { get; init; }
 }
 
 /// <summary>Runs <see cref="TeachFeatures.Collect"/> then <see cref="HeadTrainer.Train"/>.</summary>

@@ -38,8 +38,8 @@ internal sealed class Overlay
         ("R", "rename the class under the pointer, else the current one (Enter keeps, Esc cancels)"),
         ("click tile", "select that class"),
         ("Backspace", "delete the last frame of the current class"),
-        ("T", "train a head on the recorded frames now (in the background)"),
-        ("S", "save backbone + head as DATA/teach.onnx"),
+        ("T", "train now, in the background: the head, or with --fine-tune N the last N blocks + head"),
+        ("S", "save backbone (fine-tuned or not) + head as DATA/teach.onnx"),
         ("W, 1 - 9", "add this frame to that class (a wrong prediction)"),
         ("V", "validation confusion matrix of the last training"),
     ];

@@ -125,8 +125,16 @@ internal sealed class TeachController
                 Say(_currentClass >= 0 ? $"deleted the last frame of class {_currentClass + 1}" : "deleted the last frame");
                 break;
             case Glfw.KeyA + ('T' - 'A') when (mods & Glfw.ModShift) == 0: // Shift+T: the window's timing strip
-                _teach.StartTraining();
-                Say("training requested");
+                if (_teach.FineTuneBlocks > 0)
+                {
+                    _teach.StartFineTuning(); // the deep run; the automatic ones (a key released) stay head-only
+                    Say($"fine-tuning requested: the last {_teach.FineTuneBlocks} residual blocks + head, in the background");
+                }
+                else
+                {
+                    _teach.StartTraining();
+                    Say("training requested");
+                }
                 break;
             case Glfw.KeyA + ('S' - 'A'):
                 _teach.RequestSave(_savePath);
@@ -374,6 +382,10 @@ internal sealed class TeachController
             ["featuresComputed"] = last?.Features.Computed,
             ["saved"] = _teach.LastSaved,
             ["fps"] = _fps.ToStats(),
+            ["fineTune"] = _teach.FineTuneBlocks,
+            ["fineTunings"] = _teach.FineTunings,
+            ["backbone"] = _teach.Network.Backbone.Name,
+            ["lastFineTune"] = RunStats.FineTune(last),
         };
     }
 }

@@ -20,12 +20,24 @@ public static unsafe class Parallelism
 {
     private static int _threads = Environment.ProcessorCount;
     [ThreadStatic] private static bool _insideWorker;
+    [ThreadStatic] private static bool _inlineThread;
 
     /// <summary>Worker count (1 = everything on the calling thread). Defaults to the processor count.</summary>
     public static int Threads
     {
         get => _threads;
         set => _threads = Math.Clamp(value, 1, 256);
+    }
+
+    /// <summary>
+    /// Kernels called from this thread run on it alone, never on the pool's workers (set it on the thread itself). For a
+    /// background thread (teach mode's trainer) whose work must not take the workers, which run at normal priority, from
+    /// the inference thread's jobs: while it held the pool, every job of another thread would run on that thread alone.
+    /// </summary>
+    public static bool InlineOnThisThread
+    {
+        get => _inlineThread;
+        set => _inlineThread = value;
     }
 
     /// <summary>
@@ -50,7 +62,7 @@ public static unsafe class Parallelism
     /// </summary>
     public static void For<TBody>(int count, int minPerWorker, ref TBody body) where TBody : struct, IParallelBody
     {
-        int workers = _insideWorker ? 1 : WorkerCount(count, minPerWorker);
+        int workers = _insideWorker || _inlineThread ? 1 : WorkerCount(count, minPerWorker);
         if (workers <= 1)
         {
             if (count > 0) body.Run(0, count, 0);

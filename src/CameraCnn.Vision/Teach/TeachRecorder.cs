@@ -6,8 +6,11 @@ using OpenCvSharp;
 
 namespace CameraCnn.Vision.Teach;
 
-/// <summary>Called on the recorder thread after a sample was saved, with the features given to <see cref="TeachRecorder.TryRecord"/> (empty if none).</summary>
-public delegate void SampleSavedHandler(TeachSample sample, ReadOnlySpan<float> features);
+/// <summary>
+/// Called on the recorder thread after a sample was saved, with the features given to <see cref="TeachRecorder.TryRecord"/>
+/// (empty if none) and what the caller said computed them (e.g. which version of the backbone; null if it said nothing).
+/// </summary>
+public delegate void SampleSavedHandler(TeachSample sample, ReadOnlySpan<float> features, object? computedBy);
 
 /// <summary>Saves frames into a <see cref="TeachDataset"/> on its own thread. Methods are thread-safe and never block on I/O.</summary>
 public sealed class TeachRecorder : IDisposable
@@ -17,6 +20,7 @@ public sealed class TeachRecorder : IDisposable
         public readonly Mat Frame = new();
         public float[] Features = [];
         public int FeatureCount;
+        public object? ComputedBy;
     }
 
     private enum Kind { Record, DeleteLast, Rename }
@@ -81,10 +85,11 @@ public sealed class TeachRecorder : IDisposable
     /// <summary>
     /// Queues a copy of <paramref name="frame"/> (8-bit BGR, BGRA or gray) for class <paramref name="classIndex"/>
     /// (created as "class{k}" if needed), with the frame's backbone features if the caller has them (they are handed
-    /// to <see cref="Saved"/>, sparing a second forward). False when recording is stopped by an error or the queue is
-    /// full (the frame is dropped and counted). Copies the pixels into a reused buffer; never waits for the disk.
+    /// to <see cref="Saved"/>, sparing a second forward, with <paramref name="computedBy"/>: the features of a backbone that
+    /// changed while the frame waited are not its current ones). False when recording is stopped by an error or the queue
+    /// is full (the frame is dropped and counted). Copies the pixels into a reused buffer; never waits for the disk.
     /// </summary>
-    public bool TryRecord(int classIndex, Mat frame, ReadOnlySpan<float> features = default)
+    public bool TryRecord(int classIndex, Mat frame, ReadOnlySpan<float> features = default, object? computedBy = null)
     {
         ArgumentNullException.ThrowIfNull(frame);
         if (classIndex < 0 || classIndex >= TeachDataset.MaxClasses) throw new ArgumentOutOfRangeException(nameof(classIndex));
@@ -103,6 +108,7 @@ public sealed class TeachRecorder : IDisposable
         if (slot.Features.Length < features.Length) slot.Features = new float[features.Length];
         features.CopyTo(slot.Features);
         slot.FeatureCount = features.Length;
+        slot.ComputedBy = computedBy;
         Enqueue(new Command(Kind.Record, classIndex, false, slot, null));
         return true;
     }
@@ -223,7 +229,7 @@ public sealed class TeachRecorder : IDisposable
                 }
                 Interlocked.Increment(ref _saved);
                 SetThumbnail(c.ClassIndex, c.Slot.Frame);
-                Saved?.Invoke(sample, c.Slot.Features.AsSpan(0, c.Slot.FeatureCount));
+                Saved?.Invoke(sample, c.Slot.Features.AsSpan(0, c.Slot.FeatureCount), c.Slot.ComputedBy);
                 return;
             case Kind.DeleteLast:
                 try

@@ -2,7 +2,9 @@
 // a capture reader into the inference worker, with a teach session and the tiny backbone. Every result leaves the worker
 // with the head's verdict already applied (the same probabilities TeachSession.Classify gives for that frame's
 // features), a renamed class reaches the results as a new network version between two frames, and a frame asked for is
-// recorded by the worker with the features its forward computed.
+// recorded by the worker with the features its forward computed. With a tiny residual backbone: T fine-tunes, the new
+// network is fused on the trainer thread and swapped in with its head; from then on the worker's probabilities and the
+// feature maps of a trained layer are those of the saved fine-tuned model (our engine and ONNX Runtime).
 using System.Diagnostics;
 using CameraCnn.App.Live;
 using CameraCnn.App.Teach;
@@ -65,6 +67,65 @@ public sealed class LivePipelineTests(ITestOutputHelper log) : IDisposable
         Assert.True(teach.Flush(Timeout));
         Assert.Equal(before + 1, teach.Dataset.Class(0)!.Count);
         log.WriteLine($"versions {version} -> {renamed.Network.Version}; inference {pipeline.Worker.Rate.Total} frames");
+    }
+
+    [Fact]
+    public void A_fine_tuned_backbone_is_fused_on_the_trainer_thread_and_swapped_in_with_its_head()
+    {
+        using var teach = TeachSession.Open(new TeachOptions
+        {
+            DataDirectory = _dir["data"], Backbone = TeachKit.TinyRes, FineTune = new FineTuneOptions { Blocks = 2, Epochs = 4, Patience = 0 },
+        });
+        for (int k = 0; k < 2; k++)
+            for (int t = 0; t < 20; t++)
+            {
+                using var frame = TeachKit.RenderFrame(k, t, seed: 1);
+                TeachKit.WaitUntil(() => teach.Record(k, frame), Timeout, () => "room in the record queue");
+            }
+        TeachKit.Train(teach, Timeout);
+        string still = _dir["scene1.png"];
+        using (var image = TeachKit.RenderFrame(1, 5, seed: 2)) Assert.True(OpenCvSharp.Cv2.ImWrite(still, image));
+        var model = TeachKit.TinyResNet();
+        var capture = new CaptureThread(FrameSources.Create(still), new CaptureOptions { Loop = true, Pace = true });
+        capture.Start();
+        using var pipeline = new LivePipeline(model, capture, fuse: true, teach, TeachModel.FeatureNode(model));
+        int tap = pipeline.Worker.Taps.Single(t => t.Name == "b3_conv2").Index; // fused: the block's output (after its add and ReLU), trained
+        pipeline.Worker.RequestedTap = tap;
+        string? preparedOn = null;
+        teach.BackboneReady += _ => preparedOn = Thread.CurrentThread.Name; // after the pipeline's own handler
+        pipeline.Start();
+        var before = NextResult(pipeline, r => r.Tap is not null);
+        var (graphBefore, versionBefore, mapsBefore) = (before.Network.Graph, before.Network.Version, before.Features.AsSpan(0, 32 * 16 * 16).ToArray()); // the slot is reused
+
+        teach.StartFineTuning();
+        Assert.True(teach.WaitForTraining(Timeout), $"fine-tuning did not finish: {teach.Status}");
+        Assert.Equal(1, teach.FineTunings);
+        Assert.Equal("camcnn teach trainer", preparedOn);
+        string tuned = teach.Network.Backbone.Name;
+        var after = NextResult(pipeline, r => r.Tap is not null && r.Network.Backbone!.Name == tuned);
+        Assert.Same(teach.CurrentHead, after.Network.Head);
+        Assert.NotSame(graphBefore, after.Network.Graph);
+        Assert.True(after.Network.Version > versionBefore);
+        var probabilities = after.ClassProbabilities.ToArray();
+        var maps = after.Features.AsSpan(0, 32 * 16 * 16).ToArray();
+        Assert.NotEqual(mapsBefore, maps); // the maps show the new weights
+
+        // The same frame through the saved fine-tuned model: our engine (unfused, as loaded) and ONNX Runtime.
+        string saved = _dir["teach.onnx"];
+        teach.Save(saved);
+        var file = CameraCnn.Engine.Models.Model.Load(saved);
+        using var prep = new FramePreprocessor(file.Preprocessing!);
+        var input = prep.CreateInput();
+        using (var frame = OpenCvSharp.Cv2.ImRead(still)) prep.Process(frame, input);
+        var ours = file.Graph.Forward(input);
+        using var ort = Backbone.BackboneKit.OpenOrt(saved);
+        var reference = Backbone.BackboneKit.RunOrt(ort, input);
+        Assert.Equal(reference.Data, probabilities, (a, b) => Math.Abs(a - b) <= 1e-4f);
+        Assert.Equal(ours.Data, probabilities, (a, b) => Math.Abs(a - b) <= 1e-4f);
+        var b3 = file.Graph["b3_out"].Output.Data;
+        float scale = b3.Max(Math.Abs);
+        Assert.Equal(b3, maps, (a, b) => Math.Abs(a - b) <= 1e-4f * scale);
+        log.WriteLine($"swapped to {tuned} (version {versionBefore} -> {after.Network.Version}); probabilities {string.Join(", ", probabilities)}");
     }
 
     /// <summary>The next result of a new frame that satisfies <paramref name="wanted"/>, read as the window reads it.</summary>

@@ -9,6 +9,8 @@ namespace CameraCnn.Tests;
 internal static partial class TeachKit
 {
     public static BackboneSource Tiny => new("tiny", TinyBackbone);
+    /// <summary>The tiny residual backbone (three blocks) as a BackboneSource, for fine-tuning.</summary>
+    public static BackboneSource TinyRes => new("tinyres", TinyResNet);
 
     /// <summary>Starts a training and waits for it; fails with the session's status when it does not finish.</summary>
     public static TeachTrainingResult Train(TeachSession session, TimeSpan timeout, Engine.Teach.HeadOptions? options = null)

@@ -108,6 +108,30 @@ public sealed class FineTunerTests(ITestOutputHelper output)
         g.NamedParameters.ToDictionary(p => p.Name, p => (float[])p.Parameter.Value.Data.Clone());
 
     [Fact]
+    public void Features_through_the_trained_blocks_from_the_cached_activations_equal_a_whole_forward()
+    {
+        var network = MiniResNet.Build(); // the weights Data's frozen part has
+        var cut = ResidualBlocks.CutBefore(network, 2);
+        using var cache = ActivationCache.Create(null, "mini", cut.Node.Name, cut.Shape[1..]);
+        var data = Data(cut, cache, 5, seed: 3); // activations of another instance's frozen part (the same weights)
+        var store = new FeatureCache("mini-tuned", MiniResNet.Features);
+        FineTuner.Features(network, cut, network.Output, data, store, batchSize: 3);
+
+        var (images, _) = MiniResNet.Images(5 * Classes.Length, Classes.Length, 3);
+        var whole = network.Forward(images);
+        var expected = new float[MiniResNet.Features];
+        var got = new float[MiniResNet.Features];
+        Assert.Equal(data.Count, store.Count);
+        for (int i = 0; i < images.N; i++)
+        {
+            Assert.True(store.TryGet($"3-{i}", got));
+            whole.Data.AsSpan(i * MiniResNet.Features, MiniResNet.Features).CopyTo(expected);
+            Assert.Equal(expected, got, (a, b) => Math.Abs(a - b) <= 1e-5f * (1 + Math.Abs(a)));
+        }
+        Assert.Throws<ArgumentException>(() => FineTuner.Features(network, cut, network.Output, data, new FeatureCache("x", 3)));
+    }
+
+    [Fact]
     public void Training_changes_only_the_blocks_after_the_cut_and_the_source_network_not_at_all()
     {
         using var dir = new TempDir();

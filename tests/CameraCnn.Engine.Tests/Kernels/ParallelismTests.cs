@@ -1,7 +1,8 @@
 // ParallelismTests: the worker pool. Every index of the range is visited exactly once in contiguous slices with
 // distinct worker ids; nested calls run inline; a body's exception reaches the caller and the pool keeps working;
-// two threads calling at once both get complete results (one of them inline); the struct form allocates nothing.
-// ForChunks hands out the range in chunks that cover it once, each run by one worker slot.
+// two threads calling at once both get complete results (one of them inline); a thread that asks for it runs every call
+// alone, as one slice on itself; the struct form allocates nothing. ForChunks hands out the range in chunks that cover it
+// once, each run by one worker slot.
 using CameraCnn.Engine.Kernels;
 
 namespace CameraCnn.Engine.Tests.Kernels;
@@ -143,6 +144,29 @@ public sealed class ParallelismTests
         threads.ForEach(t => t.Start());
         threads.ForEach(t => t.Join());
         Assert.Empty(errors);
+    });
+
+    [Fact]
+    public void A_thread_marked_inline_runs_every_range_alone_as_one_slice() => WithThreads(2, () =>
+    {
+        int caller = -1;
+        var threadOfIndex = new int[257];
+        var workers = new HashSet<int>();
+        var t = new Thread(() =>
+        {
+            Parallelism.InlineOnThisThread = true;
+            caller = Environment.CurrentManagedThreadId;
+            Parallelism.For(257, 1, (start, end, worker) =>
+            {
+                lock (workers) workers.Add(worker);
+                for (int i = start; i < end; i++) threadOfIndex[i] = Environment.CurrentManagedThreadId;
+            });
+        });
+        t.Start();
+        t.Join();
+        Assert.Equal([0], workers);
+        Assert.All(threadOfIndex, id => Assert.Equal(caller, id));
+        Assert.False(Parallelism.InlineOnThisThread); // per thread: this one still uses the pool
     });
 
     private struct NoopBody : IParallelBody
