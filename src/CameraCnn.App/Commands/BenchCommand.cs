@@ -171,6 +171,8 @@ public static class BenchCommand
         Console.WriteLine($"per-layer table: medians of {iterations} separate forwards that time every layer (median {timedMedian:F2} ms each); share = of that");
         string on = threads == 1 ? "1 thread" : $"{threads} threads running at once ({machine.PeakGflops1:F1} on one)";
         Console.WriteLine($"measured FMA peak {peak:F1} GFLOP/s on {on}: {100 * gflops / peak:F1} % of peak");
+        if (layers.Any(l => l.Algorithm == "winograd"))
+            Console.WriteLine("(GFLOP/s counts a direct convolution's multiply-adds; Winograd layers do fewer, so a layer or the whole can exceed the peak)");
         Console.WriteLine($"allocated per steady-state forward: {allocated} bytes");
         return CliRunner.Ok;
     }
