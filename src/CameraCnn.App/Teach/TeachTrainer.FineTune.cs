@@ -91,13 +91,7 @@ internal sealed partial class TeachTrainer
         }
         finally
         {
-            lock (_requests)
-            {
-                _running?.Dispose();
-                _running = null;
-                _runningFineTune = false;
-                if (_trainRequest is null && _fineTuneRequest is null) _trainingIdle.Set();
-            }
+            EndRun();
         }
     }
 

@@ -329,13 +329,19 @@ internal sealed partial class TeachTrainer : IDisposable
         }
         finally
         {
-            lock (_requests)
-            {
-                _running?.Dispose();
-                _running = null;
-                _runningFineTune = false;
-                if (_trainRequest is null && _fineTuneRequest is null) _trainingIdle.Set();
-            }
+            EndRun();
+        }
+    }
+
+    /// <summary>A training or fine-tuning ended (finished, cancelled or failed): idle unless another is waiting.</summary>
+    private void EndRun()
+    {
+        lock (_requests)
+        {
+            _running?.Dispose();
+            _running = null;
+            _runningFineTune = false;
+            if (_trainRequest is null && _fineTuneRequest is null) _trainingIdle.Set();
         }
     }
 
