@@ -3,7 +3,9 @@
 // the backward of every node, the zeroing of the gradients and the optimiser's update, as medians over the steps, with
 // the CPU time the process used beside the wall time (how busy the cores were). Not a test: it prints.
 // With --compare the steps alternate between the kernels as they were (one GEMM per image in the conv forward, backward
-// chunks by floats only, the scalar serial AdamW; W^T is packed once per backward in both) and as they are, interleaved.
+// chunks by floats only, the scalar serial AdamW; the shared small-map backward with W^T packed once is in both) and as
+// they are. The alternation itself slows the new backward chunks (measured: no gain there, 11 .. 15 % in separate runs
+// with --min-columns 0 against the default), so quote the backward from separate runs.
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- finetune [--model ResNet18.onnx] [--blocks 2] [--batch 32] [--steps 12] [--threads N] [--compare] [--min-columns N] [--dot-min-k K]
 using System.Diagnostics;
 using CameraCnn.Engine;
