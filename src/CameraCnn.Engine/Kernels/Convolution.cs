@@ -75,9 +75,11 @@ internal static unsafe class Convolution
     /// <summary>
     /// Maps of at most this many output pixels run several images per product when the batch has more than one: one
     /// image's 7x7 map is 49 columns, a 48-wide tile and a 1-column one, and every such product re-packs its weights'
-    /// reads for a few columns.
+    /// reads for a few columns (ResNet's 512 -> 512 3x3 conv at batch 32: 51 -> 41 ms on 2 threads, 100 -> 73.5 ms on
+    /// 1). At LeNet's 10x10 (100 = 2 x 48 + 4 columns, little waste) it made no difference (its conv2 1.13 .. 1.17 ms
+    /// at batch 64 either way), so the per-image form stays there.
     /// </summary>
-    internal const int BatchedMaxPixels = 128;
+    internal const int BatchedMaxPixels = 64;
 
     /// <summary>
     /// Floats of the batched product's output scratch [og, images*P] (8 MiB): bounds the images per product. Tests lower

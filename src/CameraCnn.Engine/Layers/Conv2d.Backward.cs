@@ -35,6 +35,13 @@ public sealed partial class Conv2d
     /// </summary>
     internal static int BackwardMinColumns = 512;
 
+    /// <summary>
+    /// Maps of at most this many output pixels take the shared backward (below). Measured: ResNet's 7x7x512 stage
+    /// (with the wider chunks and W^T packed once: a step's backward 527 .. 548 -> 311 ms on 2 threads); LeNet's 10x10
+    /// conv 1.70 -> 1.65 ms.
+    /// </summary>
+    internal const int SharedMaxPixels = 128;
+
     /// <summary>Tests: the shared form (true) or the per-worker form (false) for any map; null = by map size.</summary>
     internal static bool? ForceSharedBackward;
 
@@ -61,7 +68,7 @@ public sealed partial class Conv2d
     /// images*P]) with dY next to them ([og, images*P]), so dW is one product with the images in its reduction (K =
     /// images*P instead of P per image) and dcol = W^T dY one GEMM as wide as all of them, folded back into dX image by
     /// image. Large maps: each worker takes a contiguous range of images and its own partial dW and dB, added at the
-    /// end. Small maps (at most Convolution.BatchedMaxPixels outputs): per-worker products would be narrow and the
+    /// end. Small maps (at most SharedMaxPixels outputs): per-worker products would be narrow and the
     /// partials (4608 x 512 each at 7x7x512) dear to add, so every chunk's products are split over the workers by the
     /// GEMM itself, its im2col and col2im by image, into one partial.
     /// </summary>
@@ -70,7 +77,7 @@ public sealed partial class Conv2d
         Tensor x = inputs[0];
         int N = x.N, P = output.H * output.W;
         int wLen = Weight.Value.Length, partial = wLen + (Bias is null ? 0 : OutChannels);
-        bool shared = ForceSharedBackward ?? P <= Convolution.BatchedMaxPixels;
+        bool shared = ForceSharedBackward ?? P <= SharedMaxPixels;
         int workers = shared ? 1 : Parallelism.WorkerCount(N, 1);
         _ = Workspace(ref _cols, Parallelism.Threads - 1, 0); // size the pools before the workers index them
         _ = Workspace(ref _dYBatch, Parallelism.Threads - 1, 0);
