@@ -2,7 +2,11 @@
 // blocks plus a 10-class head (the graph FineTuner trains), on random activations at the cut: per step the forward and
 // the backward of every node, the zeroing of the gradients and the optimiser's update, as medians over the steps, with
 // the CPU time the process used beside the wall time (how busy the cores were). Not a test: it prints.
-//   dotnet run -c Release --project tests/CameraCnn.Bench -- finetune [--model ResNet18.onnx] [--blocks 2] [--batch 32] [--steps 12]
+// With --compare the steps alternate between the kernels as they were (one GEMM per image in the conv forward, backward
+// chunks by floats only, the scalar serial AdamW; the shared small-map backward with W^T packed once is in both) and as
+// they are. The alternation itself slows the new backward chunks (measured: no gain there, 11 .. 15 % in separate runs
+// with --min-columns 0 against the default), so quote the backward from separate runs.
+//   dotnet run -c Release --project tests/CameraCnn.Bench -- finetune [--model ResNet18.onnx] [--blocks 2] [--batch 32] [--steps 12] [--threads N] [--compare] [--min-columns N] [--dot-min-k K]
 using System.Diagnostics;
 using CameraCnn.Engine;
 using CameraCnn.Engine.Kernels;
@@ -18,6 +22,7 @@ internal static class FineTuneBench
     {
         string? model = null;
         int blocks = 2, batch = 32, steps = 12, threads = Parallelism.Threads;
+        bool compare = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -27,8 +32,11 @@ internal static class FineTuneBench
                 case "--batch": batch = int.Parse(args[++i]); break;
                 case "--steps": steps = int.Parse(args[++i]); break;
                 case "--threads": threads = int.Parse(args[++i]); break;
+                case "--compare": compare = true; break;
+                case "--min-columns": DefaultMinColumns = int.Parse(args[++i]); break;
+                case "--dot-min-k": Engine.Layers.Conv2d.DotGemmMinK = int.Parse(args[++i]); break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: finetune [--model FILE.onnx] [--blocks 2] [--batch 32] [--steps 12] [--threads N]");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: finetune [--model FILE.onnx] [--blocks 2] [--batch 32] [--steps 12] [--threads N] [--compare] [--min-columns N] [--dot-min-k K]");
                     return 2;
             }
         }
@@ -64,16 +72,14 @@ internal static class FineTuneBench
         var labels = Enumerable.Range(0, batch).Select(i => i % classes).ToArray();
         var dLogits = new Tensor(0);
         int n = graph.Nodes.Count;
-        var fwd = new List<long[]>();
-        var bwd = new List<long[]>();
-        var zero = new List<double>();
-        var opt = new List<double>();
-        var step = new List<double>();
-        var cpu = new List<double>();
+        var runs = new[] { new Steps(), new Steps() }; // [0] as they were (with --compare), [1] as they are
         var inputs = new[] { x };
         var process = Process.GetCurrentProcess();
-        for (int s = 0; s < steps + 2; s++) // 2 warm-up steps
+        int kinds = compare ? 2 : 1;
+        for (int s = 0; s < (steps + 2) * kinds; s++) // 2 warm-up steps of each kind
         {
+            var run = runs[compare && s % 2 == 0 ? 0 : 1];
+            SetOld(compare && s % 2 == 0);
             var f = new long[n];
             var b = new long[n];
             process.Refresh();
@@ -89,27 +95,42 @@ internal static class FineTuneBench
             foreach (var o in optimizers) o.Step();
             long t4 = Stopwatch.GetTimestamp();
             process.Refresh();
-            if (s < 2) continue;
-            fwd.Add(f);
-            bwd.Add(b);
-            zero.Add(Ms(t2 - t1));
-            opt.Add(Ms(t4 - t3));
-            step.Add(Ms(t4 - t0));
-            cpu.Add((process.TotalProcessorTime - cpu0).TotalMilliseconds);
+            if (s < 2 * kinds) continue;
+            run.Fwd.Add(f);
+            run.Bwd.Add(b);
+            run.Zero.Add(Ms(t2 - t1));
+            run.Opt.Add(Ms(t4 - t3));
+            run.Step.Add(Ms(t4 - t0));
+            run.Cpu.Add((process.TotalProcessorTime - cpu0).TotalMilliseconds);
         }
+        SetOld(false);
 
         Console.WriteLine($"fine-tuning step: last {blocks} of {cut.TotalBlocks} blocks after '{cut.Node.Name}' {Tensor.Format(cut.Shape.AsSpan(1))} + a {classes}-class head, " +
-                          $"batch {batch}, {threads} thread(s), {steps} steps (medians, ms); {Environment.ProcessorCount} cores");
-        Console.WriteLine($"{"node",-28} {"layer",-14} {"forward",9} {"backward",9} {"bwd/fwd",8}");
-        double fSum = 0, bSum = 0;
+                          $"batch {batch}, {threads} thread(s), {steps} steps (medians, ms); {Environment.ProcessorCount} cores" +
+                          (compare ? "; old = as they were, new = as they are, steps interleaved" : ""));
+        if (compare)
+            Console.WriteLine($"{"node",-30} {"layer",-12} {"fwd old",8} {"fwd new",8} {"bwd old",8} {"bwd new",8}");
+        else
+            Console.WriteLine($"{"node",-28} {"layer",-14} {"forward",9} {"backward",9} {"bwd/fwd",8}");
+        var fSum = new double[2];
+        var bSum = new double[2];
         for (int k = 0; k < n; k++)
         {
             var node = graph.Nodes[k];
             if (node.Layer is null) continue;
-            double fm = Median(fwd.Select(a => Ms(a[k]))), bm = Median(bwd.Select(a => Ms(a[k])));
-            fSum += fm;
-            bSum += bm;
-            Console.WriteLine($"{node.Name,-28} {node.Layer.GetType().Name,-14} {fm,9:F2} {bm,9:F2} {(fm > 0 ? bm / fm : 0),8:F2}");
+            var fm = new double[2];
+            var bm = new double[2];
+            for (int r = 2 - kinds; r < 2; r++)
+            {
+                fm[r] = Median(runs[r].Fwd.Select(a => Ms(a[k])));
+                bm[r] = Median(runs[r].Bwd.Select(a => Ms(a[k])));
+                fSum[r] += fm[r];
+                bSum[r] += bm[r];
+            }
+            if (compare)
+                Console.WriteLine($"{node.Name,-30} {node.Layer.GetType().Name,-12} {fm[0],8:F2} {fm[1],8:F2} {bm[0],8:F2} {bm[1],8:F2}");
+            else
+                Console.WriteLine($"{node.Name,-28} {node.Layer.GetType().Name,-14} {fm[1],9:F2} {bm[1],9:F2} {(fm[1] > 0 ? bm[1] / fm[1] : 0),8:F2}");
         }
         // The forward-only passes (head-only features, validation) through the fused inference graph instead.
         var fused = Engine.Optimization.InferenceFusion.Fuse(graph);
@@ -120,12 +141,32 @@ internal static class FineTuneBench
             fused.Forward(inputs);
             if (s >= 2) fusedMs.Add(Ms(Stopwatch.GetTimestamp() - t0));
         }
-        double st = Median(step), c = Median(cpu);
-        Console.WriteLine($"forward only: training graph {fSum:F1} ms, fused inference graph {Median(fusedMs):F1} ms ({fSum / Median(fusedMs):F2}x)");
-        Console.WriteLine($"{"sum of nodes",-43} {fSum,9:F2} {bSum,9:F2}");
-        Console.WriteLine($"zero grad {Median(zero):F2} ms, optimiser step {Median(opt):F2} ms ({blockParams.Sum(p => p.Value.Length) / 1e6:F2} M block parameters); " +
-                          $"whole step {st:F1} ms, CPU {c:F1} ms = {c / st:F2} cores busy");
+        Console.WriteLine($"forward only: training graph {fSum[1]:F1} ms, fused inference graph {Median(fusedMs):F1} ms ({fSum[1] / Median(fusedMs):F2}x)");
+        for (int r = 2 - kinds; r < 2; r++)
+        {
+            var run = runs[r];
+            double st = Median(run.Step), c = Median(run.Cpu);
+            string label = compare ? (r == 0 ? "old: " : "new: ") : "";
+            Console.WriteLine($"{label}sum of nodes forward {fSum[r]:F1} ms, backward {bSum[r]:F1} ms; zero grad {Median(run.Zero):F2} ms, optimiser step {Median(run.Opt):F2} ms " +
+                              $"({blockParams.Sum(p => p.Value.Length) / 1e6:F2} M block parameters); whole step {st:F1} ms, CPU {c:F1} ms = {c / st:F2} cores busy");
+        }
         return 0;
+    }
+
+    /// <summary>The kernels as they were before the batched forward, the wide backward chunks and the vector AdamW.</summary>
+    private static void SetOld(bool old)
+    {
+        Convolution.ForceBatched = old ? false : null;
+        Engine.Layers.Conv2d.BackwardMinColumns = old ? 0 : DefaultMinColumns;
+        Adam.SerialScalar = old;
+    }
+
+    private static int DefaultMinColumns = Engine.Layers.Conv2d.BackwardMinColumns;
+
+    private sealed class Steps
+    {
+        public readonly List<long[]> Fwd = [], Bwd = [];
+        public readonly List<double> Zero = [], Opt = [], Step = [], Cpu = [];
     }
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;

@@ -2,7 +2,8 @@
 // GEMM, y_g [OC/G, OH*OW] = W_g (pre-packed) * im2col(x_g), with bias, residual and ReLU applied in the GEMM's
 // epilogue. 1x1 stride-1 unpadded convs read x itself as B (no im2col). Small maps with many channels (ResNet's
 // 7x7 stage) run transposed, y_g^T [OH*OW, OC/G] = im2col(x_g)^T * W_g^T, so the few pixels fill 8-row panels
-// instead of 16-lane vectors. Not the backward: Conv2d does that.
+// instead of 16-lane vectors; otherwise a batch of small maps runs several images per product (their im2col side by
+// side, the result scattered back to NCHW). Not the backward: Conv2d does that.
 using System.Runtime.CompilerServices;
 
 namespace CameraCnn.Engine.Kernels;
@@ -71,8 +72,35 @@ internal static unsafe class Convolution
         }
     }
 
+    /// <summary>
+    /// Maps of at most this many output pixels run several images per product when the batch has more than one: one
+    /// image's 7x7 map is 49 columns, a 48-wide tile and a 1-column one, and every such product re-packs its weights'
+    /// reads for a few columns (ResNet's 512 -> 512 3x3 conv at batch 32: 51 -> 41 ms on 2 threads, 100 -> 73.5 ms on
+    /// 1). At LeNet's 10x10 (100 = 2 x 48 + 4 columns, little waste) it made no difference (its conv2 1.13 .. 1.17 ms
+    /// at batch 64 either way), so the per-image form stays there.
+    /// </summary>
+    internal const int BatchedMaxPixels = 64;
+
+    /// <summary>
+    /// Floats of the batched product's output scratch [og, images*P] (8 MiB): bounds the images per product. Tests lower
+    /// it to force several products and a short last one.
+    /// </summary>
+    internal static int BatchedScratchFloats = 1 << 21;
+
+    /// <summary>Tests and benchmarks: always (true) or never (false) the batched form for N &gt; 1; null = by shape.</summary>
+    internal static bool? ForceBatched;
+
+    /// <summary>True when the forward lays several images' im2col side by side in one product (not the transposed form).</summary>
+    public static bool Batches(in Args a)
+        => a.WeightsT is null && a.N > 1 && (ForceBatched ?? a.OH * a.OW <= BatchedMaxPixels);
+
     public static void Forward(in Args a)
     {
+        if (Batches(a))
+        {
+            Batched(a);
+            return;
+        }
         int threads = Parallelism.Threads;
         // A batch that divides evenly (or is large) is split by image; a single image by the GEMM's own M/N split.
         if (a.N > 1 && threads > 1 && (a.N % threads == 0 || a.N >= 4 * threads))
@@ -129,6 +157,74 @@ internal static unsafe class Convolution
                 var b = new Im2ColPanels(xg, a.H, a.W, a.Window, a.OW);
                 GemmDriver.Run(a.Path, w, ref b, og, P, rows, a.Y + yOff, P, false, bias, res, P, a.Relu);
             }
+        }
+    }
+
+    [ThreadStatic] private static float[]? _batched;
+
+    /// <summary>
+    /// Images in groups of nb: per group and conv group one product T [og, nb*P] = W_g * [im2col(x_n0) .. im2col(x_n0+nb-1)]
+    /// with the bias in its epilogue (split over the workers by the GEMM itself), then T scattered into each image's
+    /// y_g with the residual and ReLU: the same operations in the same order as the per-image epilogue, so the same bits.
+    /// </summary>
+    private static void Batched(in Args a)
+    {
+        int cg = a.C / a.Groups, og = a.OC / a.Groups, P = a.OH * a.OW;
+        int rows = cg * a.Window.KH * a.Window.KW;
+        int nb = Math.Clamp(BatchedScratchFloats / Math.Max(1, og * P), 1, a.N);
+        _batched ??= [];
+        float* t = PinnedBuffer.Ensure(ref _batched, (long)og * nb * P);
+        long imageStride = (long)a.C * a.H * a.W;
+        for (int n0 = 0; n0 < a.N; n0 += nb)
+        {
+            int count = Math.Min(nb, a.N - n0), cols = count * P;
+            for (int g = 0; g < a.Groups; g++)
+            {
+                var w = new GemmDriver.ASource { Packed = a.Weights[g] };
+                var b = new Im2ColPanels(a.X + n0 * imageStride + (long)g * cg * a.H * a.W, a.H, a.W, a.Window, a.OH, a.OW, imageStride);
+                float* bias = a.Bias == null ? null : a.Bias + g * og;
+                GemmDriver.Run(a.Path, w, ref b, og, cols, rows, t, cols, false, bias);
+                var scatter = new Scatter
+                {
+                    T = t, Ld = cols, P = P, Images = count, Relu = a.Relu,
+                    Y = a.Y + ((long)n0 * a.OC + g * og) * P, Residual = a.Residual == null ? null : a.Residual + ((long)n0 * a.OC + g * og) * P,
+                    ImageStride = (long)a.OC * P,
+                };
+                if ((long)og * cols >= 1 << 15) Parallelism.ForChunks(og, 16, ref scatter);
+                else scatter.Run(0, og, 0);
+            }
+        }
+    }
+
+    /// <summary>y[i, o, p] = relu?(T[o, i*P + p] + residual[i, o, p]) for output channels [start, end) of every image.</summary>
+    private struct Scatter : IParallelBody
+    {
+        public float* T, Y, Residual;
+        public int Ld, P, Images;
+        public long ImageStride;
+        public bool Relu;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int start, int end, int worker)
+        {
+            for (int o = start; o < end; o++)
+                for (int i = 0; i < Images; i++)
+                {
+                    float* src = T + (long)o * Ld + i * P, dst = Y + i * ImageStride + (long)o * P;
+                    if (Residual == null && !Relu)
+                    {
+                        new ReadOnlySpan<float>(src, P).CopyTo(new Span<float>(dst, P));
+                        continue;
+                    }
+                    float* res = Residual == null ? null : Residual + i * ImageStride + (long)o * P;
+                    for (int p = 0; p < P; p++)
+                    {
+                        float v = src[p];
+                        if (res != null) v += res[p];
+                        if (Relu && v < 0) v = 0; // NaN stays NaN, like the GEMM epilogue
+                        dst[p] = v;
+                    }
+                }
         }
     }
 

@@ -148,12 +148,14 @@ public static unsafe class Im2Col
 /// <summary>
 /// The im2col matrix of one image (group) x [C, H, W] as a GEMM B source: row k = (c, kh, kw), column j = output
 /// position (oh, ow). Pack writes the requested block directly in packed-panel layout, zero where a tap falls in
-/// the padding, so the forward never materialises the K x OH*OW matrix.
+/// the padding, so the forward never materialises the K x OH*OW matrix. With an image stride, several images side by
+/// side: column j = image j / (OH*OW), output position j % (OH*OW), image i read at x + i * imageStride.
 /// </summary>
 internal readonly unsafe struct Im2ColPanels : IBPanelSource
 {
     private readonly float* _x;
-    private readonly int _H, _W, _OW;
+    private readonly int _H, _W, _OW, _OH;
+    private readonly long _imageStride;
     private readonly Window2d _g;
 
     public Im2ColPanels(float* x, int H, int W, in Window2d g, int OW)
@@ -163,6 +165,14 @@ internal readonly unsafe struct Im2ColPanels : IBPanelSource
         _W = W;
         _g = g;
         _OW = OW;
+    }
+
+    /// <summary>The im2col matrices of consecutive images laid side by side (columns image-major); images are
+    /// <paramref name="imageStride"/> floats apart.</summary>
+    public Im2ColPanels(float* x, int H, int W, in Window2d g, int OH, int OW, long imageStride) : this(x, H, W, g, OW)
+    {
+        _OH = OH;
+        _imageStride = imageStride;
     }
 
     public bool IsPrepacked => false;
@@ -183,15 +193,23 @@ internal readonly unsafe struct Im2ColPanels : IBPanelSource
         _row ??= [];
         float* row = PinnedBuffer.Ensure(ref _row, (long)panels * nr);
         Zero(row + nc, panels * nr - nc); // lanes past the last column stay zero for every k
-        int oh0 = j0 / OW, ow0 = j0 % OW;
+        // Several images: the block starts in image img0; a run that reaches the last output row moves to the next.
+        bool several = _imageStride != 0;
+        int img0 = several ? j0 / (_OH * OW) : 0, pixel0 = several ? j0 % (_OH * OW) : j0;
+        int oh0 = pixel0 / OW, ow0 = pixel0 % OW;
         int c = k0 / (KH * KW), kh = k0 / KW % KH, kw = k0 % KW;
         for (int k = k0; k < k0 + kc; k++)
         {
-            float* plane = _x + (long)c * H * W;
+            float* plane = _x + img0 * _imageStride + (long)c * H * W;
             int dh = kh * _g.DH - _g.PadTop, dw = kw * _g.DW - _g.PadLeft;
             int oh = oh0, ow = ow0;
             for (int q = 0; q < nc;)
             {
+                if (several && oh == _OH)
+                {
+                    oh = 0;
+                    plane += _imageStride;
+                }
                 int run = Math.Min(OW - ow, nc - q);
                 int ih = oh * SH + dh;
                 float* d = row + q;

@@ -1,7 +1,8 @@
 // Conv2d: 2-D convolution (lecture eq. 2 and 6) as im2col + GEMM, with stride, asymmetric zero padding,
 // dilation and groups; backward is two GEMMs over the whole batch and col2im (eq. 13-14). 1x1 stride-1 convs skip
 // im2col in the forward.
-// The forward runs Kernels/Convolution (im2col packed straight into GEMM panels, bias in the GEMM epilogue).
+// The forward runs Kernels/Convolution (im2col packed straight into GEMM panels, bias in the GEMM epilogue); the
+// training backward is in Conv2d.Backward.cs.
 using CameraCnn.Engine.Kernels;
 
 namespace CameraCnn.Engine.Layers;
@@ -10,7 +11,7 @@ namespace CameraCnn.Engine.Layers;
 /// Z_k = sum_j W_{j,k} * I_j + B_k (eq. 6), as cross-correlation like every CNN framework (eq. 2).
 /// Weights are [OC, C/groups, KH, KW], bias [OC]. Input [N, C, H, W] -> output [N, OC, OH, OW].
 /// </summary>
-public sealed class Conv2d : Layer
+public sealed partial class Conv2d : Layer
 {
     public int InChannels { get; }
     public int OutChannels { get; }
@@ -18,11 +19,6 @@ public sealed class Conv2d : Layer
     public Window2d Window { get; }
     public Parameter Weight { get; }
     public Parameter? Bias { get; }
-
-    // Per-worker backward workspaces, grown on demand and reused: the batch's im2col (then its dcol), dY laid out
-    // [og, images*P] (below), and the worker's partial dW (then dB).
-    private float[][] _cols = [];
-    private float[][] _dWPartial = [];
 
     public Conv2d(int inChannels, int outChannels, Window2d window, int groups = 1, bool bias = true)
     {
@@ -107,64 +103,6 @@ public sealed class Conv2d : Layer
             packs[g].Pack(w.Slice(g * og * rows, og * rows), og, rows, rows, false, path);
     }
 
-    /// <summary>
-    /// Floats of one worker's im2col block in the backward (1 MiB, about an L2): a worker's images are taken in chunks
-    /// this size, so a large batch of large maps never needs a col matrix of the whole batch and the products read
-    /// their operands from cache. Tests lower it to force many chunks.
-    /// </summary>
-    internal static int BackwardChunkFloats = 1 << 18;
-
-    private float[][] _dYBatch = [];
-
-    /// <summary>
-    /// Reductions at least this long take DotGemm for dW (measured on LeNet's convs: 4x faster than the packed GEMM for
-    /// 9 x 16, 1.4x for 144 x 32); shorter ones, where its per-element horizontal sums would dominate, the GEMM.
-    /// Tests set it to force either.
-    /// </summary>
-    internal static int DotGemmMinK = 512;
-
-    /// <summary>
-    /// Eq. (13)-(14) for the whole batch at once: each worker takes a contiguous range of images, lays their im2col
-    /// matrices side by side (col [rows, images*P]) and dY next to it ([og, images*P]), so dW is one product with the
-    /// images in its reduction (K = images*P instead of P per image) and dcol = W^T dY one GEMM as wide as all of
-    /// them, folded back into dX image by image. Per-worker partial dW and dB are added at the end.
-    /// </summary>
-    public override void Backward(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
-    {
-        Tensor x = inputs[0];
-        int N = x.N, P = output.H * output.W;
-        int wLen = Weight.Value.Length, partial = wLen + (Bias is null ? 0 : OutChannels);
-        int perImage = Math.Max(ColRows, GroupOut) * P;
-        int workers = Parallelism.WorkerCount(N, 1);
-        _ = Workspace(ref _cols, Parallelism.Threads - 1, 0); // size the pools before the workers index them
-        _ = Workspace(ref _dYBatch, Parallelism.Threads - 1, 0);
-        _ = Workspace(ref _dWPartial, Parallelism.Threads - 1, 0);
-        for (int t = 0; t < workers; t++) Workspace(ref _dWPartial, t, partial).Clear();
-        var job = new BackwardJob
-        {
-            Layer = this, X = x.Data, DY = dOutput.Data, DX = dInputs[0]?.Data,
-            H = x.H, W = x.W, OH = output.H, OW = output.W, Chunk = Math.Clamp(BackwardChunkFloats / Math.Max(1, perImage), 1, Math.Max(1, N)),
-        };
-        Parallelism.For(N, 1, ref job);
-        // The partials hold dW_g^T [rows, og] per group: dW_g [og, rows] += their sum, transposed.
-        Span<float> dW = Weight.Grad.Data;
-        int og = GroupOut, rows = ColRows;
-        for (int t = 0; t < workers; t++)
-        {
-            ReadOnlySpan<float> part = _dWPartial[t];
-            for (int g = 0; g < Groups; g++)
-                for (int r = 0; r < rows; r++)
-                    for (int o = 0; o < og; o++)
-                        dW[(g * og + o) * rows + r] += part[(g * rows + r) * og + o];
-        }
-        if (Bias is not null)
-        {
-            Span<float> dB = Bias.Grad.Data;
-            for (int t = 0; t < workers; t++)
-                System.Numerics.Tensors.TensorPrimitives.Add(dB, _dWPartial[t].AsSpan(wLen, OutChannels), dB);
-        }
-    }
-
     /// <summary>dX only (eq. 14), image by image: no im2col of x, no dW product, no bias sums (half the work of a
     /// training backward; Grad-CAM's path through a conv).</summary>
     public override void BackwardInputs(IReadOnlyList<Tensor> inputs, Tensor output, Tensor dOutput, IReadOnlyList<Tensor?> dInputs)
@@ -181,60 +119,6 @@ public sealed class Conv2d : Layer
                 AddInputGradient(w, Groups, Window, dy.AsSpan(n * OutChannels * P, OutChannels * P), OutChannels, OH, OW,
                     dX.Data.AsSpan(n * C * H * W, C * H * W), C, H, W, ws);
         });
-    }
-
-    /// <summary>One worker's images of the backward (a struct body: dispatching it allocates nothing).</summary>
-    private struct BackwardJob : IParallelBody
-    {
-        public Conv2d Layer;
-        public float[] X, DY;
-        public float[]? DX;
-        public int H, W, OH, OW, Chunk;
-
-        public readonly void Run(int start, int end, int worker)
-        {
-            for (int n0 = start; n0 < end; n0 += Chunk)
-                Layer.BackwardImages(this, n0, Math.Min(Chunk, end - n0), worker);
-        }
-    }
-
-    private void BackwardImages(in BackwardJob j, int n0, int nb, int worker)
-    {
-        int C = InChannels, OC = OutChannels, cg = GroupIn, og = GroupOut, rows = ColRows;
-        int H = j.H, W = j.W, OH = j.OH, OW = j.OW, P = OH * OW, K = nb * P;
-        Span<float> col = Workspace(ref _cols, worker, rows * K);
-        Span<float> dYg = Workspace(ref _dYBatch, worker, og * K);
-        Span<float> partial = _dWPartial[worker];
-        ReadOnlySpan<float> w = Weight.Value.Data;
-        for (int g = 0; g < Groups; g++)
-        {
-            // col [rows, K]: image i's im2col in columns [i*P, (i+1)*P); dY_g [og, K] likewise.
-            for (int i = 0; i < nb; i++)
-            {
-                int n = n0 + i;
-                Im2Col.Unfold(j.X.AsSpan((n * C + g * cg) * H * W, cg * H * W), cg, H, W, Window, OH, OW, col[(i * P)..], K);
-                for (int o = 0; o < og; o++)
-                    j.DY.AsSpan(((n * OC) + g * og + o) * P, P).CopyTo(dYg.Slice(o * K + i * P, P));
-            }
-            // dW_g^T [rows, og] += col [rows, K] * dY_g^T [K, og]   (eq. 13: the layer's input times the error, summed over
-            // the batch). Both operands are K-contiguous rows: with a long K (few rows and channels, so chunks of many
-            // images) as dot products of those rows, unpacked; else by the GEMM with col as A, whose packing streams
-            // its rows (dW_g itself would need col packed transposed as B, which costs more than the product here).
-            Span<float> dWg = partial.Slice(g * rows * og, rows * og);
-            // DotGemm runs on one thread: a batch too small to give every worker images keeps the GEMM's own split.
-            bool alone = Parallelism.Threads > 1 && !Parallelism.InsideWorker;
-            if (K >= DotGemmMinK && !alone) DotGemm.MultiplyAdd(rows, og, K, col, K, dYg, K, dWg, og);
-            else Gemm.Multiply(false, true, rows, og, K, col, K, dYg, K, dWg, og, true);
-            if (Bias is not null)
-                for (int o = 0; o < og; o++)
-                    partial[Weight.Value.Length + g * og + o] += System.Numerics.Tensors.TensorPrimitives.Sum(dYg.Slice(o * K, K));
-            if (j.DX is not { } dX) continue;
-            // dcol [rows, K] = W_g^T [rows, og] * dY_g [og, K], folded back into each image's dX (eq. 14); col is spent, so
-            // dcol takes its place.
-            Gemm.Multiply(true, false, rows, K, og, w.Slice(g * og * rows, og * rows), rows, dYg, K, col, K, false);
-            for (int i = 0; i < nb; i++)
-                Im2Col.FoldAdd(col[(i * P)..], cg, H, W, Window, OH, OW, dX.AsSpan(((n0 + i) * C + g * cg) * H * W, cg * H * W), K);
-        }
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 // ConvBackwardTests: Conv2d's batched backward (each worker's images side by side in one im2col matrix, dW and dcol as
 // one product each, dW by DotGemm or the packed GEMM, col2im per image) against Conv2dReference (eq. 13-14 with plain loops in double) on every micro-kernel
-// path and 1-3 threads, for batches of 1 and 5 taken whole, one image per chunk and two per chunk, with groups,
+// path and 1-3 threads, for batches of 1 and 5 taken whole, one image per chunk and two per chunk (by floats and by
+// columns), each worker its own images or all sharing every chunk's products (small maps), with groups,
 // strides, dilation, asymmetric padding and 1x1 convs; and the reference itself against central finite differences of
 // the naive forward (Naive.Conv2d), so the truth is proven, not assumed.
 using CameraCnn.Engine.Kernels;
@@ -22,7 +23,7 @@ public sealed class ConvBackwardTests
     [MemberData(nameof(KernelSettings.PathsAndThreads), MemberType = typeof(KernelSettings))]
     public void Batched_backward_matches_the_scalar_reference(GemmPath path, int threads)
     {
-        int savedChunk = Conv2d.BackwardChunkFloats, savedDotK = Conv2d.DotGemmMinK;
+        int savedChunk = Conv2d.BackwardChunkFloats, savedDotK = Conv2d.DotGemmMinK, savedColumns = Conv2d.BackwardMinColumns;
         try
         {
             KernelSettings.Run(path, threads, () =>
@@ -30,6 +31,7 @@ public sealed class ConvBackwardTests
                 var rng = new Random(11 + threads);
                 foreach (var (C, OC, H, W, groups, g) in Geometries)
                     foreach (int batch in new[] { 1, 5 })
+                    foreach (bool? shared in new bool?[] { null, true, false })
                     {
                         var conv = new Conv2d(C, OC, g, groups, bias: true);
                         TestKit.Randomize(conv.Weight, rng);
@@ -40,11 +42,19 @@ public sealed class ConvBackwardTests
                         var (wantDx, wantDw, wantDb) = Reference(conv, x, dy);
                         int perImage = Math.Max(C / groups * g.KH * g.KW, OC / groups) * y.H * y.W;
                         // dW by dot products (DotGemm) or by the packed GEMM, whichever the rule picks, and each forced.
-                        foreach (var (chunk, dotK) in new[] { (savedChunk, savedDotK), (1, savedDotK), (2 * perImage, savedDotK), (savedChunk, 0), (1, int.MaxValue) })
+                        // Chunks by floats alone (columns 0): one image, two (5 = 2 + 2 + 1); by columns: two images' worth.
+                        int P = y.H * y.W;
+                        foreach (var (chunk, columns, dotK) in new[]
+                        {
+                            (savedChunk, savedColumns, savedDotK), (1, 0, savedDotK), (2 * perImage, 0, savedDotK), (1, 2 * P, savedDotK),
+                            (savedChunk, savedColumns, 0), (1, 0, int.MaxValue),
+                        })
                         {
                             Conv2d.BackwardChunkFloats = chunk;
+                            Conv2d.BackwardMinColumns = columns;
                             Conv2d.DotGemmMinK = dotK;
-                            string what = $"path={path} threads={threads} batch={batch} chunk={chunk} dotK={dotK} C={C} OC={OC} {H}x{W} {g} groups={groups}";
+                            Conv2d.ForceSharedBackward = shared;
+                            string what = $"path={path} threads={threads} batch={batch} shared={shared} chunk={chunk} columns={columns} dotK={dotK} C={C} OC={OC} {H}x{W} {g} groups={groups}";
                             var dx = new Tensor(x.Shape);
                             dx.Data.AsSpan().Fill(DxPrefill);
                             conv.Weight.Grad.Data.AsSpan().Fill(GradPrefill);
@@ -68,6 +78,8 @@ public sealed class ConvBackwardTests
         {
             Conv2d.BackwardChunkFloats = savedChunk;
             Conv2d.DotGemmMinK = savedDotK;
+            Conv2d.BackwardMinColumns = savedColumns;
+            Conv2d.ForceSharedBackward = null;
         }
     }
 
