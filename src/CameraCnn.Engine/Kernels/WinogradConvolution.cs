@@ -4,8 +4,8 @@
 // 2. per unit of output channels and tiles, the alpha^2 products M_xi = U_xi * V_xi run on the GEMM micro-kernels
 //    (U = G g G^T, transformed and packed once), then the output transform y = A^T M A adds bias, residual and ReLU
 //    and writes the m x m blocks of y (WinogradProducts).
-// Both phases are split over the long-lived workers (chunks of planes, then units, claimed from counters). Not the
-// backward.
+// Both phases are split over the long-lived workers: chunks of planes, then units claimed from counters; or, for many
+// tiles, each worker takes a share of the tiles through both phases (PreferSpatial). Not the backward.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -127,7 +127,7 @@ internal sealed unsafe partial class WinogradConvolution
     /// <summary>Tile counts and buffer strides of one forward.</summary>
     private struct Plan
     {
-        public int TilesH, TilesW, Tpi, TpiPad, Cols, Tpad, Hp, Wp;
+        public int N, TilesH, TilesW, Tpi, TpiPad, Cols, Tpad, Hp, Wp;
         /// <summary>Columns (tiles) per packed V panel: NR (tiles are B's columns) or MR (transposed: tiles are A's rows).</summary>
         public int PW;
         public long XiStride; // floats between two xi in V: C * Tpad + CacheLine
@@ -136,7 +136,7 @@ internal sealed unsafe partial class WinogradConvolution
     private static Plan MakePlan<TT, TW>(int N, int C, int OH, int OW, int pw) where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
     {
         int m = TT.M;
-        var p = new Plan { TilesH = (OH + m - 1) / m, TilesW = (OW + m - 1) / m, PW = pw };
+        var p = new Plan { N = N, TilesH = (OH + m - 1) / m, TilesW = (OW + m - 1) / m, PW = pw };
         p.Tpi = p.TilesH * p.TilesW;
         p.TpiPad = (p.Tpi + TW.Lanes - 1) / TW.Lanes * TW.Lanes;
         p.Cols = N * p.TpiPad;
@@ -231,13 +231,20 @@ internal sealed unsafe partial class WinogradConvolution
     private static float* TransformInput<TT, TW>(in Args a, int C, in Plan plan, bool parallel)
         where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
     {
-        _v ??= [];
-        float* v = PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * plan.XiStride);
-        var input = new InputJob<TT, TW> { X = a.X, V = v, C = C, H = a.H, W = a.W, PadTop = a.PadTop, PadLeft = a.PadLeft, P = plan };
+        var input = NewInputJob<TT, TW>(a, C, plan);
         // Chunks of planes claimed by the workers: about 8 per worker, so a delayed worker leaves its share to the others.
         if (parallel) Parallelism.ForChunks(a.N * C, Math.Max(1, a.N * C / (8 * Parallelism.Threads)), ref input);
         else input.Run(0, a.N * C, 0);
-        return v;
+        return input.V;
+    }
+
+    /// <summary>Phase 1's job over this thread's V buffer (sized for the plan).</summary>
+    private static InputJob<TT, TW> NewInputJob<TT, TW>(in Args a, int C, in Plan plan)
+        where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    {
+        _v ??= [];
+        float* v = PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * plan.XiStride);
+        return new InputJob<TT, TW> { X = a.X, V = v, C = C, H = a.H, W = a.W, PadTop = a.PadTop, PadLeft = a.PadLeft, P = plan };
     }
 
     private bool Parallel(int alpha, int cols) => Parallelism.Threads > 1 && (long)alpha * alpha * OC * C * cols >= GemmDriver.ParallelThreshold;
@@ -247,23 +254,69 @@ internal sealed unsafe partial class WinogradConvolution
         var plan = MakePlan<TT, TW>(a.N, C, a.OH, a.OW, TK.NR);
         int threads = Parallelism.Threads;
         bool parallel = Parallel(TT.Alpha, plan.Cols);
-        float* v = TransformInput<TT, TW>(a, C, plan, parallel);
+        int granule = Math.Max(TW.Lanes, TK.NU);
+        bool spatial = parallel && PreferSpatial(plan.Cols, threads, granule);
+        var input = NewInputJob<TT, TW>(a, C, plan);
 
         int ocPanels = (OC + TK.MR - 1) / TK.MR, panels = plan.Tpad / TK.NR;
         int chunkPanels = Math.Min(ocPanels, Math.Max(1, 32 / TK.MR));
         int blockPanels = Math.Min(panels, Math.Max(1, 96 / TK.NR));
         int Units() => (ocPanels + chunkPanels - 1) / chunkPanels * ((panels + blockPanels - 1) / blockPanels);
-        while (parallel && Units() < 3 * threads && chunkPanels > 1) chunkPanels = (chunkPanels + 1) / 2;
+        while (parallel && !spatial && Units() < 3 * threads && chunkPanels > 1) chunkPanels = (chunkPanels + 1) / 2;
         var product = new ProductJob<TK, TT, TW>
         {
-            V = v, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, Packed = _packed,
+            V = input.V, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, Packed = _packed,
             OC = OC, C = C, OH = a.OH, OW = a.OW, P = plan,
             OcChunk = chunkPanels * TK.MR, BlockPanels = blockPanels,
             OcChunks = (ocPanels + chunkPanels - 1) / chunkPanels, ColBlocks = (panels + blockPanels - 1) / blockPanels,
         };
+        if (spatial)
+        {
+            var job = new SpatialJob<TK, TT, TW> { Input = input, Product = product, Granule = granule, Workers = threads };
+            Parallelism.For(threads, 1, ref job);
+            return;
+        }
+        if (parallel) Parallelism.ForChunks(a.N * C, Math.Max(1, a.N * C / (8 * threads)), ref input);
+        else input.Run(0, a.N * C, 0);
         int units = product.OcChunks * product.ColBlocks;
         if (parallel) Parallelism.For(Math.Min(threads, units), 1, ref product);
         else product.Run(0, 1, 0);
+    }
+
+    /// <summary>
+    /// True when the normal-form products split the tiles (V's columns) among the workers rather than units claimed
+    /// from a counter: each worker transforms its tiles of every input plane and runs every output channel's products
+    /// for them, in one job without a barrier between the phases, so V never moves between cores and a worker reads
+    /// mostly the rows of x it wrote itself one layer before (the same tiles). Where the two cores share no cache (a
+    /// 2-vCPU VM on a Zen 5 EPYC: 540 ns for a cache line to go and come back) that moving cost more than the work it
+    /// split. Needs at least four vector-wide granules of columns per worker: at 28 x 28 (64 columns, two
+    /// each) every worker streaming all the weights cost more than it saved.
+    /// </summary>
+    internal static bool PreferSpatial(int cols, int workers, int granule) => ForceSpatial ?? cols >= 4 * granule * workers;
+
+    /// <summary>Tests: always (true) or never (false) the spatial split of the normal-form products; null = by size.</summary>
+    internal static bool? ForceSpatial;
+
+    /// <summary>The spatial split: worker w takes the w-th share of V's columns, whole granules, through both phases.</summary>
+    private struct SpatialJob<TK, TT, TW> : IParallelBody
+        where TK : struct, IGemmKernel where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    {
+        public InputJob<TT, TW> Input;
+        public ProductJob<TK, TT, TW> Product;
+        public int Granule, Workers;
+
+        public void Run(int start, int end, int worker)
+        {
+            int granules = (Input.P.Cols + Granule - 1) / Granule;
+            for (int w = start; w < end; w++)
+            {
+                int c0 = (int)((long)granules * w / Workers) * Granule;
+                int c1 = Math.Min(Input.P.Cols, (int)((long)granules * (w + 1) / Workers) * Granule);
+                if (c0 >= c1) continue;
+                Input.Transform(0, Input.P.N * Input.C, c0, c1);
+                Product.Columns(c0, c1);
+            }
+        }
     }
 
     private void RunTransposed<TT>(in Args a) where TT : struct, IWinogradTile
@@ -296,8 +349,14 @@ internal sealed unsafe partial class WinogradConvolution
         public int C, H, W, PadTop, PadLeft;
         public Plan P;
 
+        public void Run(int start, int end, int worker) => Transform(start, end, 0, P.Cols);
+
+        /// <summary>
+        /// Planes [p0, p1), only the V columns [col0, col1) (multiples of the lane count): the rows of each plane that
+        /// those tiles read are copied into the scratch plane, their tiles transformed.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int start, int end, int worker)
+        public void Transform(int p0, int p1, int col0, int col1)
         {
             int m = TT.M, lanes = TW.Lanes, pw = P.PW, Wp = P.Wp;
             float* plane = Plane();
@@ -308,18 +367,23 @@ internal sealed unsafe partial class WinogradConvolution
             for (int t = 0; t < P.TpiPad; t++)
                 offsets[t] = t < P.Tpi ? m * (t / P.TilesW) * Wp + m * (t % P.TilesW) : 0;
             float** ptrs = stackalloc float*[lanes];
-            for (int pi = start; pi < end; pi++)
+            for (int pi = p0; pi < p1; pi++)
             {
                 int n = pi / C, c = pi % C;
-                CopyInterior(X + (long)pi * H * W, plane);
+                int t0 = Math.Max(0, col0 - n * P.TpiPad), t1 = Math.Min(P.TpiPad, col1 - n * P.TpiPad);
+                if (t0 >= t1) continue;
+                // Plane rows the tiles [t0, t1) read (a padding lane reads tile 0's, whose values are never used).
+                int last = Math.Min(t1, P.Tpi) - 1;
+                int r0 = last < t0 ? 0 : t0 / P.TilesW * m, r1 = last < t0 ? 0 : last / P.TilesW * m + TT.Alpha;
+                CopyInterior(X + (long)pi * H * W, plane, r0, r1);
                 int k0 = c / GemmDriver.KC * GemmDriver.KC, kc = Math.Min(GemmDriver.KC, C - k0);
                 float* vc = V + (long)k0 * P.Tpad + (long)(c - k0) * pw;
                 // The upper half of a vector's lanes: the same panel when a panel holds the vector, else the next one.
                 long half = pw >= lanes ? lanes / 2 : (long)pw * kc;
-                for (int t0 = 0; t0 < P.TpiPad; t0 += lanes)
+                for (int t = t0; t < t1; t += lanes)
                 {
-                    for (int l = 0; l < lanes; l++) ptrs[l] = plane + offsets[t0 + l];
-                    int col = n * P.TpiPad + t0;
+                    for (int l = 0; l < lanes; l++) ptrs[l] = plane + offsets[t + l];
+                    int col = n * P.TpiPad + t;
                     TW.Input<TT>(ptrs, Wp, vc + (long)(col / pw) * pw * kc + col % pw, P.XiStride, half);
                 }
             }
@@ -342,11 +406,14 @@ internal sealed unsafe partial class WinogradConvolution
             return plane;
         }
 
-        private readonly void CopyInterior(float* x, float* plane)
+        /// <summary>Plane rows [r0, r1) that hold x (the rest is the zero border): x's rows r - PadTop.</summary>
+        private readonly void CopyInterior(float* x, float* plane, int r0, int r1)
         {
-            int rows = Math.Min(H, P.Hp - PadTop), width = Math.Min(W, P.Wp - PadLeft);
-            float* d = plane + (long)PadTop * P.Wp + PadLeft;
-            for (int r = 0; r < rows; r++, x += W, d += P.Wp)
+            int from = Math.Max(r0, PadTop), to = Math.Min(Math.Min(r1, P.Hp), PadTop + H);
+            int width = Math.Min(W, P.Wp - PadLeft);
+            x += (long)(from - PadTop) * W;
+            float* d = plane + (long)from * P.Wp + PadLeft;
+            for (int r = from; r < to; r++, x += W, d += P.Wp)
             {
                 int i = 0;
                 if (Vector512.IsHardwareAccelerated)

@@ -25,35 +25,62 @@ internal sealed unsafe partial class WinogradConvolution
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end, int worker)
         {
+            int nr = TK.NR;
+            for (int unit; (unit = Interlocked.Increment(ref NextUnit) - 1) < OcChunks * ColBlocks;)
+            {
+                int o0 = unit / ColBlocks * OcChunk, c0 = unit % ColBlocks * BlockPanels * nr;
+                Unit(o0, Math.Min(OC, o0 + OcChunk), c0, Math.Min(P.Cols, c0 + BlockPanels * nr));
+            }
+        }
+
+        /// <summary>
+        /// Every output channel for the V columns [c0, c1) (c0 a multiple of the lanes and of the kernel's vector),
+        /// unit by unit: the spatial split's share of one worker.
+        /// </summary>
+        public readonly void Columns(int c0, int c1)
+        {
+            int block = BlockPanels * TK.NR;
+            for (int o0 = 0; o0 < OC; o0 += OcChunk)
+                for (int b0 = c0; b0 < c1; b0 += block)
+                    Unit(o0, Math.Min(OC, o0 + OcChunk), b0, Math.Min(c1, b0 + block));
+        }
+
+        /// <summary>
+        /// Output channels [o0, o1) x V columns [c0, c1) (at most BlockPanels panels wide): the alpha^2 products into this
+        /// thread's M scratch, then the output transform. A window that starts inside a panel hands the kernel the panel
+        /// from that column on (it loads only the vectors the columns need, at the panel's stride).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private readonly void Unit(int o0, int o1, int c0, int c1)
+        {
             int a2 = TT.Alpha * TT.Alpha, mr = TK.MR, nr = TK.NR;
             int ldm = BlockPanels * nr;
             long mStride = (long)OcChunk * ldm + CacheLine;
             _m ??= [];
             float* mBuf = PinnedBuffer.Ensure(ref _m, a2 * mStride);
-            for (int unit; (unit = Interlocked.Increment(ref NextUnit) - 1) < OcChunks * ColBlocks;)
+            for (int xi = 0; xi < a2; xi++)
             {
-                int o0 = unit / ColBlocks * OcChunk, o1 = Math.Min(OC, o0 + OcChunk);
-                int bp0 = unit % ColBlocks * BlockPanels, bp1 = Math.Min(P.Tpad / nr, bp0 + BlockPanels);
-                for (int xi = 0; xi < a2; xi++)
+                PackedMatrix u = Packed[xi];
+                float* vXi = V + xi * P.XiStride, mXi = mBuf + xi * mStride;
+                for (int k0 = 0; k0 < C; k0 += GemmDriver.KC)
                 {
-                    PackedMatrix u = Packed[xi];
-                    float* vXi = V + xi * P.XiStride, mXi = mBuf + xi * mStride;
-                    for (int k0 = 0; k0 < C; k0 += GemmDriver.KC)
+                    int kc = Math.Min(GemmDriver.KC, C - k0);
+                    var ep = new GemmEpilogue { Load = k0 > 0 };
+                    for (int i = o0; i < o1; i += mr)
                     {
-                        int kc = Math.Min(GemmDriver.KC, C - k0);
-                        var ep = new GemmEpilogue { Load = k0 > 0 };
-                        for (int i = o0; i < o1; i += mr)
+                        float* ap = u.Data + (long)k0 * u.PaddedRows + (long)(i / mr) * mr * kc;
+                        int rows = Math.Min(mr, o1 - i);
+                        for (int col = c0, next; col < c1; col = next)
                         {
-                            float* ap = u.Data + (long)k0 * u.PaddedRows + (long)(i / mr) * mr * kc;
-                            int rows = Math.Min(mr, o1 - i);
-                            for (int bp = bp0; bp < bp1; bp++)
-                                TK.Run(ap, vXi + (long)k0 * P.Tpad + (long)bp * nr * kc, kc,
-                                    mXi + (long)(i - o0) * ldm + (bp - bp0) * nr, ldm, rows, Math.Min(nr, P.Cols - bp * nr), ep);
+                            int bp = col / nr;
+                            next = Math.Min(c1, (bp + 1) * nr);
+                            TK.Run(ap, vXi + (long)k0 * P.Tpad + (long)bp * nr * kc + col % nr, kc,
+                                mXi + (long)(i - o0) * ldm + (col - c0), ldm, rows, next - col, ep);
                         }
                     }
                 }
-                Output(mBuf, mStride, ldm, o0, o1, bp0 * nr, Math.Min(P.Cols, bp1 * nr));
             }
+            Output(mBuf, mStride, ldm, o0, o1, c0, c1);
         }
 
         /// <summary>y for output channels [o0, o1) and V columns [c0, c1) from the unit's products.</summary>

@@ -168,17 +168,21 @@ public sealed unsafe class WinogradTests
     [MemberData(nameof(PathsThreadsTiles))]
     public void Forward_matches_equation6(GemmPath path, int threads, int tile)
     {
-        // AVX-512 runs the products in both orientations (tiles as B's columns, or transposed: tiles in A's rows).
+        // AVX-512 runs the products in both orientations (tiles as B's columns, or transposed: tiles in A's rows); the
+        // normal orientation splits its work among the workers by units or by tiles (spatial).
         foreach (bool? transposed in path == GemmPath.Avx512 ? new bool?[] { false, true } : [null])
-            try
-            {
-                WinogradConvolution.ForceTransposed = transposed;
-                KernelSettings.Run(path, threads, () => ForwardCases(path, threads, tile, $"transposed={transposed}"));
-            }
-            finally
-            {
-                WinogradConvolution.ForceTransposed = null;
-            }
+            foreach (bool? spatial in transposed == true || threads == 1 ? new bool?[] { null } : [false, true])
+                try
+                {
+                    WinogradConvolution.ForceTransposed = transposed;
+                    WinogradConvolution.ForceSpatial = spatial;
+                    KernelSettings.Run(path, threads, () => ForwardCases(path, threads, tile, $"transposed={transposed} spatial={spatial}"));
+                }
+                finally
+                {
+                    WinogradConvolution.ForceTransposed = null;
+                    WinogradConvolution.ForceSpatial = null;
+                }
     }
 
     private static void ForwardCases(GemmPath path, int threads, int tile, string variant)
