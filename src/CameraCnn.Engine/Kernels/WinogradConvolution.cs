@@ -378,18 +378,22 @@ internal sealed unsafe partial class WinogradConvolution
     /// <summary>Tests: always (true) or never (false) the spatial split of the normal-form products; null = by size.</summary>
     internal static bool? ForceSpatial;
 
-    /// <summary>The spatial split: worker w takes the w-th share of V's columns, whole granules, through both phases.</summary>
+    /// <summary>
+    /// The spatial split: V's columns in one share per worker (whole granules), each taken through both phases. Shares
+    /// are claimed from a counter, so a worker the OS runs late leaves its share to the one that finished (the caller,
+    /// first in, usually takes share 0 and the worker share 1, layer after layer).
+    /// </summary>
     private struct SpatialJob<TK, TT, TW> : IParallelBody
         where TK : struct, IGemmKernel where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
     {
         public InputJob<TT, TW> Input;
         public ProductJob<TK, TT, TW> Product;
-        public int Granule, Workers;
+        public int Granule, Workers, NextShare;
 
         public void Run(int start, int end, int worker)
         {
             int granules = (Input.P.Cols + Granule - 1) / Granule;
-            for (int w = start; w < end; w++)
+            for (int w; (w = Interlocked.Increment(ref NextShare) - 1) < Workers;)
             {
                 int c0 = (int)((long)granules * w / Workers) * Granule;
                 int c1 = Math.Min(Input.P.Cols, (int)((long)granules * (w + 1) / Workers) * Granule);
