@@ -168,7 +168,7 @@ internal sealed unsafe partial class WinogradConvolution
     /// <summary>The measured orientation per shape, path and worker count (true = transposed), shared by every instance.</summary>
     private static readonly ConcurrentDictionary<(int C, int OC, int Tile, int N, int OH, int OW, int Workers), bool> Orientation = new();
 
-    private static int Workers(bool parallel) => parallel && !Parallelism.InlineOnThisThread ? Parallelism.Threads : 1;
+    private static int Workers(bool parallel) => parallel ? Parallelism.Threads : 1;
 
     private int Columns(GemmPath path, int n, int oh, int ow)
     {
@@ -188,7 +188,9 @@ internal sealed unsafe partial class WinogradConvolution
         if (path != GemmPath.Avx512) return false;
         if (ForceTransposed is { } forced) return forced;
         int cols = Columns(path, n, oh, ow);
-        if (cols > TransposedMaxColumns) return false;
+        // A background thread (teach mode's trainer, nice 5, its kernels inline) neither measures nor packs both layouts:
+        // timings taken while the inference thread holds both cores would mean nothing, and it would load slower.
+        if (cols > TransposedMaxColumns || Parallelism.InlineOnThisThread) return false;
         return Orientation.TryGetValue(OrientationKey(n, oh, ow, cols), out bool t) ? t : null;
     }
 
