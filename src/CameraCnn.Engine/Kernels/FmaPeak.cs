@@ -37,6 +37,14 @@ public static class FmaPeak
         => Measure(threads, Lanes, trials, trialMilliseconds);
 
     /// <summary>
+    /// This machine's AVX-512 width, measured once (3 short interleaved runs of each loop, ~20 ms) on first use: the
+    /// kernels that are laid out differently for the two (Winograd's products) read it.
+    /// </summary>
+    public static Avx512Width Avx512 => _avx512 ??= MeasureAvx512Width(trials: 3, trialMilliseconds: 3).Width;
+
+    private static Avx512Width? _avx512;
+
+    /// <summary>
     /// One thread's 512-bit against 256-bit FMA rate (GFLOP/s each, best of <paramref name="trials"/> interleaved runs):
     /// Full when the 512-bit loop delivers at least 1.5 times the 256-bit one, Half otherwise, None without AVX-512F.
     /// </summary>

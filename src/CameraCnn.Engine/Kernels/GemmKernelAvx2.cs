@@ -16,6 +16,9 @@ internal readonly unsafe struct GemmKernelAvx2 : IGemmKernel
     public static int NU => 8;
     public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
 
+    public static void RunStreamingA(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
+        => Run(a, b, kc, c, ldc, rows, cols, ep);
+
     public static void Run(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
     {
         if (cols > 8) Tile<Two>(a, b, kc, c, ldc, rows, cols, ep);

@@ -13,6 +13,9 @@ internal readonly unsafe struct GemmKernelScalar : IGemmKernel
     public static int NU => 4;
     public static bool IsSupported => true;
 
+    public static void RunStreamingA(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
+        => Run(a, b, kc, c, ldc, rows, cols, ep);
+
     public static void Run(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
     {
         float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;

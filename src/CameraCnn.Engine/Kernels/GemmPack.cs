@@ -20,6 +20,8 @@ internal unsafe interface IGemmKernel
     static abstract int NU { get; }
     static abstract bool IsSupported { get; }
     static abstract void Run(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep);
+    /// <summary>Run, for an A that streams from memory once (the AVX-512 kernel prefetches it ahead; the others are Run).</summary>
+    static abstract void RunStreamingA(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep);
 }
 
 /// <summary>

@@ -6,8 +6,6 @@
 //    and writes the m x m blocks of y (WinogradProducts).
 // Both phases are split over the long-lived workers: chunks of planes, then units claimed from counters; or, for many
 // tiles, each worker takes a share of the tiles through both phases (PreferSpatial). Not the backward.
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace CameraCnn.Engine.Kernels;
@@ -24,7 +22,6 @@ internal sealed unsafe partial class WinogradConvolution
     private readonly PackedMatrix[] _packed; // U_xi as A panels, for the normal products (packed on first use per path)
     private GemmPath? _packedPath;
     private float[]? _uT; // the transposed products' B panels, packed on first use: [OC / 48][xi][C][48], one stream per panel
-    private bool _ranNormal, _ranTransposed; // which orientations a forward of this instance has run
 
     public int OC { get; }
     public int C { get; }
@@ -150,59 +147,36 @@ internal sealed unsafe partial class WinogradConvolution
     }
 
     /// <summary>
-    /// The products can run transposed, M^T [tiles x OC] = V^T * U^T: tiles in the 8-row panels and output channels in
-    /// the 48-wide vectors, so a few tiles (16 at 14x14 and 7x7) still fill the AVX-512 kernel (8 x 48: 24 FMAs per 8
-    /// broadcasts) where the normal form runs its 8 x 16 edge (8 FMAs per 8 broadcasts). Which is faster depends on the
-    /// CPU more than on the shape: on Zen 4 (AVX-512 at half width) the transposed form won at 7x7 and 14x14 against the
-    /// normal form's small units; on a Zen 5 VM, against the normal form's one unit per worker, it lost there (7x7, 512
-    /// channels, 2 threads: 0.81 ms against 0.71) and won at 28x28 on one thread (0.60 against 0.68). So for at most
-    /// this many columns (tiles, rounded up to 16 per image) both are timed once per shape and thread count on the first
-    /// forward, and the faster one runs from then on (AVX-512 only; both give the same bits).
+    /// True when the products run transposed, M^T [tiles x OC] = V^T * U^T: tiles in the 8-row panels and output channels
+    /// in the 48-wide vectors, so a few tiles (16 at 14x14 and 7x7) still fill the AVX-512 kernel (8 x 48: 24 FMAs per 8
+    /// broadcasts) where the normal form runs its 8 x 16 edge (8 FMAs per 8 broadcasts). That paid on Zen 4, whose
+    /// AVX-512 runs at half width (measured there against the normal form's small units); on full-width AVX-512 (a Zen 5
+    /// VM) the normal form with one unit per worker and U prefetched won at 7x7 (0.65-0.70 ms against 0.80 inside whole
+    /// forwards at 2 threads) and 14x14. So: AVX-512 at half width (FmaPeak.Avx512, measured once) and few tiles only.
+    /// (Timing both on a shape's first forward was tried: the first forwards' timings picked the slower form.)
     /// </summary>
-    internal const int TransposedMaxColumns = 64;
+    internal static bool PreferTransposed(GemmPath path, int cols) =>
+        ForceTransposed ?? (path == GemmPath.Avx512 && cols <= 32 && FmaPeak.Avx512 == Avx512Width.Half);
 
-    /// <summary>Tests: always (true) or never (false) the transposed products on AVX-512; null = as measured.</summary>
+    /// <summary>Tests: always (true) or never (false) the transposed products on AVX-512; null = by size and width.</summary>
     internal static bool? ForceTransposed;
 
-    /// <summary>The measured orientation per shape, path and worker count (true = transposed), shared by every instance.</summary>
-    private static readonly ConcurrentDictionary<(int C, int OC, int Tile, int N, int OH, int OW, int Workers), bool> Orientation = new();
-
-    private static int Workers(bool parallel) => parallel ? Parallelism.Threads : 1;
-
-    private int Columns(GemmPath path, int n, int oh, int ow)
+    /// <summary>True when a forward of N images with an OH x OW output on this path runs the transposed products.</summary>
+    private bool Transposed(GemmPath path, int n, int oh, int ow)
     {
         int lanes = path switch { GemmPath.Avx512 => 16, GemmPath.Avx2 => 8, _ => 1 };
-        return n * ((oh + TileSize - 1) / TileSize * ((ow + TileSize - 1) / TileSize) + lanes - 1) / lanes * lanes;
-    }
-
-    private (int, int, int, int, int, int, int) OrientationKey(int n, int oh, int ow, int cols) =>
-        (C, OC, TileSize, n, oh, ow, Workers(Parallel(Alpha, cols)));
-
-    /// <summary>
-    /// True when a forward of N images with an OH x OW output on this path runs the transposed products; null when that
-    /// has not been measured yet for this shape and thread count.
-    /// </summary>
-    private bool? Transposed(GemmPath path, int n, int oh, int ow)
-    {
-        if (path != GemmPath.Avx512) return false;
-        if (ForceTransposed is { } forced) return forced;
-        int cols = Columns(path, n, oh, ow);
-        // A background thread (teach mode's trainer, nice 5, its kernels inline) neither measures nor packs both layouts:
-        // timings taken while the inference thread holds both cores would mean nothing, and it would load slower.
-        if (cols > TransposedMaxColumns || Parallelism.InlineOnThisThread) return false;
-        return Orientation.TryGetValue(OrientationKey(n, oh, ow, cols), out bool t) ? t : null;
+        int cols = n * ((oh + TileSize - 1) / TileSize * ((ow + TileSize - 1) / TileSize) + lanes - 1) / lanes * lanes;
+        return path == GemmPath.Avx512 && PreferTransposed(path, cols);
     }
 
     /// <summary>
     /// Transforms and packs the weights in the layout a forward with this shape and path uses, so the first forward does
-    /// not (InferenceFusion calls it with the shape it infers; both layouts while the orientation is not measured).
-    /// Another shape or path later packs what it needs then.
+    /// not (InferenceFusion calls it with the shape it infers). Another shape or path later packs what it needs then.
     /// </summary>
     public void Prepare(GemmPath path, int n, int oh, int ow)
     {
-        bool? transposed = Transposed(path, n, oh, ow);
-        if (transposed != false) _uT ??= PackTransposed();
-        if (transposed != true && _packedPath != path)
+        if (Transposed(path, n, oh, ow)) _uT ??= PackTransposed();
+        else if (_packedPath != path)
         {
             // U [alpha^2][OC][C], a temporary: the packed panels are what the products read.
             int oc = OC, c = C;
@@ -222,15 +196,12 @@ internal sealed unsafe partial class WinogradConvolution
     public void Forward(in Args a)
     {
         Prepare(a.Path, a.N, a.OH, a.OW);
-        bool transposed = Transposed(a.Path, a.N, a.OH, a.OW) ?? MeasureOrientation(a);
-        if (transposed)
+        if (Transposed(a.Path, a.N, a.OH, a.OW))
         {
-            _ranTransposed = true;
             if (TileSize == 4) RunTransposed<WinogradF43>(a);
             else RunTransposed<WinogradF23>(a);
             return;
         }
-        _ranNormal = true;
         switch (a.Path, TileSize)
         {
             case (GemmPath.Avx512, 4): Run<GemmKernelAvx512, WinogradF43, Width512>(a); break;
@@ -240,42 +211,6 @@ internal sealed unsafe partial class WinogradConvolution
             case (_, 4): Run<GemmKernelScalar, WinogradF43, WidthScalar>(a); break;
             default: Run<GemmKernelScalar, WinogradF23, WidthScalar>(a); break;
         }
-    }
-
-    /// <summary>
-    /// Times both orientations on this forward's input (into a scratch output: y may be the residual's buffer), 4
-    /// interleaved runs each after one to warm up, keeps the faster by its best run for every later forward of the shape.
-    /// </summary>
-    private bool MeasureOrientation(in Args a)
-    {
-        var scratch = GC.AllocateUninitializedArray<float>(a.N * OC * a.OH * a.OW, pinned: true);
-        var trial = a;
-        trial.Y = (float*)Unsafe.AsPointer(ref scratch[0]);
-        double normal = double.MaxValue, transposed = double.MaxValue;
-        for (int r = -1; r < 4; r++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            if (TileSize == 4) Run<GemmKernelAvx512, WinogradF43, Width512>(trial);
-            else Run<GemmKernelAvx512, WinogradF23, Width512>(trial);
-            long t1 = Stopwatch.GetTimestamp();
-            if (TileSize == 4) RunTransposed<WinogradF43>(trial);
-            else RunTransposed<WinogradF23>(trial);
-            long t2 = Stopwatch.GetTimestamp();
-            if (r < 0) continue;
-            normal = Math.Min(normal, t1 - t0);
-            transposed = Math.Min(transposed, t2 - t1);
-        }
-        // Another instance of the same shape may have measured meanwhile: every instance runs the first answer.
-        bool choice = Orientation.GetOrAdd(OrientationKey(a.N, a.OH, a.OW, Columns(a.Path, a.N, a.OH, a.OW)), transposed < normal);
-        // The losing layout goes unless a forward of another shape or thread count runs it (ResNet18's 7x7 convs hold
-        // 17 MB per layout); where both run, both stay, so alternating thread counts never re-pack.
-        if (choice && !_ranNormal)
-        {
-            for (int xi = 0; xi < _packed.Length; xi++) _packed[xi] = new PackedMatrix();
-            _packedPath = null;
-        }
-        if (!choice && !_ranTransposed) _uT = null;
-        return choice;
     }
 
     /// <summary>

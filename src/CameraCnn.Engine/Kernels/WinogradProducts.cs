@@ -74,7 +74,8 @@ internal sealed unsafe partial class WinogradConvolution
                         {
                             int bp = col / nr;
                             next = Math.Min(c1, (bp + 1) * nr);
-                            TK.Run(ap, vXi + (long)k0 * P.Tpad + (long)bp * nr * kc + col % nr, kc,
+                            // U streams from memory (17 MB per 7x7 conv), each panel meeting only this unit's columns.
+                            TK.RunStreamingA(ap, vXi + (long)k0 * P.Tpad + (long)bp * nr * kc + col % nr, kc,
                                 mXi + (long)(i - o0) * ldm + (col - c0), ldm, rows, next - col, ep);
                         }
                     }
