@@ -18,12 +18,7 @@ internal readonly unsafe struct GemmKernelAvx512 : IGemmKernel
     public static bool IsSupported => Avx512F.IsSupported;
 
     public static void Run(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
-    {
-        // Narrower column tails load fewer vectors; the packed B panel keeps its 48-float stride either way.
-        if (cols > 32) Tile<Three, NoPrefetch>(a, b, kc, c, ldc, rows, cols, ep);
-        else if (cols > 16) Tile<Two, NoPrefetch>(a, b, kc, c, ldc, rows, cols, ep);
-        else Tile<One, NoPrefetch>(a, b, kc, c, ldc, rows, cols, ep);
-    }
+        => ByWidth<NoPrefetch>(a, b, kc, c, ldc, rows, cols, ep);
 
     /// <summary>
     /// The same product with A prefetched 64 k steps (2 KB) ahead: for an A that streams from memory once per product
@@ -31,10 +26,16 @@ internal readonly unsafe struct GemmKernelAvx512 : IGemmKernel
     /// hardware prefetchers left the kernel waiting. ResNet18's 7x7 stage on Zen 5 at 2 threads: 4.0-4.1 -> 3.25-3.3 ms.
     /// </summary>
     public static void RunStreamingA(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
+        => ByWidth<Prefetch>(a, b, kc, c, ldc, rows, cols, ep);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ByWidth<TP>(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
+        where TP : struct, IPrefetch
     {
-        if (cols > 32) Tile<Three, Prefetch>(a, b, kc, c, ldc, rows, cols, ep);
-        else if (cols > 16) Tile<Two, Prefetch>(a, b, kc, c, ldc, rows, cols, ep);
-        else Tile<One, Prefetch>(a, b, kc, c, ldc, rows, cols, ep);
+        // Narrower column tails load fewer vectors; the packed B panel keeps its 48-float stride either way.
+        if (cols > 32) Tile<Three, TP>(a, b, kc, c, ldc, rows, cols, ep);
+        else if (cols > 16) Tile<Two, TP>(a, b, kc, c, ldc, rows, cols, ep);
+        else Tile<One, TP>(a, b, kc, c, ldc, rows, cols, ep);
     }
 
     /// <summary>How far ahead RunStreamingA prefetches A, in k steps of 8 floats (measured: 32 slower, 128 no better).</summary>

@@ -236,10 +236,16 @@ internal sealed unsafe partial class WinogradConvolution
         where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
     {
         var input = NewInputJob<TT, TW>(a, C, plan);
-        // Chunks of planes claimed by the workers: about 8 per worker, so a delayed worker leaves its share to the others.
-        if (parallel) Parallelism.ForChunks(a.N * C, Math.Max(1, a.N * C / (8 * Parallelism.Threads)), ref input);
-        else input.Run(0, a.N * C, 0);
+        TransformPlanes(ref input, a.N * C, parallel);
         return input.V;
+    }
+
+    /// <summary>Runs phase 1 over every plane: chunks claimed by the workers, about 8 per worker, so a delayed worker leaves its share to the others.</summary>
+    private static void TransformPlanes<TT, TW>(ref InputJob<TT, TW> input, int planes, bool parallel)
+        where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    {
+        if (parallel) Parallelism.ForChunks(planes, Math.Max(1, planes / (8 * Parallelism.Threads)), ref input);
+        else input.Run(0, planes, 0);
     }
 
     /// <summary>Phase 1's job over this thread's V buffer (sized for the plan).</summary>
@@ -279,8 +285,7 @@ internal sealed unsafe partial class WinogradConvolution
             Parallelism.For(threads, 1, ref job);
             return;
         }
-        if (parallel) Parallelism.ForChunks(a.N * C, Math.Max(1, a.N * C / (8 * threads)), ref input);
-        else input.Run(0, a.N * C, 0);
+        TransformPlanes(ref input, a.N * C, parallel);
         int units = product.OcChunks * product.ColBlocks;
         if (parallel) Parallelism.For(Math.Min(threads, units), 1, ref product);
         else product.Run(0, 1, 0);
