@@ -1,7 +1,8 @@
 // PoolingTests: the pooling kernels (Kernels/Pooling.cs) on inputs wide enough for the 8-wide vector path of max
 // pooling, with many ties (values on a coarse grid) and a few NaNs: values against the definition, and the argmax
-// against the first maximum in (kh, kw) order (checked through MaxPool2d.Backward, which routes by it); average
-// pooling against Naive.AvgPool. Every thread count.
+// against the first maximum in (kh, kw) order (checked through MaxPool2d.Backward, which routes by it), after a
+// training forward (argmax kept) and after an inference one (maximum alone; the backward works the argmax out);
+// average pooling against Naive.AvgPool. Every thread count.
 using CameraCnn.Engine.Kernels;
 using CameraCnn.Engine.Layers;
 using CameraCnn.Engine.Tests.Layers;
@@ -39,10 +40,12 @@ public sealed class PoolingTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    public void Max_pool_matches_first_maximum_with_ties_and_NaN(int threads)
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(3, false)]
+    [InlineData(1, true)]
+    [InlineData(2, true)]
+    public void Max_pool_matches_first_maximum_with_ties_and_NaN(int threads, bool training)
     {
         int saved = Parallelism.Threads;
         try
@@ -56,14 +59,14 @@ public sealed class PoolingTests
                     for (int i = 0; i < x.Length; i++) x.Data[i] = rng.Next(-3, 4) * 0.5f; // few levels: many ties
                     for (int i = 0; i < 5; i++) x.Data[rng.Next(x.Length)] = float.NaN;
                     var pool = new MaxPool2d(g, ceil);
-                    var y = TestKit.Run(pool, false, x);
+                    var y = TestKit.Run(pool, training, x);
                     var dy = new Tensor(y.Shape);
                     for (int i = 0; i < dy.Length; i++) dy.Data[i] = i + 1; // distinct, so routing is visible
                     var dx = new Tensor(x.Shape);
                     pool.Backward([x], y, dy, [dx]);
                     var want = new double[x.Length];
                     int OH = y.H, OW = y.W;
-                    string what = $"threads={threads} {g} ceil={ceil} {H}x{W}";
+                    string what = $"threads={threads} training={training} {g} ceil={ceil} {H}x{W}";
                     for (int p = 0; p < 6; p++)
                         for (int oh = 0; oh < OH; oh++)
                             for (int ow = 0; ow < OW; ow++)
