@@ -36,10 +36,14 @@ internal static unsafe class Convolution
     /// <summary>
     /// True when the transposed product wastes clearly fewer vector lanes: P pixels in MR-row panels and og channels
     /// in NU-wide vectors, against og in MR-row panels and P in NU-wide vectors (P = 49 on AVX-512: 88 % vs 77 %).
+    /// Not where AVX-512 runs at full width (FmaPeak.Avx512): there the normal form's 8 x 16 edge costs less than the
+    /// transposed form's extra passes (its im2col packed as A, the transposing epilogue); ResNet18 whole forwards on a
+    /// Zen 5, the two alternated in one process: 1.3-1.6 % faster at 2 threads, the same at 1.
     /// </summary>
     public static bool PreferTransposed(int P, int og, GemmPath path)
     {
         if (ForceTransposed is { } forced) return forced;
+        if (path == GemmPath.Avx512 && FmaPeak.Avx512 == Avx512Width.Full) return false;
         int mr = Gemm.PanelRows(path), nu = Gemm.VectorCols(path), nr = Gemm.PanelCols(path);
         if (og < 2 * nr || P > 4 * nr) return false;
         double normal = (double)P / RoundUp(P, nu) * og / RoundUp(og, mr);
