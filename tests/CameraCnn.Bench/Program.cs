@@ -1,7 +1,7 @@
 // CameraCnn.Bench: the engine against ONNX Runtime on the same ONNX file in the same run (1 and 2 threads, every
 // variant interleaved, medians and ratios, EndToEnd), each layer inside whole forwards with and without Winograd
-// (LayerBench), the packed GEMM at the model's conv shapes against the machine's measured FMA peak, and the SIMD
-// micro-kernels against the scalar reference. `--rule` times one conv over channel counts and map sizes, GEMM against
+// (LayerBench) beside ONNX Runtime's own per-node times (OrtLayers), the packed GEMM at the model's conv shapes against
+// the machine's measured FMA peak, and the SIMD micro-kernels against the scalar reference. `--rule` times one conv over channel counts and map sizes, GEMM against
 // Winograd. Not a test: nothing here asserts; it prints.
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- --model resnet18.onnx [--threads 1,2] [--iterations 30]
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- gradcam [...]   (GradCamBench.cs)
@@ -59,7 +59,11 @@ public static unsafe class Program
         var graph = InferenceFusion.Fuse(source);
         Json["model"] = Path.GetFileName(model);
         if (e2e) Json["end_to_end"] = EndToEnd.Run(model, ModelInput(graph), threads, iterations, unfused);
-        if (layers) Json["layers"] = LayerBench.Run(source, ModelInput(graph), threads, Math.Max(5, iterations / 2));
+        if (layers)
+        {
+            Json["layers"] = LayerBench.Run(source, ModelInput(graph), threads, Math.Max(5, iterations / 2));
+            Json["ort_layers"] = OrtLayers.Run(model, ModelInput(graph), threads, Math.Max(20, iterations));
+        }
         if (gemm) GemmAtLayerShapes(graph, threads);
         if (reference) VersusScalar();
         if (json) Console.WriteLine(JsonSerializer.Serialize(Json));
