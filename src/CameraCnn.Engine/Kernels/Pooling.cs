@@ -76,8 +76,8 @@ internal static unsafe class Pooling
             Taps(h0, DH, j.G.KH, H, out int khLo, out int khHi);
             float* y = j.Y + ((long)p * j.OH + oh) * OW;
             int* arg = TA.On ? j.Argmax + ((long)p * j.OH + oh) * OW : null;
-            // Interior outputs (window wholly inside the row): without the argmax 16 at a time with AVX-512 first; then
-            // 8 at a time with AVX2, or 4 at a time with SSE4.1 on rows too short for 8 (LeNet's 14 -> 7); the last step
+            // Interior outputs (window wholly inside the row): without the argmax 16 at a time with AVX-512, else 8 at a
+            // time with AVX2, or 4 at a time with SSE4.1 on rows too short for 8 (LeNet's 14 -> 7); the last step
             // overlaps backwards. The scalar loop below is for the rest: its data-dependent compares become branches
             // the JIT does not turn into selects, ~4x slower.
             int vecLo = 0, vecHi = 0;
@@ -85,14 +85,13 @@ internal static unsafe class Pooling
             {
                 vecLo = (j.G.PadLeft + SW - 1) / SW;                 // first ow with w0 >= 0
                 vecHi = Math.Min(OW, (W - KW + j.G.PadLeft) / SW + 1); // past the last ow with w0 + KW - 1 < W
-                int done = !TA.On && Avx512F.IsSupported ? MaxRow512(plane, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y) : vecLo;
                 // (Stride 2 needs W >= KW + 2 * lanes - 1: then a step either fits its loads or starts at w0 >= 1.)
-                if (done == vecHi) { } // all done
+                if (!TA.On && Avx512F.IsSupported && vecHi - vecLo >= 16 && (SW == 1 || W >= KW + 31))
+                    MaxRow512(plane, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y);
                 else if (Avx2.IsSupported && vecHi - vecLo >= 8 && (SW == 1 || W >= KW + 15))
-                    MaxRowVector<TA>(plane, planeBase, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, Math.Min(done, vecHi - 8), vecHi, y, arg);
+                    MaxRowVector<TA>(plane, planeBase, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y, arg);
                 else if (Sse41.IsSupported && vecHi - vecLo >= 4 && (SW == 1 || W >= KW + 7))
-                    MaxRowVector128<TA>(plane, planeBase, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, Math.Min(done, vecHi - 4), vecHi, y, arg);
-                else if (done > vecLo) vecHi = done; // the scalar loop takes the rest
+                    MaxRowVector128<TA>(plane, planeBase, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y, arg);
                 else vecLo = vecHi = 0;
             }
             for (int ow = 0; ow < OW; ow++)
@@ -193,33 +192,36 @@ internal static unsafe class Pooling
     }
 
     /// <summary>
-    /// The maximum alone (no argmax) of interior outputs from <paramref name="owLo"/>, 16 per step (AVX-512), while a
-    /// whole step's loads stay inside the row; returns the first output it left. Stride 2 takes the even floats of 32
-    /// loaded ones. max(v, m) is x86's "v if v > m, else m", so the value is the scalar loop's, NaN and signed zeros
-    /// included.
+    /// The maximum alone (no argmax) of the interior outputs [owLo, owHi), 16 per step (AVX-512; at least 16 of them, and
+    /// for stride 2 W >= KW + 31); the last step overlaps backwards. Stride 2 takes the even floats of 32 loaded ones, or
+    /// near the row's end the odd ones of 32 loaded one float earlier. max(v, m) is x86's "v if v > m, else m", so the
+    /// value is the scalar loop's, NaN and signed zeros included.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int MaxRow512(float* plane, int W, int h0, int khLo, int khHi, int DH, int KW, int SW, int padLeft,
+    private static void MaxRow512(float* plane, int W, int h0, int khLo, int khHi, int DH, int KW, int SW, int padLeft,
         int owLo, int owHi, float* y)
     {
         var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        int reach = (SW == 2 ? 31 : 15) + KW - 1; // the last float a step loads, from its first tap
-        int ow = owLo;
-        for (; ow + 16 <= owHi && ow * SW - padLeft + reach < W; ow += 16)
+        var odd = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for (int next = owLo; next < owHi;)
         {
+            int ow = Math.Min(next, owHi - 16);
+            next = ow + 16;
             int w0 = ow * SW - padLeft;
-            float* row = plane + (long)(h0 + khLo * DH) * W + w0;
-            var m = SW == 1 ? Avx512F.LoadVector512(row) : Avx512F.PermuteVar16x32x2(Avx512F.LoadVector512(row), even, Avx512F.LoadVector512(row + 16));
+            bool early = SW == 2 && w0 + KW + 30 >= W; // 32 floats from the last tap would leave the row
+            int shift = early ? -1 : 0;
+            var pick = early ? odd : even;
+            float* row = plane + (long)(h0 + khLo * DH) * W + w0 + shift;
+            var m = SW == 1 ? Avx512F.LoadVector512(row) : Avx512F.PermuteVar16x32x2(Avx512F.LoadVector512(row), pick, Avx512F.LoadVector512(row + 16));
             for (int kh = khLo; kh < khHi; kh++, row += (long)DH * W)
                 for (int kw = kh == khLo ? 1 : 0; kw < KW; kw++)
                 {
                     var v = SW == 1 ? Avx512F.LoadVector512(row + kw)
-                                    : Avx512F.PermuteVar16x32x2(Avx512F.LoadVector512(row + kw), even, Avx512F.LoadVector512(row + kw + 16));
+                                    : Avx512F.PermuteVar16x32x2(Avx512F.LoadVector512(row + kw), pick, Avx512F.LoadVector512(row + kw + 16));
                     m = Avx512F.Max(v, m);
                 }
             Avx512F.Store(y + ow, m);
         }
-        return ow;
     }
 
     /// <summary>
