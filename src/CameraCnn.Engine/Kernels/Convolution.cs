@@ -43,9 +43,10 @@ internal static unsafe class Convolution
     public static bool PreferTransposed(int P, int og, GemmPath path)
     {
         if (ForceTransposed is { } forced) return forced;
-        if (path == GemmPath.Avx512 && FmaPeak.Avx512 == Avx512Width.Full) return false;
         int mr = Gemm.PanelRows(path), nu = Gemm.VectorCols(path), nr = Gemm.PanelCols(path);
         if (og < 2 * nr || P > 4 * nr) return false;
+        // After the shape test: only a conv that could run transposed waits for the width's one-time measurement.
+        if (path == GemmPath.Avx512 && FmaPeak.Avx512 == Avx512Width.Full) return false;
         double normal = (double)P / RoundUp(P, nu) * og / RoundUp(og, mr);
         double transposed = (double)P / RoundUp(P, mr) * og / RoundUp(og, nu);
         return transposed > 1.08 * normal;
