@@ -151,7 +151,7 @@ public static unsafe class Im2Col
 /// the padding, so the forward never materialises the K x OH*OW matrix. With an image stride, several images side by
 /// side: column j = image j / (OH*OW), output position j % (OH*OW), image i read at x + i * imageStride.
 /// </summary>
-internal readonly unsafe struct Im2ColPanels : IBPanelSource
+internal readonly unsafe partial struct Im2ColPanels : IBPanelSource
 {
     private readonly float* _x;
     private readonly int _H, _W, _OW, _OH;
@@ -182,11 +182,17 @@ internal readonly unsafe struct Im2ColPanels : IBPanelSource
 
     /// <summary>
     /// Per k row: unfold columns [j0, j0 + nc) into a contiguous scratch row (one run per output row: a clipped copy,
-    /// or a gather for strides above 1), then copy the row into the panels whole vectors at a time.
+    /// or a gather for a dilated stride), then copy the row into the panels whole vectors at a time. Column strides
+    /// without column dilation and with several taps per row go a kernel row at a time instead (PackStrided, Im2ColStrided.cs).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(int k0, int kc, int j0, int nc, int nr, float* dst)
     {
+        if (_g.SW > 1 && _g.DW == 1 && _g.KW > 1)
+        {
+            PackStrided(k0, kc, j0, nc, nr, dst);
+            return;
+        }
         int H = _H, W = _W, OW = _OW, KH = _g.KH, KW = _g.KW, SH = _g.SH, SW = _g.SW;
         int panels = (nc + nr - 1) / nr;
         long panelStride = (long)kc * nr;
@@ -278,7 +284,6 @@ internal readonly unsafe struct Im2ColPanels : IBPanelSource
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
-            if (Vector512.IsHardwareAccelerated)
             for (; i + 16 <= n; i += 16) Vector512.Load(s + i).Store(d + i);
         if (Vector256.IsHardwareAccelerated)
             for (; i + 8 <= n; i += 8) Vector256.Load(s + i).Store(d + i);

@@ -1,7 +1,8 @@
 // GemmPackTests: the packing half of the packed GEMM and the fused epilogue. Im2ColPanels must write exactly the
 // panels that packing Im2Col.Unfold's matrix would (any block offset, width and panel width; NaN sentinels around
-// the block stay untouched). The pre-packed A path with bias, residual and ReLU in the epilogue must match a double
-// reference on every micro-kernel path, thread count and awkward size.
+// the block stay untouched), for the per-tap gather and the strided kernel-row path alike. The pre-packed A path
+// with bias, residual and ReLU in the epilogue must match a double reference on every micro-kernel path, thread
+// count and awkward size.
 using CameraCnn.Engine.Kernels;
 
 namespace CameraCnn.Engine.Tests.Kernels;
@@ -26,6 +27,10 @@ public sealed unsafe class GemmPackTests
         (2, 9, 70, Window2d.Square(3, 2, 1)),                  // wide stride-2 rows: the vector gather
         (1, 5, 64, new Window2d(1, 5, 1, 2, 0, 2, 0, 1)),
         (3, 4, 53, new Window2d(2, 7, 1, 3, 0, 3, 1, 3)),       // stride 3: scalar gather
+        (3, 9, 229, new Window2d(7, 7, 2, 2, 3, 3, 2, 2)),      // stem-wide rows, odd width: the vector de-interleave and both edges
+        (2, 5, 71, new Window2d(1, 1, 2, 2)),                   // stride 2, one tap per row: the per-tap gather
+        (2, 7, 40, new Window2d(3, 3, 2, 2, 1, 1, 1, 1, DH: 2, DW: 1)), // row dilation with a column stride
+        (2, 6, 50, new Window2d(3, 5, 3, 3, 2, 4, 1, 0)),       // stride 3, five taps: three phases, two taps reach one further
     ];
 
     [Fact]
