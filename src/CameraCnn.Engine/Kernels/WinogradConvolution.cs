@@ -4,8 +4,10 @@
 // 2. per unit of output channels and tiles, the alpha^2 products M_xi = U_xi * V_xi run on the GEMM micro-kernels
 //    (U = G g G^T, transformed and packed once), then the output transform y = A^T M A adds bias, residual and ReLU
 //    and writes the m x m blocks of y (WinogradProducts).
-// Both phases are split over the long-lived workers: chunks of planes, then units claimed from counters; or, for many
-// tiles, each worker takes a share of the tiles through both phases (PreferSpatial). Not the backward.
+// Split over the long-lived workers: each worker transforms every plane into its own V, then claims units of output
+// channels from a counter (OwnInputJob); or, for many tiles, each worker takes a share of the tiles through both
+// phases (PreferSpatial). The transposed products (half-width AVX-512) share one V: chunks of planes, then units.
+// Not the backward.
 using System.Runtime.CompilerServices;
 
 namespace CameraCnn.Engine.Kernels;
@@ -274,7 +276,7 @@ internal sealed unsafe partial class WinogradConvolution
         int chunkPanels = ChunkPanels(ocPanels, colBlocks, spatial || !parallel ? 1 : threads, TT.Alpha * TT.Alpha * blockPanels * TK.NR, TK.MR);
         var product = new ProductJob<TK, TT, TW>
         {
-            V = input.V, Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, Packed = _packed,
+            Y = a.Y, Bias = a.Bias, Residual = a.Residual, Relu = a.Relu, Packed = _packed,
             OC = OC, C = C, OH = a.OH, OW = a.OW, P = plan,
             OcChunk = chunkPanels * TK.MR, BlockPanels = blockPanels,
             OcChunks = (ocPanels + chunkPanels - 1) / chunkPanels, ColBlocks = colBlocks,
@@ -285,10 +287,9 @@ internal sealed unsafe partial class WinogradConvolution
             Parallelism.For(threads, 1, ref job);
             return;
         }
-        TransformPlanes(ref input, a.N * C, parallel);
-        int units = product.OcChunks * product.ColBlocks;
-        if (parallel) Parallelism.For(Math.Min(threads, units), 1, ref product);
-        else product.Run(0, 1, 0);
+        var own = new OwnInputJob<TK, TT, TW> { Input = input, Product = product };
+        if (parallel) Parallelism.For(threads, 1, ref own);
+        else own.Run(0, 1, 0);
     }
 
     /// <summary>
@@ -340,8 +341,35 @@ internal sealed unsafe partial class WinogradConvolution
                 int c1 = Math.Min(Input.P.Cols, (int)((long)granules * (w + 1) / Workers) * Granule);
                 if (c0 >= c1) continue;
                 Input.Transform(0, Input.P.N * Input.C, c0, c1);
-                Product.Columns(c0, c1);
+                Product.Columns(Input.V, c0, c1);
             }
+        }
+    }
+
+    /// <summary>
+    /// The tiles split by output channels (units claimed from a counter), each worker reading its own V: every worker
+    /// transforms every input plane into its thread's V, then claims product units. Phase 1 is done once per worker,
+    /// but no V line is written by one core and read by the other, and no barrier separates the phases. On a Zen 5 VM
+    /// whose two vCPUs sit in different core complexes (a cache line's round trip 440-490 ns), a write to a line the
+    /// other core has read ran at 7.3 GB/s, and the shared V of the 28x28, 14x14 and 7x7 stages made phase 1 slower on
+    /// two threads than on one; whole ResNet18 forwards, the two alternated in one process: 2.8-5.4 % faster at 2
+    /// threads (6 runs), the same at one.
+    /// </summary>
+    private struct OwnInputJob<TK, TT, TW> : IParallelBody
+        where TK : struct, IGemmKernel where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
+    {
+        public InputJob<TT, TW> Input;
+        public ProductJob<TK, TT, TW> Product;
+
+        public void Run(int start, int end, int worker)
+        {
+            // A slice started after every unit was claimed (a worker the OS ran late, or the caller taking its slice).
+            if (Volatile.Read(ref Product.NextUnit) >= Product.OcChunks * Product.ColBlocks) return;
+            var input = Input;
+            _v ??= [];
+            input.V = PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * input.P.XiStride);
+            input.Transform(0, input.P.N * input.C, 0, input.P.Cols);
+            Product.Claim(input.V);
         }
     }
 

@@ -10,26 +10,28 @@ namespace CameraCnn.Engine.Kernels;
 
 internal sealed unsafe partial class WinogradConvolution
 {
-    /// <summary>Phase 2: units of (output-channel chunk, tile block), claimed from a counter: alpha^2 products, then the output transform.</summary>
-    private struct ProductJob<TK, TT, TW> : IParallelBody
+    /// <summary>Phase 2: units of (output-channel chunk, tile block): alpha^2 products, then the output transform.</summary>
+    private struct ProductJob<TK, TT, TW>
         where TK : struct, IGemmKernel where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
     {
-        public float* V, Y, Bias, Residual;
+        public float* Y, Bias, Residual;
         public bool Relu;
         public PackedMatrix[] Packed;
         public int OC, C, OH, OW;
         public Plan P;
         public int OcChunk, BlockPanels, OcChunks, ColBlocks;
+        /// <summary>Next unclaimed unit, shared by every thread running this job (the struct is run in place).</summary>
         public int NextUnit;
 
+        /// <summary>Claims units from the shared counter until none is left, reading the transformed input v.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int start, int end, int worker)
+        public void Claim(float* v)
         {
             int nr = TK.NR;
             for (int unit; (unit = Interlocked.Increment(ref NextUnit) - 1) < OcChunks * ColBlocks;)
             {
                 int o0 = unit / ColBlocks * OcChunk, c0 = unit % ColBlocks * BlockPanels * nr;
-                Unit(o0, Math.Min(OC, o0 + OcChunk), c0, Math.Min(P.Cols, c0 + BlockPanels * nr));
+                Unit(v, o0, Math.Min(OC, o0 + OcChunk), c0, Math.Min(P.Cols, c0 + BlockPanels * nr));
             }
         }
 
@@ -37,12 +39,12 @@ internal sealed unsafe partial class WinogradConvolution
         /// Every output channel for the V columns [c0, c1) (c0 a multiple of the lanes and of the kernel's vector),
         /// unit by unit: the spatial split's share of one worker.
         /// </summary>
-        public readonly void Columns(int c0, int c1)
+        public readonly void Columns(float* v, int c0, int c1)
         {
             int block = BlockPanels * TK.NR;
             for (int o0 = 0; o0 < OC; o0 += OcChunk)
                 for (int b0 = c0; b0 < c1; b0 += block)
-                    Unit(o0, Math.Min(OC, o0 + OcChunk), b0, Math.Min(c1, b0 + block));
+                    Unit(v, o0, Math.Min(OC, o0 + OcChunk), b0, Math.Min(c1, b0 + block));
         }
 
         /// <summary>
@@ -51,7 +53,7 @@ internal sealed unsafe partial class WinogradConvolution
         /// from that column on (it loads only the vectors the columns need, at the panel's stride).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private readonly void Unit(int o0, int o1, int c0, int c1)
+        private readonly void Unit(float* v, int o0, int o1, int c0, int c1)
         {
             int a2 = TT.Alpha * TT.Alpha, mr = TK.MR, nr = TK.NR;
             int ldm = BlockPanels * nr;
@@ -61,7 +63,7 @@ internal sealed unsafe partial class WinogradConvolution
             for (int xi = 0; xi < a2; xi++)
             {
                 PackedMatrix u = Packed[xi];
-                float* vXi = V + xi * P.XiStride, mXi = mBuf + xi * mStride;
+                float* vXi = v + xi * P.XiStride, mXi = mBuf + xi * mStride;
                 for (int k0 = 0; k0 < C; k0 += GemmDriver.KC)
                 {
                     int kc = Math.Min(GemmDriver.KC, C - k0);
