@@ -1,8 +1,9 @@
 // CameraCnn.Bench: the engine against ONNX Runtime on the same ONNX file in the same run (1 and 2 threads, every
 // variant interleaved, medians and ratios, EndToEnd), each layer inside whole forwards with and without Winograd
 // (LayerBench) beside ONNX Runtime's own per-node times (OrtLayers), the packed GEMM at the model's conv shapes against
-// the machine's measured FMA peak, and the SIMD micro-kernels against the scalar reference. `--rule` times one conv over channel counts and map sizes, GEMM against
-// Winograd. Not a test: nothing here asserts; it prints.
+// the machine's measured FMA peak, and the SIMD micro-kernels against the scalar reference; the machine line includes
+// the cache line round trip between two threads (CrossCore). `--rule` times one conv over channel counts and map
+// sizes, GEMM against Winograd. Not a test: nothing here asserts; it prints.
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- --model resnet18.onnx [--threads 1,2] [--iterations 30]
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- gradcam [...]   (GradCamBench.cs)
 //   dotnet run -c Release --project tests/CameraCnn.Bench -- finetune [...]  (FineTuneBench.cs)
@@ -58,7 +59,13 @@ public static unsafe class Program
         var source = Model.Load(model).Graph;
         var graph = InferenceFusion.Fuse(source);
         Json["model"] = Path.GetFileName(model);
-        if (e2e) Json["end_to_end"] = EndToEnd.Run(model, ModelInput(graph), threads, iterations, unfused);
+        if (e2e)
+        {
+            Json["end_to_end"] = EndToEnd.Run(model, ModelInput(graph), threads, iterations, unfused);
+            double after = CrossCore.RoundTripNs();
+            Console.WriteLine($"cache line round trip between two threads after the model runs: {CrossCore.Describe(after)}");
+            Json["round_trip_ns_after"] = Math.Round(after);
+        }
         if (layers)
         {
             Json["layers"] = LayerBench.Run(source, ModelInput(graph), threads, Math.Max(5, iterations / 2));
@@ -102,6 +109,10 @@ public static unsafe class Program
             Peak[t] = FmaPeak.MeasureGflops(t, trials: 41);
             Console.WriteLine($"measured FMA peak, {t} thread(s): {Peak[t]:F1} GFLOP/s (best of 41 runs of 30 ms; {FmaPeak.Lanes}-float FMAs)");
         }
+        double trip = CrossCore.RoundTripNs();
+        Console.WriteLine($"cache line round trip between two threads: {CrossCore.Describe(trip)} (CrossCore.cs: on a 2-vCPU VM, " +
+            "100-180 ns when the host puts both in one core complex, 400-500 ns in two; the 2-thread figures move with it)");
+        Json["round_trip_ns"] = Math.Round(trip);
         Json["cpu"] = cpu;
         Json["path"] = Gemm.DetectedPath.ToString();
         Json["peak_gflops"] = Peak.ToDictionary(p => p.Key.ToString(), p => Math.Round(p.Value, 1));
