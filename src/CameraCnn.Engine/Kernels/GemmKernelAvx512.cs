@@ -35,7 +35,47 @@ internal readonly unsafe struct GemmKernelAvx512 : IGemmKernel
         // Narrower column tails load fewer vectors; the packed B panel keeps its 48-float stride either way.
         if (cols > 32) Tile<Three, TP>(a, b, kc, c, ldc, rows, cols, ep);
         else if (cols > 16) Tile<Two, TP>(a, b, kc, c, ldc, rows, cols, ep);
-        else Tile<One, TP>(a, b, kc, c, ldc, rows, cols, ep);
+        else if (cols > 4) Tile<One, TP>(a, b, kc, c, ldc, rows, cols, ep);
+        else if (cols > 2) Narrow<Four, TP>(a, b, kc, c, ldc, rows, cols, ep);
+        else if (cols > 1) Narrow<Two, TP>(a, b, kc, c, ldc, rows, cols, ep);
+        else Narrow<One, TP>(a, b, kc, c, ldc, rows, cols, ep);
+    }
+
+    private struct Four : IWidth { public static int Vectors => 4; }
+
+    /// <summary>
+    /// A tail of at most 4 columns (a 7x7 map's 49th, a 14x14 map's last 4 of 196): per column an 8-row vector of A times
+    /// that column's B value, 1 to 4 FMAs per k step where the 16-lane tile spends 8 broadcasts and 8 FMAs on it. Each
+    /// lane is the same chain of FMAs in the same order as the tile's, so the same bits; the merge is the tile's.
+    /// Whole ResNet18 forwards on Zen 5, alternated in one process: 0.5 % faster at 1 thread, 0.3-1.7 % at 2.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Narrow<TC, TP>(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
+        where TC : struct, IWidth where TP : struct, IPrefetch
+    {
+        int nc = TC.Vectors;
+        const nint ahead = StreamDistance * 8;
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            if (TP.On && (k & 1) == 0) Sse.Prefetch0(a + ahead);
+            var av = Avx.LoadVector256(a);
+            c0 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(av, Vector256.Create(b[0]), c0);
+            if (nc > 1) c1 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(av, Vector256.Create(b[1]), c1);
+            if (nc > 2) c2 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(av, Vector256.Create(b[2]), c2);
+            if (nc > 3) c3 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(av, Vector256.Create(b[3]), c3);
+            a += 8;
+            b += 48;
+        }
+        float* t = stackalloc float[8 * 48];
+        float* lanes = stackalloc float[4 * 8];
+        Avx.Store(lanes, c0);
+        if (nc > 1) Avx.Store(lanes + 8, c1);
+        if (nc > 2) Avx.Store(lanes + 16, c2);
+        if (nc > 3) Avx.Store(lanes + 24, c3);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) t[r * 48 + j] = lanes[j * 8 + r];
+        GemmEpilogue.MergeScalar(t, 48, c, ldc, rows, cols, ep);
     }
 
     /// <summary>How far ahead RunStreamingA prefetches A, in k steps of 8 floats (measured: 32 slower, 128 no better).</summary>
