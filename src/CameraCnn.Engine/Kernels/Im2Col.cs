@@ -1,7 +1,6 @@
 // Im2Col / Col2Im: unfold an image's windows into a matrix so convolution becomes one GEMM, and fold back.
 // Im2ColPanels writes the same matrix straight into the GEMM's packed B panels (no col buffer on the forward path).
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -200,18 +199,31 @@ internal readonly unsafe partial struct Im2ColPanels : IBPanelSource
         _row ??= [];
         float* row = PinnedBuffer.Ensure(ref _row, (long)panels * nr);
         Zero(row + nc, panels * nr - nc); // lanes past the last column stay zero for every k
-        int count = Runs(j0, nc, out int* runs);
+        // Several images: the block starts in image img0; a run that reaches the last output row moves to the next.
+        bool several = _imageStride != 0;
+        int img0 = several ? j0 / (_OH * OW) : 0, pixel0 = several ? j0 % (_OH * OW) : j0;
+        int oh0 = pixel0 / OW, ow0 = pixel0 % OW;
         int c = k0 / (KH * KW), kh = k0 / KW % KH, kw = k0 % KW;
         for (int k = k0; k < k0 + kc; k++)
         {
-            float* plane = _x + (long)c * H * W;
+            float* plane = _x + img0 * _imageStride + (long)c * H * W;
             int dh = kh * _g.DH - _g.PadTop, dw = kw * _g.DW - _g.PadLeft;
-            for (int* r = runs; r < runs + RunInts * count; r += RunInts)
+            int oh = oh0, ow = ow0;
+            for (int q = 0; q < nc;)
             {
-                int ih = r[1] * SH + dh;
-                float* d = row + r[3];
-                if ((uint)ih >= (uint)H) Zero(d, r[4]);
-                else Gather(plane + r[0] * _imageStride + (long)ih * W, W, r[2] * SW + dw, SW, r[4], d);
+                if (several && oh == _OH)
+                {
+                    oh = 0;
+                    plane += _imageStride;
+                }
+                int run = Math.Min(OW - ow, nc - q);
+                int ih = oh * SH + dh;
+                float* d = row + q;
+                if ((uint)ih >= (uint)H) Zero(d, run);
+                else Gather(plane + (long)ih * W, W, ow * SW + dw, SW, run, d);
+                q += run;
+                ow = 0;
+                oh++;
             }
             float* dk = dst + (long)(k - k0) * nr;
             for (int t = 0; t < panels; t++) Copy(row + t * nr, dk + t * panelStride, nr);
@@ -225,43 +237,6 @@ internal readonly unsafe partial struct Im2ColPanels : IBPanelSource
                 }
             }
         }
-    }
-
-    [ThreadStatic] private static int[]? _runs;
-
-    /// <summary>Ints per run in <see cref="Runs"/>: image, output row, first output column, first column in the block, length.</summary>
-    private const int RunInts = 5;
-
-    /// <summary>
-    /// The block's columns [j0, j0 + nc) cut into runs of one output row each (the same for every k), in this thread's
-    /// buffer: with several images side by side, a run past an image's last output row starts the next image.
-    /// </summary>
-    private int Runs(int j0, int nc, out int* runs)
-    {
-        int P = _OH * _OW;
-        int img = _imageStride != 0 ? j0 / P : 0, pixel0 = _imageStride != 0 ? j0 % P : j0;
-        int oh = pixel0 / _OW, ow = pixel0 % _OW, count = 0;
-        if (_runs is null || _runs.Length < RunInts * (nc + 1)) _runs = GC.AllocateArray<int>(RunInts * Math.Max(nc + 1, 64), pinned: true);
-        runs = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_runs));
-        for (int q = 0; q < nc; count++)
-        {
-            if (_imageStride != 0 && oh == _OH)
-            {
-                oh = 0;
-                img++;
-            }
-            int run = Math.Min(_OW - ow, nc - q);
-            int* r = runs + RunInts * count;
-            r[0] = img;
-            r[1] = oh;
-            r[2] = ow;
-            r[3] = q;
-            r[4] = run;
-            q += run;
-            ow = 0;
-            oh++;
-        }
-        return count;
     }
 
     /// <summary>d[t] = src[iw0 + t * SW] for t in [0, n), zero where the index leaves [0, W).</summary>
