@@ -1,7 +1,7 @@
 // CrossCore: how long a cache line takes to go from one thread to another and back, two threads bouncing a counter.
 // On a 2-vCPU VM the host may put the vCPUs in one core complex (a Zen 5 VM: 100-180 ns) or in two (400-500 ns), and
-// may move them within a run; the two-thread forward moves with it (ours more than ONNX Runtime's), so the bench prints
-// the round trip before and after the model runs.
+// may move them within a run. Work split over two threads pays it whenever data crosses, so the bench prints the round
+// trip before and after the model runs, beside the two-thread figures.
 using System.Diagnostics;
 
 namespace CameraCnn.Bench;

@@ -111,7 +111,7 @@ public static unsafe class Program
         }
         double trip = CrossCore.RoundTripNs();
         Console.WriteLine($"cache line round trip between two threads: {CrossCore.Describe(trip)} (CrossCore.cs: on a 2-vCPU VM, " +
-            "100-180 ns when the host puts both in one core complex, 400-500 ns in two; the 2-thread figures move with it)");
+            "100-180 ns when the host puts both in one core complex, 400-500 ns in two)");
         Json["round_trip_ns"] = Math.Round(trip);
         Json["cpu"] = cpu;
         Json["path"] = Gemm.DetectedPath.ToString();
