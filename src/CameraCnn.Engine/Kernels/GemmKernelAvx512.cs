@@ -15,7 +15,7 @@ internal readonly unsafe struct GemmKernelAvx512 : IGemmKernel
     public static int MR => 8;
     public static int NR => 48;
     public static int NU => 16;
-    public static bool IsSupported => Avx512F.IsSupported;
+    public static bool IsSupported => Avx512F.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported; // the narrow tails use 256-bit FMA
 
     public static void Run(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, in GemmEpilogue ep)
         => ByWidth<NoPrefetch>(a, b, kc, c, ldc, rows, cols, ep);
