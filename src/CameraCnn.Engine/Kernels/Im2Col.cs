@@ -102,12 +102,19 @@ public static unsafe class Im2Col
         for (int i = 0; i < n; i++) d[i] = 0f;
     }
 
+    /// <summary>d[0, n) = s[0, n) in whole vectors, the last one overlapping the one before (runs of 1-224 floats).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Copy(float* s, float* d, int n)
+    internal static void Copy(float* s, float* d, int n)
     {
+        // Source and destination never overlap, so the last vector may re-copy what the one before copied.
+        if (n >= 16 && Vector512.IsHardwareAccelerated)
+        {
+            for (int i = 0; i < n - 16; i += 16) Vector512.Load(s + i).Store(d + i);
+            Vector512.Load(s + n - 16).Store(d + n - 16);
+            return;
+        }
         if (n >= 8)
         {
-            // Source and destination never overlap, so the last vector may re-copy what the one before copied.
             for (int i = 0; i < n - 8; i += 8) Vector256.Load(s + i).Store(d + i);
             Vector256.Load(s + n - 8).Store(d + n - 8);
             return;

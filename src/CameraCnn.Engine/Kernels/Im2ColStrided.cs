@@ -15,7 +15,7 @@ internal readonly unsafe partial struct Im2ColPanels
     [ThreadStatic] private static float[]? _taps;
     [ThreadStatic] private static float[]? _phases;
 
-    /// <summary>Pack for SW &gt; 1 and DW = 1: the same panels as the per-tap gather, built a kernel row at a time.</summary>
+    /// <summary>Pack for SW &gt; 1, DW = 1 and KW &gt; 1: the same panels as the per-tap gather, built a kernel row at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackStrided(int k0, int kc, int j0, int nc, int nr, float* dst)
     {
@@ -61,7 +61,7 @@ internal readonly unsafe partial struct Im2ColPanels
                 {
                     Deinterleave(plane + (long)ih * W, W, ow * SW - _g.PadLeft, SW, phaseCount, run + reach, phases, phaseStride);
                     for (int kw = kwLo; kw < kwHi; kw++)
-                        CopyRun(phases + (kw % SW) * phaseStride + kw / SW, taps + (long)kw * width + q, run);
+                        Im2Col.Copy(phases + (kw % SW) * phaseStride + kw / SW, taps + (long)kw * width + q, run);
                 }
                 q += run;
                 ow = 0;
@@ -132,27 +132,4 @@ internal readonly unsafe partial struct Im2ColPanels
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Inside(float* row, int W, int iw) => (uint)iw < (uint)W ? row[iw] : 0f;
-
-    /// <summary>d[0, n) = s[0, n) in whole vectors, the last one overlapping the one before (runs are 7-112 floats).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CopyRun(float* s, float* d, int n)
-    {
-        if (n >= 16 && Vector512.IsHardwareAccelerated)
-        {
-            for (int i = 0; i < n - 16; i += 16) Vector512.Load(s + i).Store(d + i);
-            Vector512.Load(s + n - 16).Store(d + n - 16);
-        }
-        else if (n >= 8)
-        {
-            for (int i = 0; i < n - 8; i += 8) Vector256.Load(s + i).Store(d + i);
-            Vector256.Load(s + n - 8).Store(d + n - 8);
-        }
-        else if (n >= 4)
-        {
-            Vector128.Load(s).Store(d);
-            Vector128.Load(s + n - 4).Store(d + n - 4);
-        }
-        else
-            for (int i = 0; i < n; i++) d[i] = s[i];
-    }
 }

@@ -86,14 +86,18 @@ internal static unsafe class Pooling
                 vecLo = (j.G.PadLeft + SW - 1) / SW;                 // first ow with w0 >= 0
                 vecHi = Math.Min(OW, (W - KW + j.G.PadLeft) / SW + 1); // past the last ow with w0 + KW - 1 < W
                 // (Stride 2 needs W >= KW + 2 * lanes - 1: then a step either fits its loads or starts at w0 >= 1.)
-                // Stride 2 with one column of left padding (ResNet's stem pool) takes output 0 into the first step too:
-                // its scalar output per row had taken a third of that pool's time (Zen 5, one thread: 0.35 -> 0.24 ms
-                // for the pool and a ReLU after it).
-                bool leftEdge = SW == 2 && j.G.PadLeft == 1 && KW >= 2;
+                // Stride 2 with one column of left padding (ResNet's stem pool) takes output 0 into a vector step too
+                // (LeftEdge): its scalar output per row had taken a third of that pool's time (Zen 5, one thread: 0.35
+                // -> 0.24 ms for the pool and a ReLU after it).
                 if (!TA.On && Avx512F.IsSupported && vecHi - vecLo >= 16 && (SW == 1 || W >= KW + 31))
                 {
-                    if (leftEdge) vecLo = 0;
-                    MaxRow512(plane, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y);
+                    if (SW == 2 && j.G.PadLeft == 1 && KW >= 2)
+                    {
+                        LeftEdge(plane + (long)(h0 + khLo * DH) * W, W, khHi - khLo, DH, KW, y);
+                        MaxRow512(plane, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, 16, vecHi, y); // may overlap outputs 1-15
+                        vecLo = 0;
+                    }
+                    else MaxRow512(plane, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y);
                 }
                 else if (Avx2.IsSupported && vecHi - vecLo >= 8 && (SW == 1 || W >= KW + 15))
                     MaxRowVector<TA>(plane, planeBase, W, h0, khLo, khHi, DH, KW, SW, j.G.PadLeft, vecLo, vecHi, y, arg);
@@ -202,8 +206,8 @@ internal static unsafe class Pooling
     /// The maximum alone (no argmax) of the interior outputs [owLo, owHi), 16 per step (AVX-512; at least 16 of them, and
     /// for stride 2 W >= KW + 31); the last step overlaps backwards. Stride 2 takes the even floats of 32 loaded ones, or
     /// near the row's end the odd ones of 32 loaded one float earlier. max(v, m) is x86's "v if v > m, else m", so the
-    /// value is the scalar loop's, NaN and signed zeros included. owLo = 0 with stride 2 and one column of left padding:
-    /// the first step's lane 0 starts in the padding (LeftEdge).
+    /// value is the scalar loop's, NaN and signed zeros included. (Outputs 0-15 of a stride-2 row with one column of left
+    /// padding: LeftEdge.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MaxRow512(float* plane, int W, int h0, int khLo, int khHi, int DH, int KW, int SW, int padLeft,
@@ -211,11 +215,6 @@ internal static unsafe class Pooling
     {
         var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         var odd = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        if (owLo == 0 && padLeft == 1 && SW == 2)
-        {
-            LeftEdge(plane + (long)(h0 + khLo * DH) * W, W, khHi - khLo, DH, KW, even, y);
-            owLo = 16;
-        }
         for (int next = owLo; next < owHi;)
         {
             int ow = Math.Min(next, owHi - 16);
@@ -243,8 +242,9 @@ internal static unsafe class Pooling
     /// every other lane runs the taps in (kh, kw) order as MaxRow512 does. The padding float is masked off the load.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void LeftEdge(float* row, int W, int rows, int DH, int KW, Vector512<int> even, float* y)
+    private static void LeftEdge(float* row, int W, int rows, int DH, int KW, float* y)
     {
+        var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         var lane0 = Vector512.Create(-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0).AsSingle();
         var notLane0 = ~lane0;
         float* start = row - 1;
