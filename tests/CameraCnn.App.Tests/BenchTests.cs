@@ -40,6 +40,7 @@ public sealed class BenchTests(FashionModelFixture fixture, ITestOutputHelper ou
 
         Assert.Equal(2, json.GetProperty("threads").GetInt32());
         Assert.Equal(!noWinograd, json.GetProperty("winograd").GetBoolean());
+        Assert.True(json.GetProperty("direct").GetBoolean());
         foreach (string field in new[] { "median_ms", "min_ms", "gflops", "peak_gflops", "peak_gflops_1thread", "layered_median_ms" })
             Assert.True(json.GetProperty(field).GetDouble() > 0, $"{field} should be positive");
         Assert.True(json.GetProperty("min_ms").GetDouble() <= json.GetProperty("median_ms").GetDouble());

@@ -26,13 +26,14 @@ public static class BenchCommand
         var input = new Option<string?>("--input") { Description = "input shape NxCxHxW (default: the model's input with batch 1)" };
         var iterations = new Option<int>("--iterations") { Description = "timed forwards (or training steps)", DefaultValueFactory = _ => 20 };
         var unfused = new Option<bool>("--unfused") { Description = "time the graph as loaded, without InferenceFusion (conv+BN+add+ReLU fusion, pre-packed weights)" };
-        var noWinograd = new Option<bool>("--no-winograd") { Description = "fuse without Winograd convolutions: every conv runs im2col + GEMM" };
+        var noWinograd = new Option<bool>("--no-winograd") { Description = "fuse without Winograd convolutions: 3x3 stride-1 convs run im2col + GEMM" };
+        var noDirect = new Option<bool>("--no-direct") { Description = "fuse without the direct kernel: stride-2 convs run im2col + GEMM" };
         var batch = new Option<int>("--batch") { Description = "--train: batch size", DefaultValueFactory = _ => 64 };
         var data = new Option<string>("--data") { Description = "--train: the data set batches are drawn from", DefaultValueFactory = _ => "fashion-mnist" };
         var json = new Option<bool>("--json") { Description = "print a JSON summary as the last line" };
         var cmd = new Command("bench", "Time forwards of a model (per layer, against the measured FMA peak) or training steps.")
         {
-            model, train, threads, input, iterations, unfused, noWinograd, batch, data, json,
+            model, train, threads, input, iterations, unfused, noWinograd, noDirect, batch, data, json,
         };
         cmd.SetAction(r => CliRunner.Run(() =>
         {
@@ -44,7 +45,7 @@ public static class BenchCommand
             Parallelism.Threads = t;
             return arch is not null
                 ? RunTrain(arch, r.GetValue(data)!, r.GetValue(batch), k, t, r.GetValue(json))
-                : RunModel(m!, r.GetValue(input), k, t, !r.GetValue(unfused), !r.GetValue(noWinograd), r.GetValue(json));
+                : RunModel(m!, r.GetValue(input), k, t, !r.GetValue(unfused), new FusionOptions { Winograd = !r.GetValue(noWinograd), Direct = !r.GetValue(noDirect) }, r.GetValue(json));
         }));
         return cmd;
     }
@@ -63,17 +64,24 @@ public static class BenchCommand
 
     private static double Median(double[] v) => BenchSupport.Median(v);
 
-    private static int RunModel(string modelArg, string? inputArg, int iterations, int threads, bool fuse, bool winograd, bool json)
+    private static int RunModel(string modelArg, string? inputArg, int iterations, int threads, bool fuse, FusionOptions options, bool json)
     {
         var model = ModelCatalog.Load(modelArg);
-        var graph = fuse ? InferenceFusion.Fuse(model.Graph, new FusionOptions { Winograd = winograd }) : model.Graph;
+        var graph = fuse ? InferenceFusion.Fuse(model.Graph, options) : model.Graph;
         if (graph.Inputs.Count != 1) throw new CliException($"bench needs a single-input model; this one has {graph.Inputs.Count}");
         int[] shape = inputArg is null ? graph.Inputs[0].InputShape!.Select(d => d < 0 ? 1 : d).ToArray() : ParseShape(inputArg);
         var x = new Tensor(shape);
         var rng = new Random(1);
         for (int i = 0; i < x.Length; i++) x.Data[i] = rng.NextSingle();
         Tensor[] inputs = [x];
-        string variant = fuse ? winograd ? "fused graph" : "fused graph without Winograd" : "unfused graph";
+        string variant = !fuse ? "unfused graph"
+            : "fused graph" + (options.Winograd, options.Direct) switch
+            {
+                (true, true) => "",
+                (false, true) => " without Winograd",
+                (true, false) => " without the direct kernel",
+                _ => " without Winograd or the direct kernel",
+            };
         Report.Note($"bench: {modelArg} {Tensor.Format(shape)}, {threads} thread(s), GEMM path {Gemm.ActivePath}, {variant}");
 
         graph.Forward(inputs); // sizes every buffer and starts the workers
@@ -136,7 +144,8 @@ public static class BenchCommand
                 threads,
                 path = Gemm.ActivePath.ToString(),
                 fused = fuse,
-                winograd = fuse && winograd,
+                winograd = fuse && options.Winograd,
+                direct = fuse && options.Direct,
                 iterations,
                 cpu = machine.Json,
                 warmup_forwards = warmUp.Steps,

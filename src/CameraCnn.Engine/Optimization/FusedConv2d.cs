@@ -30,12 +30,13 @@ public sealed partial class FusedConv2d : Layer
     public bool HasResidual { get; }
     public bool Relu { get; }
     /// <summary>
-    /// How the convolution is computed: "gemm" (im2col + packed GEMM) or "winograd" (F(4x4, 3x3) or F(2x2, 3x3), for
+    /// How the convolution is computed: "gemm" (im2col + packed GEMM), "winograd" (F(4x4, 3x3) or F(2x2, 3x3), for
     /// 3x3 stride-1 convs where <see cref="WinogradConvolution.Choose"/> says it is faster: it depends on the channels
-    /// and the output size, not on the thread count). It reports what the last forward ran; before the first, what a
-    /// forward at the input shape known at fusion time (batch 1) will run.
+    /// and the output size, not on the thread count) or "direct" (<see cref="DirectConvolution"/>: column-stride-2
+    /// windows larger than 1x1 on AVX-512). It reports what the last forward ran; before the first, what a forward at
+    /// the input shape known at fusion time (batch 1) will run.
     /// </summary>
-    public string Algorithm => WinogradTile > 0 ? "winograd" : "gemm";
+    public string Algorithm => WinogradTile > 0 ? "winograd" : _directRuns ? "direct" : "gemm";
 
     /// <summary>The Winograd output tile side m of <see cref="Algorithm"/> (4 or 2), 0 for the GEMM.</summary>
     internal int WinogradTile { get; private set; }
@@ -43,8 +44,13 @@ public sealed partial class FusedConv2d : Layer
     /// <summary>True when this conv may run as Winograd (a 3x3 stride-1 conv, and the fusion allowed it).</summary>
     private readonly bool _winogradAllowed;
     private WinogradConvolution? _winograd; // transformed at fusion when the expected shape chooses it, else on first use
+    /// <summary>True when this conv may run the direct kernel (a column-stride-2 window, and the fusion allowed it).</summary>
+    private readonly bool _directAllowed;
+    private DirectConvolution? _direct; // packed at fusion when the active path chooses it, else on first use
+    private bool _directRuns;
 
-    internal FusedConv2d(Conv2d conv, BatchNorm2d? bn, bool residual, bool relu, bool winograd = false, int[]? inputShape = null)
+    internal FusedConv2d(Conv2d conv, BatchNorm2d? bn, bool residual, bool relu, bool winograd = false, int[]? inputShape = null,
+        bool direct = false)
     {
         InChannels = conv.InChannels;
         OutChannels = conv.OutChannels;
@@ -69,16 +75,24 @@ public sealed partial class FusedConv2d : Layer
         }
         _packed = Conv2d.NewPacks(Groups);
         _winogradAllowed = winograd && Groups == 1 && WinogradConvolution.Supports(Window);
-        // The weights are packed (or Winograd-transformed) now, for the shape the fusion expects: a Winograd conv
-        // needs no GEMM panels, and another shape or path packs what it needs on its first forward.
+        _directAllowed = direct && Groups == 1 && DirectConvolution.Supports(Window);
+        // The weights are packed (or Winograd-transformed) now, for the shape the fusion expects: a Winograd or
+        // direct conv needs no GEMM panels, and another shape or path packs what it needs on its first forward.
         if (inputShape is { Length: 4 } && WinogradTileFor(inputShape[2], inputShape[3]) is > 0 and var tile)
         {
             _winograd = new WinogradConvolution(_weights, OutChannels, InChannels, tile);
             _winograd.Prepare(Gemm.ActivePath, 1, Window.OutH(inputShape[2]), Window.OutW(inputShape[3]));
             WinogradTile = tile;
         }
+        else if (DirectFor(Gemm.ActivePath))
+        {
+            _direct = new DirectConvolution(_weights, _bias, OutChannels, InChannels, Window);
+            _directRuns = true;
+        }
         else Pack(Gemm.ActivePath);
     }
+
+    private bool DirectFor(GemmPath path) => _directAllowed && DirectConvolution.Choose(Window, Groups, path);
 
     private int WinogradTileFor(int h, int w)
         => _winogradAllowed ? WinogradConvolution.Choose(InChannels, OutChannels, Window.OutH(h), Window.OutW(w)) : 0;
@@ -127,6 +141,20 @@ public sealed partial class FusedConv2d : Layer
                     OH = output.H, OW = output.W, PadTop = Window.PadTop, PadLeft = Window.PadLeft, Path = path,
                 };
                 _winograd.Forward(wa);
+            }
+            return;
+        }
+        _directRuns = DirectFor(path);
+        if (_directRuns)
+        {
+            _direct ??= new DirectConvolution(_weights, _bias, OutChannels, InChannels, Window);
+            fixed (float* px = x.Data, py = output.Data, pr = HasResidual ? inputs[1].Data : null)
+            {
+                var da = new DirectConvolution.Args
+                {
+                    X = px, Y = py, Residual = pr, Relu = Relu, N = x.N, H = x.H, W = x.W, OH = output.H, OW = output.W,
+                };
+                _direct.Forward(da);
             }
             return;
         }

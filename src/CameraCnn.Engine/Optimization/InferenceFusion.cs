@@ -118,7 +118,7 @@ public static class InferenceFusion
             prev = n;
         }
         int[]? inputShape = shapes is not null && shapes.TryGetValue(convNode.Inputs[0].Name, out var xs) ? xs : null;
-        var fused = new FusedConv2d(conv, bn, residual is not null, relu, options.Winograd, inputShape) { Name = convNode.Name };
+        var fused = new FusedConv2d(conv, bn, residual is not null, relu, options.Winograd, inputShape, options.Direct) { Name = convNode.Name };
         Node[] inputs = residual is null ? [map[convNode.Inputs[0].Index]] : [map[convNode.Inputs[0].Index], map[residual.Index]];
         Node last = map[convNode.Index] = g.Add(fused, inputs);
         foreach (var n in chain.Skip(1))
