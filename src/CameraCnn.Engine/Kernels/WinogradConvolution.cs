@@ -4,9 +4,10 @@
 // 2. per unit of output channels and tiles, the alpha^2 products M_xi = U_xi * V_xi run on the GEMM micro-kernels
 //    (U = G g G^T, transformed and packed once), then the output transform y = A^T M A adds bias, residual and ReLU
 //    and writes the m x m blocks of y (WinogradProducts).
-// Split over the long-lived workers: each worker transforms every plane into its own V, then claims units of output
-// channels from a counter (OwnInputJob); or, for many tiles, each worker takes a share of the tiles through both
-// phases (PreferSpatial). The transposed products (half-width AVX-512) share one V: chunks of planes, then units.
+// Split over the long-lived workers: each worker transforms every plane into its own V, then computes a range of
+// output channels sized by its measured speed (WinogradBalance), or claims units of them from a counter
+// (OwnInputJob: batches with several column blocks); or, for many tiles, each worker takes a share of the tiles
+// through both phases (PreferSpatial). The transposed products (half-width AVX-512) share one V: chunks of planes, then units.
 // Not the backward.
 using System.Runtime.CompilerServices;
 
@@ -287,6 +288,11 @@ internal sealed unsafe partial class WinogradConvolution
             Parallelism.For(threads, 1, ref job);
             return;
         }
+        if (parallel && Balances(colBlocks, ocPanels, threads))
+        {
+            RunBalanced(input, product, ocPanels, threads);
+            return;
+        }
         var own = new OwnInputJob<TK, TT, TW> { Input = input, Product = product };
         if (parallel) Parallelism.For(threads, 1, ref own);
         else own.Run(0, 1, 0);
@@ -351,7 +357,8 @@ internal sealed unsafe partial class WinogradConvolution
     }
 
     /// <summary>
-    /// The tiles split by output channels (units claimed from a counter), each worker reading its own V: every worker
+    /// The tiles split by output channels (units claimed from a counter; one column block runs balanced instead,
+    /// WinogradBalance), each worker reading its own V: every worker
     /// transforms every input plane into its thread's V, then claims product units. Phase 1 is done once per worker,
     /// but no V line is written by one core and read by the other, and no barrier separates the phases. On a Zen 5 VM
     /// whose two vCPUs sit in different core complexes (a cache line's round trip 440-490 ns), a write to a line the

@@ -53,7 +53,7 @@ internal sealed unsafe partial class WinogradConvolution
         /// from that column on (it loads only the vectors the columns need, at the panel's stride).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private readonly void Unit(float* v, int o0, int o1, int c0, int c1)
+        internal readonly void Unit(float* v, int o0, int o1, int c0, int c1)
         {
             int a2 = TT.Alpha * TT.Alpha, mr = TK.MR, nr = TK.NR;
             int ldm = BlockPanels * nr;

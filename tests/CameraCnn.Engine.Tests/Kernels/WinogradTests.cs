@@ -225,6 +225,83 @@ public sealed unsafe class WinogradTests
             }
     }
 
+    public static TheoryData<GemmPath, int> PathsAndTwoOrThreeThreads()
+    {
+        var data = new TheoryData<GemmPath, int>();
+        foreach (var path in KernelSettings.Paths)
+            foreach (int threads in new[] { 2, 3 })
+                data.Add(path, threads);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(PathsAndTwoOrThreeThreads))]
+    public void Balanced_split_gives_the_same_bits_whatever_the_shares(GemmPath path, int threads)
+    {
+        // 12 x 12 output, F(4x4): 9 tiles, one column block; 64 output channels: a range of panels per worker. The
+        // normal form (half-width AVX-512 would run few tiles transposed).
+        WinogradConvolution.ForceTransposed = false;
+        try
+        {
+        KernelSettings.Run(path, threads, () =>
+        {
+            var rng = new Random(11 + threads);
+            const int C = 16, OC = 64, H = 12, W = 12;
+            var w = TestKit.RandomFloats(rng, OC * C * 9);
+            var b = TestKit.RandomFloats(rng, OC);
+            var x = TestKit.RandomTensor(rng, -1, 1, 1, C, H, W);
+            var r = TestKit.RandomTensor(rng, -1, 1, 1, OC, H, W);
+            double[][] shareSets = threads == 2 ? [[0.5, 0.5], [0.15, 0.85], [0.85, 0.15]] : [[1 / 3.0, 1 / 3.0, 1 / 3.0], [0.1, 0.3, 0.6], [0.7, 0.2, 0.1]];
+            float[]? first = null;
+            foreach (var shares in shareSets)
+            {
+                var conv = new WinogradConvolution(w, OC, C, 4);
+                conv.SetShares(shares);
+                var y = new Tensor(1, OC, H, W);
+                y.Data.AsSpan().Fill(float.NaN);
+                fixed (float* px = x.Data, py = y.Data, pb = b, pr = r.Data)
+                {
+                    var args = new WinogradConvolution.Args
+                    {
+                        X = px, Y = py, Bias = pb, Residual = pr, Relu = true, N = 1, H = H, W = W, OH = H, OW = W, PadTop = 1, PadLeft = 1, Path = path,
+                    };
+                    conv.Forward(args);
+                }
+                Assert.NotNull(conv.Shares); // the balanced split ran (and learned from it)
+                Assert.Equal(1.0, conv.Shares!.Sum(), 9);
+                if (first is null) first = y.Data;
+                else Assert.Equal(first, y.Data); // bit for bit: who computes a channel never changes it
+            }
+        });
+        }
+        finally
+        {
+            WinogradConvolution.ForceTransposed = null;
+        }
+    }
+
+    [Fact]
+    public unsafe void Balance_cuts_follow_the_shares_and_move_toward_the_faster_worker()
+    {
+        int* cuts = stackalloc int[4];
+        WinogradConvolution.Cuts([0.2, 0.8], 10, cuts);
+        Assert.Equal(new[] { 0, 2, 10 }, new[] { cuts[0], cuts[1], cuts[2] });
+        WinogradConvolution.Cuts([0.99, 0.005, 0.005], 6, cuts); // every worker keeps a panel
+        Assert.Equal(new[] { 0, 4, 5, 6 }, new[] { cuts[0], cuts[1], cuts[2], cuts[3] });
+
+        // Equal panels, worker 0 twice as fast: halfway from 1/2 toward 2/3.
+        double[] shares = [0.5, 0.5];
+        WinogradConvolution.Rebalance(shares, [8, 8], [100, 200]);
+        Assert.Equal(0.5 * 0.5 + 0.5 * 2 / 3.0, shares[0], 12);
+        Assert.Equal(1.0, shares.Sum(), 12);
+        // A worker that stalls keeps at least a quarter of an even share (before normalising), so it can win work back.
+        for (int i = 0; i < 20; i++) WinogradConvolution.Rebalance(shares, [8, 8], [1, 1_000_000]);
+        Assert.InRange(shares[1], 0.1, 0.13);
+        // No measurement (a slice not timed): the shares stay.
+        WinogradConvolution.Rebalance(shares, [8, 8], [0, 5]);
+        Assert.InRange(shares[1], 0.1, 0.13);
+    }
+
     /// <summary>A ResNet-shaped toy: stem, two basic blocks (3x3 stride-1 convs at 14 and 7 pixels), pooled head.</summary>
     private static Graph Toy()
     {
