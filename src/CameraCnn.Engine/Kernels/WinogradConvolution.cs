@@ -7,7 +7,8 @@
 // Split over the long-lived workers: each worker transforms every plane into its own V, then computes a range of
 // output channels sized by its measured speed (WinogradBalance), or claims units of them from a counter
 // (OwnInputJob: batches with several column blocks); or, for many tiles, each worker takes a share of the tiles
-// through both phases (PreferSpatial). The transposed products (half-width AVX-512) share one V: chunks of planes, then units.
+// through both phases (PreferSpatial). The transposed products (half-width AVX-512) share one V: chunks of planes,
+// then units.
 // Not the backward.
 using System.Runtime.CompilerServices;
 
@@ -357,9 +358,9 @@ internal sealed unsafe partial class WinogradConvolution
     }
 
     /// <summary>
-    /// The tiles split by output channels (units claimed from a counter; one column block runs balanced instead,
-    /// WinogradBalance), each worker reading its own V: every worker
-    /// transforms every input plane into its thread's V, then claims product units. Phase 1 is done once per worker,
+    /// The tiles split by output channels (units claimed from a counter; with one column block the split is balanced
+    /// instead, WinogradBalance), each worker reading its own V: every worker transforms every input plane into its
+    /// thread's V, then claims product units. Phase 1 is done once per worker,
     /// but no V line is written by one core and read by the other, and no barrier separates the phases. On a Zen 5 VM
     /// whose two vCPUs sit in different core complexes (a cache line's round trip 440-490 ns), a write to a line the
     /// other core has read ran at 7.3 GB/s, and the shared V of the 28x28, 14x14 and 7x7 stages made phase 1 slower on
