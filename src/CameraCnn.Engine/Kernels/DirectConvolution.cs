@@ -3,8 +3,9 @@
 // 2 output rows x 7 output columns x 32 output channels in 28 zmm accumulators, a vector of 16 output channels per
 // pixel: per tap (c, kh, kw), 2 weight vectors and 14 input broadcasts feed 28 FMAs; the taps are summed in im2col's
 // row order. On the way out the accumulators get the bias and are turned around in registers (a pixel per lane), then
-// the residual and ReLU, and go to y with masked stores. Every worker first copies the image into its own zero-padded
-// plane set (so no tap tests a border), then claims blocks of 32 output channels from a counter.
+// the residual and ReLU, and go to y with masked stores. Maps with many rows split them among the workers in bands
+// sized by each worker's measured speed (SpeedShares); smaller ones split blocks of 32 output channels, claimed from a
+// counter. A worker copies the input rows it reads into its own zero-padded planes (so no tap tests a border).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -75,6 +76,12 @@ internal sealed unsafe class DirectConvolution
 
     [ThreadStatic] private static float[]? _padded;
 
+    /// <summary>
+    /// Each worker's share of the output rows when a forward splits them (maps of 4 row pairs per worker or more),
+    /// learned from this conv's last forwards.
+    /// </summary>
+    internal SpeedShares Shares { get; } = new();
+
     public void Forward(in Args a)
     {
         var job = new Job
@@ -84,70 +91,111 @@ internal sealed unsafe class DirectConvolution
             Pairs = (a.OH + 1) / 2, Runs = (a.OW + Pixels - 1) / Pixels, Blocks = (OC + Block - 1) / Block,
         };
         job.Wp = Stride * (job.Runs * Pixels - 1) + Window.KW;
-        job.Hp = Window.SH * (2 * job.Pairs - 1) + Window.KH;
         long macs = (long)OC * C * Window.KH * Window.KW * a.OH * a.OW;
-        bool parallel = Parallelism.Threads > 1 && job.Blocks > 1 && macs >= GemmDriver.ParallelThreshold;
+        int threads = Parallelism.Threads;
+        bool parallel = threads > 1 && macs >= GemmDriver.ParallelThreshold;
+        // Many rows (the stem, 56 row pairs; the 56x56 -> 28x28 conv, 14): each worker a band of rows, sized by its
+        // measured speed (SpeedShares), padding only the rows it reads; else blocks of output channels from a counter.
+        // Whole ResNet18 forwards at 2 threads, the two alternated in one process: 0-1.3 % faster with both vCPUs
+        // running alike (the stem had 2 blocks: one per worker, whatever their speeds).
+        bool rows = parallel && job.Pairs >= 4 * threads;
+        int* cuts = stackalloc int[threads + 1];
+        int bandPairs = job.Pairs;
+        if (rows)
+        {
+            Shares.Cut(threads, job.Pairs, cuts);
+            bandPairs = 0;
+            for (int i = 0; i < threads; i++) bandPairs = Math.Max(bandPairs, cuts[i + 1] - cuts[i]);
+            job.Cuts = cuts;
+            job.Shares = Shares;
+        }
+        job.Hp = Window.SH * (2 * bandPairs - 1) + Window.KH;
         for (int n = 0; n < a.N; n++)
         {
             job.N = n;
             job.Next = 0;
-            if (parallel) Parallelism.For(Math.Min(Parallelism.Threads, job.Blocks), 1, ref job);
+            if (rows) Parallelism.For(threads, 1, ref job);
+            else if (parallel && job.Blocks > 1) Parallelism.For(Math.Min(threads, job.Blocks), 1, ref job);
             else job.Run(0, 1, 0);
         }
+        if (rows) Shares.Learn(cuts);
     }
 
-    /// <summary>One image: each thread pads it into its own planes, then claims blocks of output channels.</summary>
+    /// <summary>
+    /// One image, split by output rows (slice i: row pairs [Cuts[i], Cuts[i + 1]), every channel block) or, without
+    /// Cuts, by blocks of output channels claimed from a counter (each thread pads the whole image first).
+    /// </summary>
     private struct Job : IParallelBody
     {
         public Args A;
         public Window2d G;
         public float* W, Bias;
+        public int* Cuts;
+        public SpeedShares? Shares;
         public int C, OC, N, Pairs, Runs, Blocks, Hp, Wp;
         public int Next;
 
         public void Run(int start, int end, int worker)
         {
-            // A slice started after every block was claimed (a worker the OS ran late): no need to pad.
-            if (Volatile.Read(ref Next) >= Blocks) return;
-            long plane = (long)Hp * Wp;
+            if (Cuts == null && Volatile.Read(ref Next) >= Blocks) return; // every block was claimed before this slice began
             _padded ??= [];
-            float* xp = PinnedBuffer.Ensure(ref _padded, C * plane + 16);
-            Pad(A.X + (long)N * C * A.H * A.W, xp);
+            float* xp = PinnedBuffer.Ensure(ref _padded, C * (long)Hp * Wp + 16);
+            float* x = A.X + (long)N * C * A.H * A.W;
+            if (Cuts == null)
+            {
+                Pad(x, xp, 0);
+                for (int b; (b = Interlocked.Increment(ref Next) - 1) < Blocks;) Block(xp, 0, Pairs, b, 0);
+                return;
+            }
+            for (int i = start; i < end; i++)
+            {
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                int p0 = Cuts[i], p1 = Cuts[i + 1], row0 = G.SH * 2 * p0;
+                Pad(x, xp, row0);
+                for (int b = 0; b < Blocks; b++) Block(xp, p0, p1, b, row0);
+                Shares!.Record(i, t0);
+            }
+        }
+
+        /// <summary>Output channel block b for row pairs [p0, p1), from padded rows starting at padded row row0.</summary>
+        private readonly void Block(float* xp, int p0, int p1, int b, int row0)
+        {
             int taps = G.KH * G.KW;
             long outPlane = (long)A.OH * A.OW;
-            for (int b; (b = Interlocked.Increment(ref Next) - 1) < Blocks;)
+            var o = new Out
             {
-                var o = new Out
+                Bias = Bias + b * DirectConvolution.Block, OcValid = Math.Min(DirectConvolution.Block, OC - b * DirectConvolution.Block),
+                Plane = outPlane, Ld = A.OW, Relu = A.Relu,
+            };
+            float* w = W + (long)b * C * taps * DirectConvolution.Block;
+            long y0 = ((long)N * OC + b * DirectConvolution.Block) * outPlane;
+            for (int pr = p0; pr < p1; pr++)
+            {
+                int oh = 2 * pr;
+                o.Rows = Math.Min(2, A.OH - oh);
+                for (int r = 0; r < Runs; r++)
                 {
-                    Bias = Bias + b * Block, OcValid = Math.Min(Block, OC - b * Block), Plane = outPlane, Ld = A.OW, Relu = A.Relu,
-                };
-                float* w = W + (long)b * C * taps * Block;
-                long y0 = ((long)N * OC + b * Block) * outPlane;
-                for (int pr = 0; pr < Pairs; pr++)
-                {
-                    int oh = 2 * pr;
-                    o.Rows = Math.Min(2, A.OH - oh);
-                    for (int r = 0; r < Runs; r++)
-                    {
-                        int ow = r * Pixels;
-                        o.Cols = Math.Min(Pixels, A.OW - ow);
-                        o.Y = A.Y + y0 + (long)oh * A.OW + ow;
-                        o.Residual = A.Residual == null ? null : A.Residual + y0 + (long)oh * A.OW + ow;
-                        Tile(xp + (long)G.SH * oh * Wp + Stride * ow, G.SH * Wp, Wp, plane, w, C, G.KH, G.KW, o);
-                    }
+                    int ow = r * Pixels;
+                    o.Cols = Math.Min(Pixels, A.OW - ow);
+                    o.Y = A.Y + y0 + (long)oh * A.OW + ow;
+                    o.Residual = A.Residual == null ? null : A.Residual + y0 + (long)oh * A.OW + ow;
+                    Tile(xp + (long)(G.SH * oh - row0) * Wp + Stride * ow, G.SH * Wp, Wp, (long)Hp * Wp, w, C, G.KH, G.KW, o);
                 }
             }
         }
 
-        /// <summary>x [C, H, W] into xp [C, Hp, Wp] at (PadTop, PadLeft), zero around it (only what the tiles read).</summary>
-        private readonly void Pad(float* x, float* xp)
+        /// <summary>
+        /// Padded rows [row0, row0 + Hp) of x [C, H, W] (x at (PadTop, PadLeft), zero around it) into xp [C, Hp, Wp]: only
+        /// what the tiles read.
+        /// </summary>
+        private readonly void Pad(float* x, float* xp, int row0)
         {
             int top = G.PadTop, left = G.PadLeft, h = A.H, w = A.W;
             int cols = Math.Clamp(Wp - left, 0, w); // the columns of x a tile can read
             for (int c = 0; c < C; c++)
             {
                 float* src = x + (long)c * h * w, dst = xp + (long)c * Hp * Wp;
-                for (int r = 0; r < Hp; r++, dst += Wp)
+                for (int r = row0; r < row0 + Hp; r++, dst += Wp)
                 {
                     int ih = r - top;
                     if (ih < 0 || ih >= h || cols == 0)

@@ -26,8 +26,11 @@ public static unsafe class Parallelism
     public static int Threads
     {
         get => _threads;
-        set => _threads = Math.Clamp(value, 1, 256);
+        set => _threads = Math.Clamp(value, 1, MaxWorkers);
     }
+
+    /// <summary>The most workers <see cref="Threads"/> allows.</summary>
+    internal const int MaxWorkers = 256;
 
     /// <summary>
     /// Kernels called from this thread run on it alone, never on the pool's workers (set it on the thread itself). For a

@@ -23,6 +23,7 @@ public sealed unsafe class DirectConvolutionTests
         (64, 64, 14, 14, Window2d.Square(1, 2, 0)),       // a 1x1/2 shortcut
         (300, 32, 7, 7, Window2d.Square(3, 2, 1)),        // C x 9 = 2700 taps: over one GEMM K block (256)
         (2, 16, 5, 5, Window2d.Square(3, 2, 3)),          // pads past the kernel's reach: whole zero windows
+        (3, 40, 52, 20, Window2d.Square(7, 2, 3)),        // 26 x 10: 13 row pairs, split in bands among the workers
     ];
 
     public static TheoryData<int> Threads() => new() { 1, 2, 3 };
@@ -69,6 +70,38 @@ public sealed unsafe class DirectConvolutionTests
                     TestKit.AssertClose(want, y.Data, tol, tol,
                         $"threads={threads} batch={batch} C={s.C} OC={s.OC} {s.H}x{s.W} {g} residual={residual} relu={relu} bias={bias}");
                 }
+        });
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Row_bands_give_the_same_bits_whatever_the_shares(int threads)
+    {
+        if (!DirectConvolution.Supports(Window2d.Square(3, 2, 1))) return;
+        KernelSettings.Run(GemmPath.Avx512, threads, () =>
+        {
+            var rng = new Random(60 + threads);
+            var g = Window2d.Square(7, 2, 3);
+            const int C = 3, OC = 64, H = 60, W = 30;
+            int oh = g.OutH(H), ow = g.OutW(W);
+            var w = TestKit.RandomFloats(rng, OC * C * 49);
+            var b = TestKit.RandomFloats(rng, OC);
+            var x = TestKit.RandomTensor(rng, -1, 1, 1, C, H, W);
+            double[][] shareSets = threads == 2 ? [[0.5, 0.5], [0.2, 0.8], [0.8, 0.2]] : [[1 / 3.0, 1 / 3.0, 1 / 3.0], [0.1, 0.3, 0.6], [0.6, 0.3, 0.1]];
+            float[]? first = null;
+            foreach (var shares in shareSets)
+            {
+                var conv = new DirectConvolution(w, b, OC, C, g);
+                conv.Shares.Set(shares);
+                var y = new Tensor(1, OC, oh, ow);
+                y.Data.AsSpan().Fill(float.NaN);
+                fixed (float* px = x.Data, py = y.Data)
+                    conv.Forward(new DirectConvolution.Args { X = px, Y = py, Relu = true, N = 1, H = H, W = W, OH = oh, OW = ow });
+                Assert.Equal(threads, conv.Shares.Values.Length); // the rows were split (and the shares learned)
+                if (first is null) first = y.Data;
+                else Assert.Equal(first, y.Data); // bit for bit: who computes a row never changes it
+            }
         });
     }
 

@@ -256,7 +256,7 @@ public sealed unsafe class WinogradTests
             foreach (var shares in shareSets)
             {
                 var conv = new WinogradConvolution(w, OC, C, 4);
-                conv.SetShares(shares);
+                conv.Shares.Set(shares);
                 var y = new Tensor(1, OC, H, W);
                 y.Data.AsSpan().Fill(float.NaN);
                 fixed (float* px = x.Data, py = y.Data, pb = b, pr = r.Data)
@@ -267,8 +267,8 @@ public sealed unsafe class WinogradTests
                     };
                     conv.Forward(args);
                 }
-                Assert.NotNull(conv.Shares); // the balanced split ran (and learned from it)
-                Assert.Equal(1.0, conv.Shares!.Sum(), 9);
+                Assert.Equal(threads, conv.Shares.Values.Length); // the balanced split ran (and learned from it)
+                Assert.Equal(1.0, conv.Shares.Values.Sum(), 9);
                 if (first is null) first = y.Data;
                 else Assert.Equal(first, y.Data); // bit for bit: who computes a channel never changes it
             }
@@ -284,21 +284,21 @@ public sealed unsafe class WinogradTests
     public unsafe void Balance_cuts_follow_the_shares_and_move_toward_the_faster_worker()
     {
         int* cuts = stackalloc int[4];
-        WinogradConvolution.Cuts([0.2, 0.8], 10, cuts);
+        SpeedShares.Cuts([0.2, 0.8], 10, cuts);
         Assert.Equal(new[] { 0, 2, 10 }, new[] { cuts[0], cuts[1], cuts[2] });
-        WinogradConvolution.Cuts([0.99, 0.005, 0.005], 6, cuts); // every worker keeps a panel
+        SpeedShares.Cuts([0.99, 0.005, 0.005], 6, cuts); // every worker keeps a panel
         Assert.Equal(new[] { 0, 4, 5, 6 }, new[] { cuts[0], cuts[1], cuts[2], cuts[3] });
 
         // Equal panels, worker 0 twice as fast: halfway from 1/2 toward 2/3.
         double[] shares = [0.5, 0.5];
-        WinogradConvolution.Rebalance(shares, [8, 8], [100, 200]);
+        SpeedShares.Rebalance(shares, [8, 8], [100, 200]);
         Assert.Equal(0.5 * 0.5 + 0.5 * 2 / 3.0, shares[0], 12);
         Assert.Equal(1.0, shares.Sum(), 12);
         // A worker that stalls keeps at least a quarter of an even share (before normalising), so it can win work back.
-        for (int i = 0; i < 20; i++) WinogradConvolution.Rebalance(shares, [8, 8], [1, 1_000_000]);
+        for (int i = 0; i < 20; i++) SpeedShares.Rebalance(shares, [8, 8], [1, 1_000_000]);
         Assert.InRange(shares[1], 0.1, 0.13);
         // No measurement (a slice not timed): the shares stay.
-        WinogradConvolution.Rebalance(shares, [8, 8], [0, 5]);
+        SpeedShares.Rebalance(shares, [8, 8], [0, 5]);
         Assert.InRange(shares[1], 0.1, 0.13);
     }
 
