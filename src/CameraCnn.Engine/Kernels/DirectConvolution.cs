@@ -1,5 +1,6 @@
-// DirectConvolution: the forward of a convolution with column stride 2 (ResNet's 7x7/2 stem and its 3x3/2 and 1x1/2
-// downsampling convs) on AVX-512 without im2col, MLAS's NCHWc kernels in spirit but NCHW in and out. One call computes
+// DirectConvolution: the forward of a convolution with column stride 2 (ResNet's 7x7/2 stem and its 3x3/2 downsampling
+// convs; the 1x1/2 ones stay on the GEMM, no slower there) on AVX-512 without im2col, MLAS's NCHWc kernels in spirit
+// but NCHW in and out. One call computes
 // 2 output rows x 7 output columns x 32 output channels in 28 zmm accumulators, a vector of 16 output channels per
 // pixel: per tap (c, kh, kw), 2 weight vectors and 14 input broadcasts feed 28 FMAs; the taps are summed in im2col's
 // row order. On the way out the accumulators get the bias and are turned around in registers (a pixel per lane), then
@@ -48,7 +49,7 @@ internal sealed unsafe class DirectConvolution
         return Force ?? g.KH * g.KW > 1;
     }
 
-    /// <summary>w [OC, C, KH, KW] (copied and packed), bias [OC] or null.</summary>
+    /// <summary>w [OC, C, KH, KW] (copied and packed), bias [OC] (empty: none).</summary>
     public DirectConvolution(ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int oc, int c, Window2d window)
     {
         int taps = window.KH * window.KW;
