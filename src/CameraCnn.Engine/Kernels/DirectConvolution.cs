@@ -1,12 +1,12 @@
 // DirectConvolution: the forward of a convolution with column stride 2 (ResNet's 7x7/2 stem and its 3x3/2 downsampling
 // convs; the 1x1/2 ones stay on the GEMM, no slower there) on AVX-512 without im2col, MLAS's NCHWc kernels in spirit
-// but NCHW in and out. One call computes
-// 2 output rows x 7 output columns x 32 output channels in 28 zmm accumulators, a vector of 16 output channels per
-// pixel: per tap (c, kh, kw), 2 weight vectors and 14 input broadcasts feed 28 FMAs; the taps are summed in im2col's
-// row order. On the way out the accumulators get the bias and are turned around in registers (a pixel per lane), then
-// the residual and ReLU, and go to y with masked stores. Maps with many rows split them among the workers in bands
-// sized by each worker's measured speed (SpeedShares); smaller ones split blocks of 32 output channels, claimed from a
-// counter. A worker copies the input rows it reads into its own zero-padded planes (so no tap tests a border).
+// but NCHW in and out. One call computes 2 output rows x 7 output columns x 32 output channels in 28 zmm accumulators,
+// a vector of 16 output channels per pixel: per tap (c, kh, kw), 2 weight vectors and 14 input broadcasts feed 28 FMAs;
+// the taps are summed in im2col's row order. On the way out the accumulators get the bias and are turned around in
+// registers (a pixel per lane), then the residual and ReLU, and go to y with masked stores. Maps with many rows split
+// them among the workers in bands sized by each worker's measured speed (SpeedShares); smaller ones split blocks of 32
+// output channels, claimed from a counter. A worker copies the input rows it reads into its own zero-padded planes (so
+// no tap tests a border).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
