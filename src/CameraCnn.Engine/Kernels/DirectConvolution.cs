@@ -145,7 +145,7 @@ internal sealed unsafe class DirectConvolution
             if (Cuts == null)
             {
                 Pad(x, xp, 0);
-                for (int b; (b = Interlocked.Increment(ref Next) - 1) < Blocks;) Block(xp, 0, Pairs, b, 0);
+                for (int b; (b = Interlocked.Increment(ref Next) - 1) < Blocks;) Channels(xp, 0, Pairs, b, 0);
                 return;
             }
             for (int i = start; i < end; i++)
@@ -153,23 +153,23 @@ internal sealed unsafe class DirectConvolution
                 long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
                 int p0 = Cuts[i], p1 = Cuts[i + 1], row0 = G.SH * 2 * p0;
                 Pad(x, xp, row0);
-                for (int b = 0; b < Blocks; b++) Block(xp, p0, p1, b, row0);
+                for (int b = 0; b < Blocks; b++) Channels(xp, p0, p1, b, row0);
                 Shares!.Record(i, t0);
             }
         }
 
         /// <summary>Output channel block b for row pairs [p0, p1), from padded rows starting at padded row row0.</summary>
-        private readonly void Block(float* xp, int p0, int p1, int b, int row0)
+        private readonly void Channels(float* xp, int p0, int p1, int b, int row0)
         {
             int taps = G.KH * G.KW;
             long outPlane = (long)A.OH * A.OW;
             var o = new Out
             {
-                Bias = Bias + b * DirectConvolution.Block, OcValid = Math.Min(DirectConvolution.Block, OC - b * DirectConvolution.Block),
+                Bias = Bias + b * Block, OcValid = Math.Min(Block, OC - b * Block),
                 Plane = outPlane, Ld = A.OW, Relu = A.Relu,
             };
-            float* w = W + (long)b * C * taps * DirectConvolution.Block;
-            long y0 = ((long)N * OC + b * DirectConvolution.Block) * outPlane;
+            float* w = W + (long)b * C * taps * Block;
+            long y0 = ((long)N * OC + b * Block) * outPlane;
             for (int pr = p0; pr < p1; pr++)
             {
                 int oh = 2 * pr;

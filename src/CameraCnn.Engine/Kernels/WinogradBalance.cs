@@ -56,8 +56,7 @@ internal sealed unsafe partial class WinogradConvolution
         {
             long t0 = Stopwatch.GetTimestamp();
             var input = Input;
-            _v ??= [];
-            input.V = PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * input.P.XiStride);
+            input.V = ThreadV<TT>(input.P);
             if (_vForward != Forward)
             {
                 input.Transform(0, input.P.N * input.C, 0, input.P.Cols);

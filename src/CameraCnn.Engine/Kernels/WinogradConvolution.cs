@@ -252,12 +252,18 @@ internal sealed unsafe partial class WinogradConvolution
         else input.Run(0, planes, 0);
     }
 
+    /// <summary>This thread's V buffer, sized for the plan (alpha^2 blocks of XiStride floats).</summary>
+    private static float* ThreadV<TT>(in Plan plan) where TT : struct, IWinogradTile
+    {
+        _v ??= [];
+        return PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * plan.XiStride);
+    }
+
     /// <summary>Phase 1's job over this thread's V buffer (sized for the plan).</summary>
     private static InputJob<TT, TW> NewInputJob<TT, TW>(in Args a, int C, in Plan plan)
         where TT : struct, IWinogradTile where TW : struct, IWinogradWidth
     {
-        _v ??= [];
-        float* v = PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * plan.XiStride);
+        float* v = ThreadV<TT>(plan);
         return new InputJob<TT, TW> { X = a.X, V = v, C = C, H = a.H, W = a.W, PadTop = a.PadTop, PadLeft = a.PadLeft, P = plan };
     }
 
@@ -378,8 +384,7 @@ internal sealed unsafe partial class WinogradConvolution
             // A slice started after every unit was claimed (a worker the OS ran late, or the caller taking its slice).
             if (Volatile.Read(ref Product.NextUnit) >= Product.OcChunks * Product.ColBlocks) return;
             var input = Input;
-            _v ??= [];
-            input.V = PinnedBuffer.Ensure(ref _v, TT.Alpha * TT.Alpha * input.P.XiStride);
+            input.V = ThreadV<TT>(input.P);
             input.Transform(0, input.P.N * input.C, 0, input.P.Cols);
             Product.Claim(input.V);
         }
