@@ -90,11 +90,11 @@ internal sealed class ProxiedMat : IDisposable
 
 /// <summary>
 /// Input proxies for Mats that callers pass in, and ROI views of them, cached so that a caller reusing its Mats (as the
-/// capture slots do) costs nothing after the first frame. A few entries suffice: the capture ring has three slots.
+/// capture slots do) costs nothing after the first frame. A dozen entries suffice: the capture ring has three slots, each read whole or in two halves.
 /// </summary>
 internal sealed class InputCache : IDisposable
 {
-    private const int Size = 8;
+    private const int Size = 12;
 
     private sealed class Entry
     {

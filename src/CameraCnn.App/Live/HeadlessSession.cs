@@ -17,6 +17,10 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
 
     public int Run()
     {
+        // The loop sleeps until the worker publishes (a poll would wake it a thousand times a second, each time taking a
+        // core from the engine's threads for a moment); the timeout notices a stopped feed or Ctrl+C. Made before the
+        // pipeline, so it outlives the worker thread that sets it.
+        using var published = new AutoResetEvent(false);
         using var pipeline = new LivePipeline(model, capture, o.Fuse, teach, featureNode);
         var (feed, worker) = (pipeline.Feed, pipeline.Worker);
         string? lastTop = null;
@@ -25,6 +29,8 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
         if (!worker.Network.ModelIsClassifier && teach is null)
             Console.Error.WriteLine($"camcnn: note: {o.ModelName} has no classes, so only its feature shape is printed; teach it classes " +
                 "in the window (hold 1-9) and run headless with that --data folder, or give a classifier --model");
+        Action wake = () => published.Set();
+        worker.Published += wake;
         pipeline.Start();
         Console.CancelKeyPress += OnCancel;
         try
@@ -35,7 +41,7 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
                 if (!worker.Results.TryTake())
                 {
                     if (feed.State == FeedState.Stopped) throw new CliException(feed.Status);
-                    Thread.Sleep(1);
+                    published.WaitOne(50);
                     continue;
                 }
                 var r = worker.Results.Front;
@@ -54,7 +60,11 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
                 if (o.Seconds is { } secs && now - start >= secs * Stopwatch.Frequency) break;
             }
         }
-        finally { Console.CancelKeyPress -= OnCancel; }
+        finally
+        {
+            Console.CancelKeyPress -= OnCancel;
+            worker.Published -= wake;
+        }
         long end = Stopwatch.GetTimestamp();
         double seconds = (end - start) / (double)Stopwatch.Frequency;
         double inferSeconds = firstResult == 0 ? 0 : (end - firstResult) / (double)Stopwatch.Frequency;
@@ -69,6 +79,7 @@ internal sealed class HeadlessSession(RunOptions o, Model model, CaptureThread c
                 ["captureFps"] = RunStats.Round(feed.Rate.Total / Math.Max(1e-9, seconds)),
                 ["inferenceFps"] = RunStats.Round(Math.Max(0, inferred - 1) / Math.Max(1e-9, inferSeconds)),
                 ["inferences"] = worker.Rate.Total,
+                ["inferenceFpsWarm"] = RunStats.Round(worker.WarmRate(Stopwatch.GetTimestamp())),
                 ["inferenceMs"] = RunStats.Percentiles(worker.ForwardTimes()),
                 ["latencyMs"] = RunStats.Percentiles(latencies.ToArray()),
                 ["framesNotInferred"] = feed.ForInference.Dropped,

@@ -36,7 +36,7 @@ internal sealed class InferenceWorker : IDisposable
     private volatile bool _stop, _timing;
     private volatile int _requestedTap = -1;
     private volatile string? _failure;
-    private long _sequence, _lastFrameTimestamp;
+    private long _sequence, _lastFrameTimestamp, _firstAt, _warmAt, _warmCount;
     private int _publishedTap = -1, _forwardMsCount, _requestHead, _requestCount;
 
     /// <param name="network">the first network (later ones through <see cref="Network"/> must have the same taps and nodes).</param>
@@ -162,19 +162,46 @@ internal sealed class InferenceWorker : IDisposable
         }
     }
 
-    private int TakeRequest()
+    /// <summary>The oldest request's class, or -1 (it stays pending until <see cref="DropRequest"/>).</summary>
+    private int PeekRequest()
+    {
+        lock (_requests) return _requestCount == 0 ? -1 : _requests[_requestHead];
+    }
+
+    private void DropRequest()
     {
         lock (_requests)
         {
-            if (_requestCount == 0) return -1;
-            int classIndex = _requests[_requestHead];
             _requestHead = (_requestHead + 1) % _requests.Length;
             _requestCount--;
-            return classIndex;
         }
     }
 
     public void Start() => _thread.Start();
+
+    /// <summary>Seconds after the first inference from which <see cref="WarmRate"/> counts (set before <see cref="Start"/>).</summary>
+    public double WarmUpSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// Inferences per second from <see cref="WarmUpSeconds"/> after the first one to <paramref name="now"/>: the rate once
+    /// start-up is over (the JIT has compiled the kernels' final code, teach mode's trainer has loaded its backbone),
+    /// as `camcnn bench` measures after its warm-up. NaN until a second inference after that time.
+    /// </summary>
+    public double WarmRate(long now)
+    {
+        long at = Interlocked.Read(ref _warmAt), count = Rate.Total - Interlocked.Read(ref _warmCount);
+        return at == 0 || count < 1 || now <= at ? double.NaN : count * (double)Stopwatch.Frequency / (now - at);
+    }
+
+    private void MarkWarm(long now)
+    {
+        if (_firstAt == 0) _firstAt = now;
+        else if (_warmAt == 0 && now - _firstAt >= (long)(WarmUpSeconds * Stopwatch.Frequency))
+        {
+            Interlocked.Exchange(ref _warmCount, Rate.Total);
+            Interlocked.Exchange(ref _warmAt, now);
+        }
+    }
 
     /// <summary>Forward times (ms) of every inference so far, up to the last 4096 (for percentiles at exit).</summary>
     public double[] ForwardTimes()
@@ -223,7 +250,9 @@ internal sealed class InferenceWorker : IDisposable
                 Record(network, frame.Image);
                 lock (_forwardMsRing) _forwardMsRing[_forwardMsCount++ % _forwardMsRing.Length] = forwardMs;
                 Publish(network, tap, newFrame: true, forwardMs);
-                Rate.Tick(Stopwatch.GetTimestamp());
+                long done = Stopwatch.GetTimestamp();
+                Rate.Tick(done);
+                MarkWarm(done);
                 _allocations.Tick(inference: true);
             }
         }
@@ -237,10 +266,13 @@ internal sealed class InferenceWorker : IDisposable
     private void Record(LiveNetwork network, Mat frame)
     {
         if (_recorder is null) return;
-        int classIndex = TakeRequest();
+        int classIndex = PeekRequest();
         if (classIndex < 0) return;
         var features = network.FeatureNode is { } f ? f.Output.Data.AsSpan(0, network.FeatureLength) : default;
         _recorder.Record(classIndex, frame, features, network.Backbone);
+        // Only now: until the recorder holds the frame, PendingRequests still counts it, so whoever waits for none
+        // pending (the automatic training on a key's release, a Flush after it) never runs without this frame.
+        DropRequest();
     }
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;

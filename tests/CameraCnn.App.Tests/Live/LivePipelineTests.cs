@@ -70,6 +70,31 @@ public sealed class LivePipelineTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public void The_warm_rate_counts_the_inferences_after_the_warm_up()
+    {
+        string still = _dir["still.png"];
+        using (var image = TeachKit.RenderFrame(0, 3, seed: 4)) Assert.True(OpenCvSharp.Cv2.ImWrite(still, image));
+        var capture = new CaptureThread(FrameSources.Create(still), new CaptureOptions { Loop = true });
+        capture.Start();
+        using var pipeline = new LivePipeline(TeachKit.TinyBackbone(), capture, fuse: true);
+        var worker = pipeline.Worker;
+        worker.WarmUpSeconds = 0.5;
+        pipeline.Start();
+        Assert.True(double.IsNaN(worker.WarmRate(Stopwatch.GetTimestamp())), "a rate before any inference");
+        TeachKit.WaitUntil(() => worker.Rate.Total > 0, Timeout, () => "a first inference");
+        Thread.Sleep(1000); // past the warm-up
+
+        // Over the next second, the inferences counted by hand and the warm rate's own count since its start agree.
+        long t0 = Stopwatch.GetTimestamp(), n0 = worker.Rate.Total;
+        Thread.Sleep(1000);
+        long t1 = Stopwatch.GetTimestamp(), n1 = worker.Rate.Total;
+        double measured = (n1 - n0) * (double)Stopwatch.Frequency / (t1 - t0), warm = worker.WarmRate(t1);
+        log.WriteLine($"warm rate {warm:F1}/s, the last second {measured:F1}/s, {n1} inferences");
+        Assert.True(n1 - n0 >= 5, $"only {n1 - n0} inferences in a second");
+        Assert.InRange(warm, 0.5 * measured, 2 * measured);
+    }
+
+    [Fact]
     public void A_fine_tuned_backbone_is_fused_on_the_trainer_thread_and_swapped_in_with_its_head()
     {
         using var teach = TeachSession.Open(new TeachOptions
