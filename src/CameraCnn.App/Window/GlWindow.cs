@@ -2,7 +2,6 @@
 // fullscreen toggle, and its input as a queue of small structs filled by GLFW's callbacks (static, unmanaged-callable:
 // no delegates, nothing allocated per event). Sizes: the window size is in screen units, the framebuffer in pixels
 // (they differ on HiDPI screens); everything is drawn in framebuffer pixels.
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Silk.NET.OpenGL;
@@ -194,23 +193,11 @@ internal sealed unsafe class GlWindow : IDisposable
         else Glfw.PollEvents();
     }
 
-    /// <summary>
-    /// Wakes the render thread from <see cref="WaitEvents"/> (any thread; GLFW's glfwPostEmptyEvent is thread-safe), unless
-    /// it is before the time given to <see cref="QuietUntil"/>.
-    /// </summary>
+    /// <summary>Wakes the render thread from <see cref="WaitEvents"/> (any thread; GLFW's glfwPostEmptyEvent is thread-safe).</summary>
     public static void Wake()
     {
-        if (_current is not null && Stopwatch.GetTimestamp() >= Volatile.Read(ref _quietUntil)) Glfw.PostEmptyEvent();
+        if (_current is not null) Glfw.PostEmptyEvent();
     }
-
-    /// <summary>
-    /// <see cref="Wake"/> does nothing before <paramref name="timestamp"/> (0: always wakes). For the render loop between
-    /// two draws: its next draw is not due before then, and its wait ends by itself at that time, so a wake-up (an X
-    /// round trip and a context switch, for every camera frame and every result) would only take CPU from the engine.
-    /// </summary>
-    public static void QuietUntil(long timestamp) => Volatile.Write(ref _quietUntil, timestamp);
-
-    private static long _quietUntil;
     public void SwapBuffers() => Glfw.SwapBuffers(_handle);
     public bool ShouldClose => Glfw.WindowShouldClose(_handle) != 0;
     public void Close() => Glfw.SetWindowShouldClose(_handle, 1);

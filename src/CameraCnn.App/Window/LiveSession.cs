@@ -202,12 +202,10 @@ internal sealed class LiveSession
             _tc?.FrameDrawn(swapped, Feed.Rate.Total, Worker.Rate.Total);
             frame++;
             lastDraw = swapped;
-            GlWindow.QuietUntil(period > 0 ? lastDraw + period : 0); // the wait below ends then anyway
             dirty = false;
             wait = period > 0 ? Seconds(period) : 0;
             if (done) break;
         }
-        GlWindow.QuietUntil(0);
         long end = Stopwatch.GetTimestamp();
         stats.Ended(frame);
         Worker.Allocations.Stop();
@@ -435,7 +433,6 @@ internal sealed class LiveSession
             ["captureFps"] = RunStats.Round(feed.Rate.Total / Math.Max(1e-9, seconds)),
             ["inferenceFps"] = RunStats.Round(worker.Rate.Total / Math.Max(1e-9, inferenceSeconds)),
             ["inferences"] = worker.Rate.Total,
-            ["inferenceFpsWarm"] = RunStats.Round(worker.WarmRate(Stopwatch.GetTimestamp())),
             ["inferenceMs"] = RunStats.Percentiles(worker.ForwardTimes()),
         };
         render.AddTo(stats); // latencyMs, drawMs, allocatedBytesPerFrame, steadyFrames, steadyAllocatedBytes
