@@ -433,6 +433,7 @@ internal sealed class LiveSession
             ["captureFps"] = RunStats.Round(feed.Rate.Total / Math.Max(1e-9, seconds)),
             ["inferenceFps"] = RunStats.Round(worker.Rate.Total / Math.Max(1e-9, inferenceSeconds)),
             ["inferences"] = worker.Rate.Total,
+            ["inferenceFpsWarm"] = RunStats.Round(worker.WarmRate(Stopwatch.GetTimestamp())),
             ["inferenceMs"] = RunStats.Percentiles(worker.ForwardTimes()),
         };
         render.AddTo(stats); // latencyMs, drawMs, allocatedBytesPerFrame, steadyFrames, steadyAllocatedBytes

@@ -44,6 +44,9 @@ public sealed class LiveWindowTests(WindowFixture f)
         Assert.True(s.GetProperty("renderFps").GetDouble() > 0);
         Assert.True(s.GetProperty("captureFps").GetDouble() > 0);
         Assert.True(s.GetProperty("inferenceFps").GetDouble() > 0);
+        // From 5 s after the first result: a run this short has none (null), a longer one a rate.
+        var warm = s.GetProperty("inferenceFpsWarm");
+        Assert.True(warm.ValueKind == System.Text.Json.JsonValueKind.Null || warm.GetDouble() > 0, warm.ToString());
         var latency = s.GetProperty("latencyMs");
         Assert.True(latency.GetProperty("samples").GetInt32() > 0);
         Assert.True(latency.GetProperty("p50").GetDouble() > 0);
