@@ -90,7 +90,8 @@ internal sealed class ProxiedMat : IDisposable
 
 /// <summary>
 /// Input proxies for Mats that callers pass in, and ROI views of them, cached so that a caller reusing its Mats (as the
-/// capture slots do) costs nothing after the first frame. A dozen entries suffice: the capture ring has three slots, each read whole or in two halves.
+/// capture slots do) costs nothing after the first frame. A dozen entries suffice: the capture ring has three slots,
+/// each read whole or in two halves (FramePreprocessor's two bands).
 /// </summary>
 internal sealed class InputCache : IDisposable
 {

@@ -185,7 +185,7 @@ internal sealed class InferenceWorker : IDisposable
     /// <summary>
     /// Inferences per second from <see cref="WarmUpSeconds"/> after the first one to <paramref name="now"/>: the rate once
     /// start-up is over (the JIT has compiled the kernels' final code, teach mode's trainer has loaded its backbone),
-    /// as `camcnn bench` measures after its warm-up. NaN until a second inference after that time.
+    /// as `camcnn bench` measures after its warm-up. NaN until an inference after that time.
     /// </summary>
     public double WarmRate(long now)
     {
