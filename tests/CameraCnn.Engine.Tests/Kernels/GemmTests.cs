@@ -18,11 +18,14 @@ internal static class KernelSettings
     public static readonly GemmPath[] Paths = [GemmPath.Scalar, GemmPath.Avx2, GemmPath.Avx512];
 
     /// <summary>Every instruction-set path with 1, 2 and 3 threads, for kernel theories.</summary>
-    public static TheoryData<GemmPath, int> PathsAndThreads()
+    public static TheoryData<GemmPath, int> PathsAndThreads() => Cross(Paths, 1, 2, 3);
+
+    /// <summary>Each of <paramref name="paths"/> with each thread count, path by path.</summary>
+    public static TheoryData<GemmPath, int> Cross(GemmPath[] paths, params int[] threadCounts)
     {
         var data = new TheoryData<GemmPath, int>();
-        foreach (var path in Paths)
-            foreach (int threads in new[] { 1, 2, 3 })
+        foreach (var path in paths)
+            foreach (int threads in threadCounts)
                 data.Add(path, threads);
         return data;
     }
@@ -140,14 +143,7 @@ public sealed class GemmTests
     public void Matches_reference_all_sizes(GemmPath path, bool transA, bool transB, int threads)
         => RunAll(path, transA, transB, threads, seed: (transA ? 1 : 0) + (transB ? 2 : 0) + 4 * threads + 16 * (int)path);
 
-    public static TheoryData<GemmPath, int> PathsAndThreads()
-    {
-        var data = new TheoryData<GemmPath, int>();
-        foreach (var path in KernelSettings.Paths)
-            foreach (int threads in new[] { 1, 3 })
-                data.Add(path, threads);
-        return data;
-    }
+    public static TheoryData<GemmPath, int> PathsAndThreads() => KernelSettings.Cross(KernelSettings.Paths, 1, 3);
 
     /// <summary>Shapes past one KC block (K 257, 260, 300), past one NC block (N 530), M and N splits, odd tails.</summary>
     [Theory]

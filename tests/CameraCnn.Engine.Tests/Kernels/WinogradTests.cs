@@ -225,14 +225,7 @@ public sealed unsafe class WinogradTests
             }
     }
 
-    public static TheoryData<GemmPath, int> PathsAndTwoOrThreeThreads()
-    {
-        var data = new TheoryData<GemmPath, int>();
-        foreach (var path in KernelSettings.Paths)
-            foreach (int threads in new[] { 2, 3 })
-                data.Add(path, threads);
-        return data;
-    }
+    public static TheoryData<GemmPath, int> PathsAndTwoOrThreeThreads() => KernelSettings.Cross(KernelSettings.Paths, 2, 3);
 
     [Theory]
     [MemberData(nameof(PathsAndTwoOrThreeThreads))]

@@ -42,14 +42,7 @@ public sealed class FusedBackboneParityTests(ITestOutputHelper output)
         return (source, x, outputs[0].GetTensorDataAsSpan<float>().ToArray());
     });
 
-    public static TheoryData<GemmPath, int> VectorPathsAndThreads()
-    {
-        var data = new TheoryData<GemmPath, int>();
-        foreach (var path in new[] { GemmPath.Avx512, GemmPath.Avx2 })
-            foreach (int threads in new[] { 1, 2 })
-                data.Add(path, threads);
-        return data;
-    }
+    public static TheoryData<GemmPath, int> VectorPathsAndThreads() => KernelSettings.Cross([GemmPath.Avx512, GemmPath.Avx2], 1, 2);
 
     [ResNetBackboneTheory]
     [MemberData(nameof(VectorPathsAndThreads))]
